@@ -1,0 +1,50 @@
+//! A single-node, vectorized stream-processing engine with Spark Streaming's
+//! window semantics.
+//!
+//! Events travel in columnar micro-batches ([`Batch`]: times, dictionary-encoded
+//! keys, numeric values). Windowed aggregation ([`WindowAggregator`]) is
+//! incremental: each slide adds the panes that enter and subtracts the panes
+//! that leave for count, sum, avg and variance, and slides min and max in an
+//! O(1)-amortized [`window::TwoStacks`]; keys are hash-partitioned over all
+//! cores. On top sits a DStream API in the shape of Spark Streaming's
+//! ([`StreamingContext`], [`DStream`]).
+//!
+//! ```
+//! use engine::{StreamingContext, WindowSpec};
+//! use std::time::Duration;
+//!
+//! let ssc = StreamingContext::new(Duration::from_secs(1))?;
+//! let lines = ssc.queue_stream(vec![
+//!     vec!["to be or not".to_string()],
+//!     vec!["to be".to_string()],
+//! ]);
+//! let counts = lines
+//!     .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!     .map(|word| (word, 1_i64))
+//!     .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b,
+//!         Duration::from_secs(2), Duration::from_secs(1))?;
+//! let collected = counts.collect();
+//! ssc.run()?;
+//! let windows = collected.take();
+//! let mut at_2s = windows[1].1.clone();
+//! at_2s.sort();
+//! assert_eq!(windows[1].0, 2_000);
+//! assert_eq!(at_2s, [("be".to_string(), 2), ("not".into(), 1), ("or".into(), 1), ("to".into(), 2)]);
+//! # Ok::<(), engine::Error>(())
+//! ```
+
+pub mod aggregate;
+mod batch;
+mod dictionary;
+pub mod dstream;
+mod error;
+pub mod window;
+
+pub use aggregate::{Agg, AggSet};
+pub use batch::{Batch, Column, Values, CHUNK_ROWS};
+pub use dictionary::{Dictionary, DictionaryReader};
+// pub use dstream::{DStream, StreamingContext};
+pub use error::{Error, Result};
+pub use window::{
+    AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
+};

@@ -1,0 +1,528 @@
+//! The windowed aggregation operator: columnar batches in, one result per
+//! window end out.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::prelude::*;
+
+use super::partial::{DenseAcc, Layout, Partials};
+use super::partition::{OutputValue, Partition};
+use super::result::{KeyRow, WindowResult};
+use super::spec::WindowSpec;
+use crate::aggregate::AggSet;
+use crate::batch::{Batch, Values, CHUNK_ROWS};
+use crate::error::{Error, Result};
+
+/// Which keys a window's output holds, and which keys its state keeps.
+#[derive(Clone, Default)]
+pub enum Retention {
+    /// A key is in window `t`'s output iff it has an event in `[t − W, t)`;
+    /// its state is freed when it leaves. Memory follows live keys.
+    #[default]
+    Live,
+    /// Spark's `reduceByKeyAndWindow(func, invFunc, W, S)` without a filter: a
+    /// key once seen stays, with the inverse result (count and sum 0; avg, min,
+    /// max and variance null) once its events leave the window.
+    SparkCompatible,
+    /// Spark's `filterFunc`: like [`SparkCompatible`](Self::SparkCompatible),
+    /// but a key whose window row the filter rejects is dropped from the output
+    /// and from the state. A dropped key comes back with its next event,
+    /// counting from that event's pane.
+    Filter(KeyFilter),
+}
+
+/// A predicate on window rows; see [`Retention::Filter`].
+pub type KeyFilter = Arc<dyn Fn(&KeyRow<'_>) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Retention::Live => "Live",
+            Retention::SparkCompatible => "SparkCompatible",
+            Retention::Filter(_) => "Filter(..)",
+        })
+    }
+}
+
+/// The type of the value column a job aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    /// No value column: only `count` can be computed.
+    #[default]
+    None,
+    /// `i64` values; sums are exact.
+    I64,
+    /// `f64` values; sums are compensated.
+    F64,
+}
+
+/// Counters of what an operator has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    /// Events aggregated.
+    pub events: u64,
+    /// Events dropped because their pane had already been closed.
+    pub late_events: u64,
+    /// Windows emitted.
+    pub windows: u64,
+}
+
+/// Builder of a [`WindowAggregator`].
+#[derive(Debug, Clone)]
+pub struct WindowAggregatorBuilder {
+    spec: WindowSpec,
+    aggs: AggSet,
+    values: ValueType,
+    value_column: usize,
+    retention: Retention,
+    threads: usize,
+}
+
+impl WindowAggregatorBuilder {
+    /// The aggregates to compute (default: count).
+    #[must_use]
+    pub fn aggregates(mut self, aggs: AggSet) -> Self {
+        self.aggs = aggs;
+        self
+    }
+
+    /// The value column's type (default: none, for count-only jobs).
+    #[must_use]
+    pub fn values(mut self, values: ValueType) -> Self {
+        self.values = values;
+        self
+    }
+
+    /// Which of a batch's value columns to aggregate (default: 0).
+    #[must_use]
+    pub fn value_column(mut self, index: usize) -> Self {
+        self.value_column = index;
+        self
+    }
+
+    /// Which keys the output and the state keep (default: [`Retention::Live`]).
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Worker threads and key partitions; 0 (the default) means all cores.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Builds the operator.
+    pub fn build(self) -> Result<WindowAggregator> {
+        if self.aggs.needs_values() && self.values == ValueType::None {
+            let names: Vec<&str> = self.aggs.aggs().iter().map(|a| a.name()).collect();
+            return Err(Error::ValueType(format!(
+                "the aggregates {} need a value column",
+                names.join(",")
+            )));
+        }
+        let threads = if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            self.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("engine-window-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool {
+                threads,
+                message: e.to_string(),
+            })?;
+        let layout = Layout {
+            sum: self.aggs.needs_sum(),
+            squares: self.aggs.needs_squares(),
+            extremes: self.aggs.needs_extremes(),
+        };
+        let core = match self.values {
+            ValueType::None | ValueType::I64 => {
+                Cores::Int(Core::new(&self, layout, pool, threads))
+            }
+            ValueType::F64 => Cores::Float(Core::new(&self, layout, pool, threads)),
+        };
+        Ok(WindowAggregator {
+            core,
+            values: self.values,
+            value_column: self.value_column,
+        })
+    }
+}
+
+/// Incremental sliding-window aggregation over columnar batches, on all cores.
+///
+/// Events are pre-aggregated per key into the open pane (chunks of
+/// [`CHUNK_ROWS`] rows in parallel, merged per key partition); when a pane
+/// closes it is added to the window state, panes that leave are subtracted
+/// (inverse-reduce) and min/max slide in a [`super::TwoStacks`] per key. No
+/// slide re-reads the window. See [`WindowSpec`] for the time semantics and
+/// [`Retention`] for which keys are output.
+///
+/// Events whose pane has already been closed are late: [`push`](Self::push)
+/// drops and counts them ([`WindowStats::late_events`]).
+///
+/// ```
+/// use engine::{AggSet, Batch, Dictionary, WindowAggregator, WindowSpec, ValueType};
+/// let dict = Dictionary::new();
+/// let spec = WindowSpec::from_millis(1_000, 3_000, 1_000)?;
+/// let mut op = WindowAggregator::builder(spec)
+///     .aggregates("count,sum,max".parse()?)
+///     .values(ValueType::F64)
+///     .build()?;
+/// let mut windows = Vec::new();
+/// let batch = Batch::from_rows(&dict, [(0, "a", 1.0), (500, "b", 2.0), (1_500, "a", 4.0)])?;
+/// op.push(&batch, &mut |w| windows.push(w))?;
+/// op.finish(&mut |w| windows.push(w))?;
+/// let ends: Vec<i64> = windows.iter().map(|w| w.end()).collect();
+/// assert_eq!(ends, [1_000, 2_000, 3_000, 4_000]);
+/// assert_eq!(windows[1].len(), 2); // [−1 s, 2 s) holds a and b
+/// # Ok::<(), engine::Error>(())
+/// ```
+pub struct WindowAggregator {
+    core: Cores,
+    values: ValueType,
+    value_column: usize,
+}
+
+enum Cores {
+    Int(Core<i64>),
+    Float(Core<f64>),
+}
+
+/// Calls `$body` with `$core` bound to whichever typed core the operator has.
+macro_rules! with_core {
+    ($self:expr, $core:ident => $body:expr) => {
+        match &mut $self.core {
+            Cores::Int($core) => $body,
+            Cores::Float($core) => $body,
+        }
+    };
+}
+
+impl WindowAggregator {
+    /// A builder for a job over `spec`.
+    #[must_use]
+    pub fn builder(spec: WindowSpec) -> WindowAggregatorBuilder {
+        WindowAggregatorBuilder {
+            spec,
+            aggs: AggSet::new([]),
+            values: ValueType::None,
+            value_column: 0,
+            retention: Retention::Live,
+            threads: 0,
+        }
+    }
+
+    /// Aggregates a batch of events by their own times; windows that close on
+    /// the way are passed to `sink`, in order.
+    pub fn push(&mut self, batch: &Batch, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        let values = batch.values(self.value_column);
+        let (times, keys) = (batch.times(), batch.keys());
+        match (&mut self.core, self.values, values) {
+            (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),
+            (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
+                core.push(times, keys, Some(v), sink)
+            }
+            (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
+                core.push(times, keys, Some(v), sink)
+            }
+            (_, expected, found) => Err(value_mismatch(expected, found, self.value_column)),
+        }
+    }
+
+    /// Aggregates the events of micro-batch `index` (all at time `index · B`),
+    /// given as bare columns: the entry point of the batch-time DStream API and
+    /// of benchmarks. Values must be finite.
+    pub fn push_micro_batch(
+        &mut self,
+        index: i64,
+        keys: &[u32],
+        values: Values<'_>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        if let Some(len) = values.len().filter(|&len| len != keys.len()) {
+            return Err(Error::LengthMismatch {
+                column: "values".into(),
+                expected: keys.len(),
+                actual: len,
+            });
+        }
+        match (&mut self.core, self.values, values) {
+            (Cores::Int(core), ValueType::None, _) => core.push_batch_time(index, keys, None, sink),
+            (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
+                core.push_batch_time(index, keys, Some(v), sink)
+            }
+            (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
+                crate::batch::check_finite(v, 0)?;
+                core.push_batch_time(index, keys, Some(v), sink)
+            }
+            (_, expected, found) => Err(value_mismatch(expected, found, 0)),
+        }
+    }
+
+    /// Closes every pane that ends at or before `time` and emits the windows
+    /// that end there: the clock of processing-time streams.
+    pub fn advance_to(&mut self, time: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        with_core!(self, core => core.advance_to(time, sink))
+    }
+
+    /// Emits every remaining window that holds any event.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        with_core!(self, core => core.finish(sink))
+    }
+
+    /// What the operator has seen so far.
+    #[must_use]
+    pub fn stats(&self) -> WindowStats {
+        match &self.core {
+            Cores::Int(core) => core.stats,
+            Cores::Float(core) => core.stats,
+        }
+    }
+
+    /// Keys that currently hold window state.
+    #[must_use]
+    pub fn live_keys(&self) -> usize {
+        match &self.core {
+            Cores::Int(core) => core.partitions.iter().map(Partition::live_keys).sum(),
+            Cores::Float(core) => core.partitions.iter().map(Partition::live_keys).sum(),
+        }
+    }
+
+    /// The window specification.
+    #[must_use]
+    pub fn spec(&self) -> WindowSpec {
+        match &self.core {
+            Cores::Int(core) => core.spec,
+            Cores::Float(core) => core.spec,
+        }
+    }
+}
+
+fn value_mismatch(expected: ValueType, found: Values<'_>, column: usize) -> Error {
+    let found = match found {
+        Values::None => "no column",
+        Values::I64(_) => "an i64 column",
+        Values::F64(_) => "an f64 column",
+    };
+    Error::ValueType(format!(
+        "the job aggregates {expected:?} values but value column {column} is {found}"
+    ))
+}
+
+/// The operator for one value type.
+struct Core<V: OutputValue> {
+    spec: WindowSpec,
+    aggs: AggSet,
+    layout: Layout,
+    retention: Retention,
+    pool: rayon::ThreadPool,
+    /// One pre-aggregation scratch per worker thread, indexed by key id.
+    scratches: Vec<Mutex<DenseAcc<V>>>,
+    partitions: Vec<Partition<V>>,
+    /// The pane events currently go to; `None` before the first event.
+    open_pane: Option<i64>,
+    first_event: Option<i64>,
+    last_event: Option<i64>,
+    stats: WindowStats,
+}
+
+impl<V: OutputValue> Core<V> {
+    fn new(
+        config: &WindowAggregatorBuilder,
+        layout: Layout,
+        pool: rayon::ThreadPool,
+        threads: usize,
+    ) -> Self {
+        let partitions = u32::try_from(threads).expect("thread count fits u32");
+        Self {
+            spec: config.spec,
+            aggs: config.aggs.clone(),
+            layout,
+            retention: config.retention.clone(),
+            scratches: (0..pool.current_num_threads())
+                .map(|_| Mutex::new(DenseAcc::new(layout)))
+                .collect(),
+            pool,
+            partitions: (0..partitions)
+                .map(|p| Partition::new(p, partitions, layout))
+                .collect(),
+            open_pane: None,
+            first_event: None,
+            last_event: None,
+            stats: WindowStats::default(),
+        }
+    }
+
+    fn push(
+        &mut self,
+        times: &[i64],
+        keys: &[u32],
+        values: Option<&[V]>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        let (Some(&t_min), Some(&t_max)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(());
+        };
+        let (first, last) = (self.spec.pane_index(t_min), self.spec.pane_index(t_max));
+        let open = self.open_pane.unwrap_or(i64::MIN);
+        if first == last && first >= open {
+            return self.accept(first, keys, values, t_min, t_max, sink);
+        }
+        // Rows span several panes (or some are late): group them by pane, in
+        // pane order, keeping arrival order within a pane.
+        let panes: Vec<i64> = times.iter().map(|&t| self.spec.pane_index(t)).collect();
+        let mut order: Vec<usize> = (0..times.len()).filter(|&i| panes[i] >= open).collect();
+        self.stats.late_events += (times.len() - order.len()) as u64;
+        order.sort_by_key(|&i| panes[i]);
+        for run in order.chunk_by(|&a, &b| panes[a] == panes[b]) {
+            let run_keys: Vec<u32> = run.iter().map(|&i| keys[i]).collect();
+            let run_values: Option<Vec<V>> = values.map(|v| run.iter().map(|&i| v[i]).collect());
+            let run_min = run.iter().map(|&i| times[i]).min().expect("runs are non-empty");
+            let run_max = run.iter().map(|&i| times[i]).max().expect("runs are non-empty");
+            self.accept(panes[run[0]], &run_keys, run_values.as_deref(), run_min, run_max, sink)?;
+        }
+        Ok(())
+    }
+
+    fn push_batch_time(
+        &mut self,
+        index: i64,
+        keys: &[u32],
+        values: Option<&[V]>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        let time = index * self.spec.batch();
+        let pane = self.spec.pane_index(time);
+        if let Some(open) = self.open_pane.filter(|&open| pane < open) {
+            return Err(Error::LateBatch {
+                index,
+                open: open * self.spec.pane() / self.spec.batch(),
+            });
+        }
+        if keys.is_empty() {
+            return self.advance_to(time, sink);
+        }
+        self.accept(pane, keys, values, time, time, sink)
+    }
+
+    /// Aggregates rows that all belong to pane `pane`, not before the open one.
+    fn accept(
+        &mut self,
+        pane: i64,
+        keys: &[u32],
+        values: Option<&[V]>,
+        t_min: i64,
+        t_max: i64,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        self.advance_to(pane * self.spec.pane(), sink)?;
+        if self.open_pane.is_none_or(|open| open < pane) {
+            self.open_pane = Some(pane);
+        }
+        self.first_event = Some(self.first_event.map_or(t_min, |f| f.min(t_min)));
+        self.last_event = Some(self.last_event.map_or(t_max, |l| l.max(t_max)));
+        self.stats.events += keys.len() as u64;
+        self.accumulate(keys, values);
+        Ok(())
+    }
+
+    /// Adds events to the open pane's per-partition accumulators.
+    fn accumulate(&mut self, keys: &[u32], values: Option<&[V]>) {
+        let partitions = self.partitions.len();
+        if partitions == 1 && V::EXACT {
+            // One partition and order-free sums: no need for chunk partials.
+            self.partitions[0].acc.scatter(keys, values);
+            return;
+        }
+        // Fixed-size chunks, merged in chunk order: the order of float
+        // additions per key is the same for any number of threads.
+        let (layout, scratches) = (self.layout, &self.scratches);
+        let chunk_partials: Vec<Vec<Partials<V>>> = self.pool.install(|| {
+            keys.par_chunks(CHUNK_ROWS)
+                .enumerate()
+                .map(|(c, chunk_keys)| {
+                    let start = c * CHUNK_ROWS;
+                    let chunk_values = values.map(|v| &v[start..start + chunk_keys.len()]);
+                    let worker = rayon::current_thread_index().unwrap_or(0) % scratches.len();
+                    let mut scratch = scratches[worker]
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    scratch.scatter(chunk_keys, chunk_values);
+                    let per_partition = scratch.touched_len() / partitions + 1;
+                    let mut out: Vec<Partials<V>> = (0..partitions)
+                        .map(|_| Partials::with_capacity(per_partition, layout))
+                        .collect();
+                    scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
+                    out
+                })
+                .collect()
+        });
+        let divisor = partitions as u32;
+        self.pool.install(|| {
+            self.partitions
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(p, partition)| {
+                    for chunk in &chunk_partials {
+                        partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
+                    }
+                });
+        });
+    }
+
+    fn advance_to(&mut self, time: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        let Some(mut open) = self.open_pane else {
+            return Ok(());
+        };
+        while (open + 1) * self.spec.pane() <= time {
+            self.close_pane(open, sink)?;
+            open += 1;
+            self.open_pane = Some(open);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        match self.last_event {
+            Some(last) => self.advance_to(self.spec.last_window_end(last), sink),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes pane `pane`, evicts what leaves the window ending with it, and
+    /// emits that window when it is due.
+    fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        let end = (pane + 1) * self.spec.pane();
+        let first_kept = pane + 1 - self.spec.panes_per_window();
+        let emit = end % self.spec.slide() == 0 && self.first_event.is_some_and(|f| end > f);
+        let Self {
+            pool,
+            partitions,
+            retention,
+            aggs,
+            ..
+        } = self;
+        let parts: Vec<Option<WindowResult>> = pool.install(|| {
+            partitions
+                .par_iter_mut()
+                .map(|partition| {
+                    partition.close_pane(pane);
+                    partition.evict_before(first_kept, retention);
+                    emit.then(|| partition.emit(end, aggs, retention)).transpose()
+                })
+                .collect::<Result<_>>()
+        })?;
+        if emit {
+            self.stats.windows += 1;
+            sink(WindowResult::concat(end, parts.into_iter().flatten().collect()));
+        }
+        Ok(())
+    }
+}

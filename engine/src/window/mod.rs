@@ -1,0 +1,16 @@
+//! Sliding and tumbling windows: specification, the incremental aggregation
+//! operator, and the sliding structure for non-invertible aggregates.
+
+mod aggregator;
+mod partial;
+mod partition;
+mod result;
+mod spec;
+mod two_stacks;
+
+pub use aggregator::{
+    KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder, WindowStats,
+};
+pub use result::{AggColumn, KeyRow, WindowResult};
+pub use spec::WindowSpec;
+pub use two_stacks::TwoStacks;

@@ -1,0 +1,311 @@
+//! The window state of one key partition, owned by one worker.
+
+use std::collections::VecDeque;
+
+use super::partial::{DenseAcc, Layout, Partials};
+use super::result::{AggColumn, WindowResult};
+use super::two_stacks::TwoStacks;
+use super::{KeyRow, Retention};
+use crate::aggregate::{Agg, AggSet, Numeric};
+use crate::error::{Error, Result};
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// A closed pane's partial aggregates, kept until the pane leaves every window
+/// so that its contribution can be subtracted (inverse-reduce).
+#[derive(Debug)]
+struct ClosedPane<V: Numeric> {
+    index: i64,
+    partials: Partials<V>,
+}
+
+/// Running window aggregates of the live keys, one slot per key, as struct of
+/// arrays. Slots are dense: removing a key moves the last slot into its place.
+#[derive(Debug)]
+struct Slots<V: Numeric> {
+    keys: Vec<u32>,
+    counts: Vec<u64>,
+    sums: Vec<V::Sum>,
+    squares: Vec<V::Sum>,
+    extremes: Vec<TwoStacks<(V, V)>>,
+    /// First pane whose contribution the slot holds: a key a filter dropped and
+    /// that came back must not have its older panes subtracted.
+    since: Vec<i64>,
+}
+
+/// The state of one partition: the keys `k` with `k % partitions == index`.
+///
+/// # Invariants
+///
+/// - `acc` holds the open pane's aggregates by local id `k / partitions`;
+/// - `ring` holds the closed, non-empty panes that some future window still
+///   covers, oldest first, with increasing indices;
+/// - for every slot `s`: `slot_of[keys[s] / partitions] == s`, and its
+///   running aggregates equal the sum of its entries in the panes of `ring`
+///   with index `>= since[s]`; its `extremes` hold one (min, max) per such pane;
+/// - with [`Retention::Live`], every slot has `counts[s] > 0`.
+pub(crate) struct Partition<V: Numeric> {
+    index: u32,
+    partitions: u32,
+    layout: Layout,
+    pub(crate) acc: DenseAcc<V>,
+    ring: VecDeque<ClosedPane<V>>,
+    slot_of: Vec<u32>,
+    slots: Slots<V>,
+}
+
+fn combine_extremes<V: Numeric>(a: &(V, V), b: &(V, V)) -> (V, V) {
+    (V::min(a.0, b.0), V::max(a.1, b.1))
+}
+
+impl<V: Numeric> Partition<V> {
+    pub fn new(index: u32, partitions: u32, layout: Layout) -> Self {
+        Self {
+            index,
+            partitions,
+            layout,
+            acc: DenseAcc::new(layout),
+            ring: VecDeque::new(),
+            slot_of: Vec::new(),
+            slots: Slots {
+                keys: Vec::new(),
+                counts: Vec::new(),
+                sums: Vec::new(),
+                squares: Vec::new(),
+                extremes: Vec::new(),
+                since: Vec::new(),
+            },
+        }
+    }
+
+    /// Local index of a key of this partition.
+    pub fn local(&self, key: u32) -> usize {
+        (key / self.partitions) as usize
+    }
+
+    /// Number of live key slots.
+    pub fn live_keys(&self) -> usize {
+        self.slots.keys.len()
+    }
+
+    /// Closes the open pane `pane`: its aggregates join the window state and
+    /// the ring.
+    pub fn close_pane(&mut self, pane: i64) {
+        if self.acc.is_empty() {
+            return;
+        }
+        let mut partials = [Partials::with_capacity(self.acc.touched_len(), self.layout)];
+        let (index, partitions) = (self.index, self.partitions);
+        self.acc
+            .drain(&mut partials, |_| 0, |local| local * partitions + index);
+        let [mut partials] = partials;
+        for j in 0..partials.len() {
+            let slot = self.slot_or_insert(partials.keys[j], pane);
+            self.slots.counts[slot] += partials.counts[j];
+            if self.layout.sum {
+                V::merge(&mut self.slots.sums[slot], partials.sums[j]);
+            }
+            if self.layout.squares {
+                V::merge(&mut self.slots.squares[slot], partials.squares[j]);
+            }
+            if self.layout.extremes {
+                self.slots.extremes[slot].push(
+                    pane,
+                    (partials.mins[j], partials.maxs[j]),
+                    combine_extremes,
+                );
+            }
+        }
+        partials.drop_extremes();
+        self.ring.push_back(ClosedPane {
+            index: pane,
+            partials,
+        });
+    }
+
+    /// Subtracts every pane with index `< first_kept` from the window state.
+    pub fn evict_before(&mut self, first_kept: i64, retention: &Retention) {
+        while self.ring.front().is_some_and(|p| p.index < first_kept) {
+            let pane = self.ring.pop_front().expect("checked non-empty");
+            let p = &pane.partials;
+            for j in 0..p.len() {
+                let local = self.local(p.keys[j]);
+                let slot = self.slot_of.get(local).copied().unwrap_or(NO_SLOT);
+                if slot == NO_SLOT || self.slots.since[slot as usize] > pane.index {
+                    continue;
+                }
+                let slot = slot as usize;
+                let count = &mut self.slots.counts[slot];
+                *count -= p.counts[j];
+                let empty = *count == 0;
+                if self.layout.sum {
+                    if empty {
+                        // Exactly zero, not the rounding residue of add-then-subtract.
+                        self.slots.sums[slot] = V::Sum::default();
+                    } else {
+                        V::unmerge(&mut self.slots.sums[slot], p.sums[j]);
+                    }
+                }
+                if self.layout.squares {
+                    if empty {
+                        self.slots.squares[slot] = V::Sum::default();
+                    } else {
+                        V::unmerge(&mut self.slots.squares[slot], p.squares[j]);
+                    }
+                }
+                if self.layout.extremes {
+                    self.slots.extremes[slot].evict_through(pane.index, combine_extremes);
+                }
+                if empty && matches!(retention, Retention::Live) {
+                    self.remove_slot(slot);
+                }
+            }
+        }
+    }
+
+    /// This partition's rows of the window ending at `end`. With a filter,
+    /// keys it rejects leave the state.
+    pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> Result<WindowResult>
+    where
+        V: OutputValue,
+    {
+        let columns = aggs
+            .aggs()
+            .iter()
+            .map(|&agg| Ok((agg, self.column(agg)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut result = WindowResult::new(end, self.slots.keys.clone(), columns);
+        if let Retention::Filter(keep) = retention {
+            let kept: Vec<bool> = (0..result.len())
+                .map(|row| keep(&KeyRow::of(&result, row)))
+                .collect();
+            result.retain_rows(&kept);
+            // Remove from the back so that swap-removal never moves a slot
+            // that is still to be visited.
+            for slot in (0..kept.len()).rev() {
+                if !kept[slot] {
+                    self.remove_slot(slot);
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    fn column(&self, agg: Agg) -> Result<AggColumn>
+    where
+        V: OutputValue,
+    {
+        let s = &self.slots;
+        let counts = &s.counts;
+        let mean = |i: usize| V::sum_to_f64(s.sums[i]) / counts[i] as f64;
+        let variance = |i: usize| V::variance(counts[i], s.sums[i], s.squares[i]);
+        Ok(match agg {
+            Agg::Count => AggColumn::U64(counts.clone()),
+            Agg::Sum => V::sum_column(&s.sums, &s.keys)?,
+            Agg::Avg => AggColumn::NullableF64(
+                (0..counts.len()).map(|i| (counts[i] > 0).then(|| mean(i))).collect(),
+            ),
+            Agg::Variance => AggColumn::NullableF64(
+                (0..counts.len())
+                    .map(|i| (counts[i] > 1).then(|| variance(i)))
+                    .collect(),
+            ),
+            Agg::Stddev => AggColumn::NullableF64(
+                (0..counts.len())
+                    .map(|i| (counts[i] > 1).then(|| variance(i).sqrt()))
+                    .collect(),
+            ),
+            Agg::Min | Agg::Max => V::extreme_column(
+                s.extremes
+                    .iter()
+                    .map(|w| {
+                        w.query(combine_extremes)
+                            .map(|(min, max)| if agg == Agg::Min { min } else { max })
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    fn slot_or_insert(&mut self, key: u32, pane: i64) -> usize {
+        let local = self.local(key);
+        if local >= self.slot_of.len() {
+            let len = (local + 1).max(self.slot_of.len() * 3 / 2);
+            self.slot_of.resize(len, NO_SLOT);
+        }
+        let slot = self.slot_of[local];
+        if slot != NO_SLOT {
+            return slot as usize;
+        }
+        let s = &mut self.slots;
+        let slot = s.keys.len();
+        self.slot_of[local] = u32::try_from(slot).expect("fewer than 2^32 live keys per partition");
+        s.keys.push(key);
+        s.counts.push(0);
+        s.since.push(pane);
+        if self.layout.sum {
+            s.sums.push(V::Sum::default());
+        }
+        if self.layout.squares {
+            s.squares.push(V::Sum::default());
+        }
+        if self.layout.extremes {
+            s.extremes.push(TwoStacks::default());
+        }
+        slot
+    }
+
+    fn remove_slot(&mut self, slot: usize) {
+        let s = &mut self.slots;
+        let key = s.keys.swap_remove(slot);
+        s.counts.swap_remove(slot);
+        s.since.swap_remove(slot);
+        if self.layout.sum {
+            s.sums.swap_remove(slot);
+        }
+        if self.layout.squares {
+            s.squares.swap_remove(slot);
+        }
+        if self.layout.extremes {
+            s.extremes.swap_remove(slot);
+        }
+        let local = (key / self.partitions) as usize;
+        self.slot_of[local] = NO_SLOT;
+        if let Some(&moved) = s.keys.get(slot) {
+            let moved_local = (moved / self.partitions) as usize;
+            self.slot_of[moved_local] = slot as u32;
+        }
+    }
+}
+
+/// How a value type turns into output columns.
+pub(crate) trait OutputValue: Numeric {
+    fn sum_column(sums: &[Self::Sum], keys: &[u32]) -> Result<AggColumn>;
+    fn extreme_column(values: Vec<Option<Self>>) -> AggColumn;
+}
+
+impl OutputValue for i64 {
+    fn sum_column(sums: &[i128], keys: &[u32]) -> Result<AggColumn> {
+        sums.iter()
+            .zip(keys)
+            .map(|(&s, &key)| i64::try_from(s).map_err(|_| Error::SumOverflow { key }))
+            .collect::<Result<Vec<i64>>>()
+            .map(AggColumn::I64)
+    }
+
+    fn extreme_column(values: Vec<Option<i64>>) -> AggColumn {
+        AggColumn::NullableI64(values)
+    }
+}
+
+impl OutputValue for f64 {
+    fn sum_column(sums: &[crate::aggregate::CompensatedSum], _: &[u32]) -> Result<AggColumn> {
+        Ok(AggColumn::NullableF64(
+            sums.iter().map(|s| Some(s.value())).collect(),
+        ))
+    }
+
+    fn extreme_column(values: Vec<Option<f64>>) -> AggColumn {
+        AggColumn::NullableF64(values)
+    }
+}
