@@ -1,1 +1,8 @@
-//! Integration tests.
+//! The engine's integration tests: one binary, one module per area.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod oracle;
+
+mod window_props;

@@ -1,1 +1,369 @@
-fn main() {}
+//! Steady-state throughput of the sliding-window operator
+//! ([`engine::WindowAggregator`]), in events per second.
+//!
+//! Every iteration pushes one micro-batch of [`EVENTS_PER_BATCH`] events with
+//! [`WindowAggregator::push_micro_batch`] (batch interval = slide = 1 s, window
+//! `W = ratio · S`); the push closes the previous pane, evicts the pane that
+//! leaves the window, emits the window (about 10 000 rows, which the sink only
+//! counts) and pre-aggregates the new batch. The operator is warmed up with
+//! `ratio + 1` batches before timing, so the window is full and every timed
+//! slide evicts a pane. The inputs are [`DISTINCT_BATCHES`] pre-built columnar
+//! batches (`Vec<u32>` keys, `Vec<i64>` values; 10 000 uniform keys, from the
+//! seeded [`datasets::events`]) pushed in a cycle, so generating data is never
+//! timed.
+//!
+//! Groups, one question each:
+//!
+//! - `window_sum_count`: count and sum (invertible) at `W/S` = 10, 60, 600
+//!   and 3600, one thread. Incremental aggregation should make throughput
+//!   nearly independent of `W/S`.
+//! - `window_max`: max (not invertible: slides in a two-stacks structure per
+//!   key), same ratios, one thread.
+//! - `window_recompute_baseline`: a naive operator written here that keeps the
+//!   window's batches and re-aggregates all `ratio` of them into a dense array
+//!   on every slide (count and sum): the cost incremental aggregation avoids.
+//! - `window_threads`: count and sum at `W/S` = 60 with 1 and 2 threads.
+//!
+//! Run with `cargo bench -p bench --bench window` (a few minutes on two
+//! cores); one group with e.g. `cargo bench -p bench --bench window --
+//! window_max`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use datasets::EventConfig;
+use engine::{Agg, AggColumn, ValueType, Values, WindowAggregator, WindowResult, WindowSpec};
+
+/// Distinct keys of the generated stream.
+const KEYS: usize = 10_000;
+/// Events per micro-batch: one iteration of every benchmark.
+const EVENTS_PER_BATCH: usize = 100_000;
+/// Pre-built batches, pushed in a cycle.
+const DISTINCT_BATCHES: usize = 16;
+/// Batch interval and slide, ms.
+const BATCH_MS: i64 = 1_000;
+/// Window length over slide.
+const RATIOS: [i64; 4] = [10, 60, 600, 3600];
+
+/// The pre-built input batches.
+struct Batches {
+    keys: Vec<Vec<u32>>,
+    values: Vec<Vec<i64>>,
+}
+
+impl Batches {
+    fn new() -> Self {
+        let events = datasets::events(&EventConfig {
+            events: EVENTS_PER_BATCH * DISTINCT_BATCHES,
+            keys: KEYS,
+            skew: 0.0,
+            ..EventConfig::default()
+        });
+        Self {
+            keys: events
+                .keys
+                .chunks(EVENTS_PER_BATCH)
+                .map(<[u32]>::to_vec)
+                .collect(),
+            values: events
+                .values
+                .chunks(EVENTS_PER_BATCH)
+                .map(<[i64]>::to_vec)
+                .collect(),
+        }
+    }
+
+    /// The columns of micro-batch `index`.
+    fn get(&self, index: i64) -> (&[u32], &[i64]) {
+        let i = index.rem_euclid(DISTINCT_BATCHES as i64) as usize;
+        (&self.keys[i], &self.values[i])
+    }
+}
+
+fn spec(ratio: i64) -> WindowSpec {
+    WindowSpec::from_millis(BATCH_MS, ratio * BATCH_MS, BATCH_MS).expect("a valid window")
+}
+
+/// The engine's operator in steady state, kept across criterion's calls.
+struct Incremental<'a> {
+    op: WindowAggregator,
+    batches: &'a Batches,
+    next: i64,
+    rows: u64,
+}
+
+impl<'a> Incremental<'a> {
+    /// An operator computing `aggs` over `W = ratio · S`, warmed up until the
+    /// next push evicts a pane.
+    fn new(batches: &'a Batches, aggs: &str, ratio: i64, threads: usize) -> Self {
+        let op = WindowAggregator::builder(spec(ratio))
+            .aggregates(aggs.parse().expect("known aggregates"))
+            .values(ValueType::I64)
+            .threads(threads)
+            .build()
+            .expect("a valid operator");
+        let mut this = Self {
+            op,
+            batches,
+            next: 0,
+            rows: 0,
+        };
+        // Batches 0..=ratio: the last push closes pane ratio − 1, so the
+        // window holds `ratio` panes and every later push evicts one.
+        for _ in 0..=ratio {
+            this.push();
+        }
+        assert_eq!(
+            this.op.stats().windows,
+            ratio as u64,
+            "one window per slide"
+        );
+        assert_eq!(this.op.live_keys(), KEYS, "every key is in a full window");
+        this
+    }
+
+    fn push(&mut self) {
+        let (keys, values) = self.batches.get(self.next);
+        let rows = &mut self.rows;
+        self.op
+            .push_micro_batch(
+                self.next,
+                keys,
+                Values::I64(values),
+                &mut |w: WindowResult| {
+                    *rows += black_box(&w).len() as u64;
+                },
+            )
+            .expect("in-order batches");
+        self.next += 1;
+    }
+
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            self.push();
+        }
+        let elapsed = start.elapsed();
+        black_box(self.rows);
+        elapsed
+    }
+}
+
+/// One window of the baseline, columnar like the engine's.
+struct Rows {
+    end: i64,
+    keys: Vec<u32>,
+    counts: Vec<u64>,
+    sums: Vec<i64>,
+}
+
+/// The naive baseline: keeps the window's batches and re-aggregates all of
+/// them on every slide (count and sum per key, in a dense array by key id).
+struct Recompute<'a> {
+    batches: &'a Batches,
+    ratio: usize,
+    /// Indices of the batches in the window, oldest first.
+    window: VecDeque<i64>,
+    /// (count, sum) by key id.
+    acc: Vec<(u64, i64)>,
+    next: i64,
+    rows: u64,
+}
+
+impl<'a> Recompute<'a> {
+    /// The baseline over `W = ratio · S`, with a full window (it keeps batch
+    /// indices only, so warming up costs nothing).
+    fn new(batches: &'a Batches, ratio: i64) -> Self {
+        let mut this = Self {
+            batches,
+            ratio: ratio as usize,
+            window: VecDeque::with_capacity(ratio as usize + 1),
+            acc: vec![(0, 0); KEYS],
+            next: 0,
+            rows: 0,
+        };
+        for index in 0..ratio {
+            this.window.push_back(index);
+        }
+        this.next = ratio;
+        this
+    }
+
+    /// Pushes the next batch: emits the window ending at its time (the
+    /// `ratio` batches before it), then slides.
+    fn push(&mut self) -> Option<Rows> {
+        let index = self.next;
+        let rows = (!self.window.is_empty()).then(|| self.recompute(index * BATCH_MS));
+        self.window.push_back(index);
+        if self.window.len() > self.ratio {
+            self.window.pop_front();
+        }
+        self.next += 1;
+        rows
+    }
+
+    fn recompute(&mut self, end: i64) -> Rows {
+        self.acc.fill((0, 0));
+        for &batch in &self.window {
+            let (keys, values) = self.batches.get(batch);
+            for (&key, &value) in keys.iter().zip(values) {
+                let entry = &mut self.acc[key as usize];
+                entry.0 += 1;
+                entry.1 += value;
+            }
+        }
+        let mut rows = Rows {
+            end,
+            keys: Vec::with_capacity(KEYS),
+            counts: Vec::with_capacity(KEYS),
+            sums: Vec::with_capacity(KEYS),
+        };
+        for (key, &(count, sum)) in self.acc.iter().enumerate() {
+            if count > 0 {
+                rows.keys.push(key as u32);
+                rows.counts.push(count);
+                rows.sums.push(sum);
+            }
+        }
+        rows
+    }
+
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            if let Some(rows) = self.push() {
+                self.rows += black_box(&rows).keys.len() as u64;
+            }
+        }
+        let elapsed = start.elapsed();
+        black_box(self.rows);
+        elapsed
+    }
+}
+
+/// Checks once that the baseline computes what the engine does, so that the
+/// comparison is between equal results.
+fn check_baseline(batches: &Batches) {
+    let ratio = 10;
+    let mut engine = Incremental::new(batches, "count,sum", ratio, 1);
+    let mut baseline = Recompute::new(batches, ratio);
+    // Align the baseline with the engine's next batch.
+    while baseline.next < engine.next {
+        baseline.push();
+    }
+    let expected = baseline.push().expect("a full window");
+    let mut windows = Vec::new();
+    let (keys, values) = batches.get(engine.next);
+    engine
+        .op
+        .push_micro_batch(engine.next, keys, Values::I64(values), &mut |w| {
+            windows.push(w);
+        })
+        .expect("in-order batches");
+    let [mut window] = <[WindowResult; 1]>::try_from(windows).expect("one window per slide");
+    window.sort_by_key_id();
+    assert_eq!(window.end(), expected.end);
+    assert_eq!(window.keys(), expected.keys.as_slice());
+    assert_eq!(
+        window.column(Agg::Count),
+        Some(&AggColumn::U64(expected.counts))
+    );
+    assert_eq!(
+        window.column(Agg::Sum),
+        Some(&AggColumn::I64(expected.sums))
+    );
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .throughput(Throughput::Elements(EVENTS_PER_BATCH as u64))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+}
+
+/// One benchmark per ratio of the engine computing `aggs` on one thread.
+fn incremental_by_ratio(c: &mut Criterion, batches: &Batches, name: &str, aggs: &str) {
+    let mut group = c.benchmark_group(name);
+    configure(&mut group);
+    for ratio in RATIOS {
+        // Built on the first call (criterion calls the routine once per
+        // sample) and dropped with the benchmark, so only one window's state
+        // is alive at a time and filtered-out benchmarks cost nothing.
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::from_parameter(ratio), &ratio, |b, &ratio| {
+            let state = state.get_or_insert_with(|| Incremental::new(batches, aggs, ratio, 1));
+            b.iter_custom(|iters| state.run(iters));
+        });
+    }
+    group.finish();
+}
+
+fn window_sum_count(c: &mut Criterion, batches: &Batches) {
+    incremental_by_ratio(c, batches, "window_sum_count", "count,sum");
+}
+
+fn window_max(c: &mut Criterion, batches: &Batches) {
+    incremental_by_ratio(c, batches, "window_max", "max");
+}
+
+fn window_recompute_baseline(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("window_recompute_baseline");
+    configure(&mut group);
+    // One slide re-reads `ratio` batches: up to 360 M events at W/S = 3600.
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    let mut checked = false;
+    for ratio in RATIOS {
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::from_parameter(ratio), &ratio, |b, &ratio| {
+            if !checked {
+                check_baseline(batches);
+                checked = true;
+            }
+            let state = state.get_or_insert_with(|| Recompute::new(batches, ratio));
+            b.iter_custom(|iters| state.run(iters));
+        });
+    }
+    group.finish();
+}
+
+fn window_threads(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("window_threads");
+    configure(&mut group);
+    let ratio = 60;
+    for threads in [1, 2] {
+        let mut state = None;
+        group.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &threads,
+            |b, &threads| {
+                let state = state
+                    .get_or_insert_with(|| Incremental::new(batches, "count,sum", ratio, threads));
+                b.iter_custom(|iters| state.run(iters));
+            },
+        );
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let batches = Batches::new();
+    window_sum_count(c, &batches);
+    window_max(c, &batches);
+    window_recompute_baseline(c, &batches);
+    window_threads(c, &batches);
+}
+
+// What `criterion_group!` and `criterion_main!` expand to, without the public
+// function they generate (which would need a doc comment).
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}

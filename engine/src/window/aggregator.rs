@@ -13,6 +13,9 @@ use crate::aggregate::AggSet;
 use crate::batch::{Batch, Values, CHUNK_ROWS};
 use crate::error::{Error, Result};
 
+/// Below this many entries to touch, a pane closes on the calling thread.
+const PARALLEL_THRESHOLD: usize = 16 * 1024;
+
 /// Which keys a window's output holds, and which keys its state keeps.
 #[derive(Clone, Default)]
 pub enum Retention {
@@ -444,36 +447,46 @@ impl<V: OutputValue> Core<V> {
         // Fixed-size chunks, merged in chunk order: the order of float
         // additions per key is the same for any number of threads.
         let (layout, scratches) = (self.layout, &self.scratches);
+        let pre_aggregate = |(c, chunk_keys): (usize, &[u32])| {
+            let start = c * CHUNK_ROWS;
+            let chunk_values = values.map(|v| &v[start..start + chunk_keys.len()]);
+            let worker = rayon::current_thread_index().unwrap_or(0) % scratches.len();
+            let mut scratch = scratches[worker]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            scratch.scatter(chunk_keys, chunk_values);
+            let per_partition = scratch.touched_len() / partitions + 1;
+            let mut out: Vec<Partials<V>> = (0..partitions)
+                .map(|_| Partials::with_capacity(per_partition, layout))
+                .collect();
+            scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
+            out
+        };
+        let divisor = partitions as u32;
+        let merge = |chunk_partials: &[Vec<Partials<V>>], p: usize, partition: &mut Partition<V>| {
+            for chunk in chunk_partials {
+                partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
+            }
+        };
+        if keys.len() <= CHUNK_ROWS {
+            // One chunk: waking the pool would cost more than it saves.
+            let chunk_partials = [pre_aggregate((0, keys))];
+            for (p, partition) in self.partitions.iter_mut().enumerate() {
+                merge(&chunk_partials, p, partition);
+            }
+            return;
+        }
         let chunk_partials: Vec<Vec<Partials<V>>> = self.pool.install(|| {
             keys.par_chunks(CHUNK_ROWS)
                 .enumerate()
-                .map(|(c, chunk_keys)| {
-                    let start = c * CHUNK_ROWS;
-                    let chunk_values = values.map(|v| &v[start..start + chunk_keys.len()]);
-                    let worker = rayon::current_thread_index().unwrap_or(0) % scratches.len();
-                    let mut scratch = scratches[worker]
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    scratch.scatter(chunk_keys, chunk_values);
-                    let per_partition = scratch.touched_len() / partitions + 1;
-                    let mut out: Vec<Partials<V>> = (0..partitions)
-                        .map(|_| Partials::with_capacity(per_partition, layout))
-                        .collect();
-                    scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
-                    out
-                })
+                .map(pre_aggregate)
                 .collect()
         });
-        let divisor = partitions as u32;
         self.pool.install(|| {
             self.partitions
                 .par_iter_mut()
                 .enumerate()
-                .for_each(|(p, partition)| {
-                    for chunk in &chunk_partials {
-                        partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
-                    }
-                });
+                .for_each(|(p, partition)| merge(&chunk_partials, p, partition));
         });
     }
 
@@ -509,16 +522,21 @@ impl<V: OutputValue> Core<V> {
             aggs,
             ..
         } = self;
-        let parts: Vec<Option<WindowResult>> = pool.install(|| {
-            partitions
-                .par_iter_mut()
-                .map(|partition| {
-                    partition.close_pane(pane);
-                    partition.evict_before(first_kept, retention);
-                    emit.then(|| partition.emit(end, aggs, retention)).transpose()
-                })
-                .collect::<Result<_>>()
-        })?;
+        let step = |partition: &mut Partition<V>| {
+            partition.close_pane(pane);
+            partition.evict_before(first_kept, retention);
+            emit.then(|| partition.emit(end, aggs, retention)).transpose()
+        };
+        let work: usize = partitions
+            .iter()
+            .map(|p| p.pending_work(first_kept, emit))
+            .sum();
+        // Waking the pool costs microseconds: not worth it for a few keys.
+        let parts: Vec<Option<WindowResult>> = if work < PARALLEL_THRESHOLD {
+            partitions.iter_mut().map(step).collect::<Result<_>>()?
+        } else {
+            pool.install(|| partitions.par_iter_mut().map(step).collect::<Result<_>>())?
+        };
         if emit {
             self.stats.windows += 1;
             sink(WindowResult::concat(end, parts.into_iter().flatten().collect()));

@@ -54,10 +54,6 @@ impl<V: Numeric> Partials<V> {
         self.keys.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// Frees the min/max columns once they have been handed to the sliding
     /// structure: a stored pane only needs what inverse-reduce subtracts.
     pub fn drop_extremes(&mut self) {

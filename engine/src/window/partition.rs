@@ -88,6 +88,19 @@ impl<V: Numeric> Partition<V> {
         self.slots.keys.len()
     }
 
+    /// A rough count of the entries that closing a pane, evicting before
+    /// `first_kept` and maybe emitting would touch: small jobs skip the
+    /// thread pool.
+    pub fn pending_work(&self, first_kept: i64, emit: bool) -> usize {
+        let evicting: usize = self
+            .ring
+            .iter()
+            .take_while(|p| p.index < first_kept)
+            .map(|p| p.partials.len())
+            .sum();
+        self.acc.touched_len() + evicting + if emit { self.live_keys() } else { 0 }
+    }
+
     /// Closes the open pane `pane`: its aggregates join the window state and
     /// the ring.
     pub fn close_pane(&mut self, pane: i64) {
