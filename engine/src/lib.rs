@@ -43,7 +43,7 @@ pub mod window;
 pub use aggregate::{Agg, AggSet};
 pub use batch::{Batch, Column, Values, CHUNK_ROWS};
 pub use dictionary::{Dictionary, DictionaryReader};
-// pub use dstream::{DStream, StreamingContext};
+pub use dstream::{DStream, StreamingContext};
 pub use error::{Error, Result};
 pub use window::{
     AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,

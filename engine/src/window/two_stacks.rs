@@ -144,8 +144,8 @@ mod tests {
             s.evict_through(evict, concat);
             let live: Vec<_> = all.iter().filter(|(t, _)| *t > evict).collect();
             assert_eq!(w.query(max), live.iter().map(|(_, v)| *v).max());
-            let mut tags: Vec<i64> = live.iter().map(|(t, _)| *t).collect();
-            tags.dedup();
+            // Same-tag pushes are combined, so every push shows once, in order.
+            let tags: Vec<i64> = live.iter().map(|(t, _)| *t).collect();
             let expected: String = tags.iter().map(ToString::to_string).collect();
             assert_eq!(s.query(concat).unwrap_or_default(), expected);
         }

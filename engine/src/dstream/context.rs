@@ -1,0 +1,256 @@
+//! The streaming context: batch clock, sources, and the loop that runs the
+//! graph of streams one micro-batch at a time.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::stream::{DStream, Slot};
+use crate::error::{Error, Millis, Result};
+use crate::window::WindowSpec;
+
+/// The clock of one step: micro-batch `index` covers `[index·B, (index+1)·B)`
+/// and is labelled with its end, `time`, as Spark labels batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Micro-batch index `k`.
+    pub index: i64,
+    /// Batch time `(k+1)·B`, ms.
+    pub time: i64,
+}
+
+type Step = Box<dyn FnMut(Tick) -> Result<()>>;
+
+pub(crate) struct Graph {
+    steps: Vec<Step>,
+    /// Per source: the index of its last non-empty batch, once it has ended.
+    sources: Vec<Rc<RefCell<SourceState>>>,
+    /// Sum of all window lengths: how long after the sources end windows can
+    /// still hold data.
+    drain_ms: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SourceState {
+    ended: bool,
+    last_data: Option<i64>,
+}
+
+/// The entry point of the DStream API, as Spark Streaming's
+/// `StreamingContext`: a batch interval, sources, and `run`.
+///
+/// Streams are built on the context, then [`run`](Self::run) drives every
+/// stream once per micro-batch, in the order they were created (which is a
+/// topological order: a stream is made from streams that exist).
+///
+/// The clock is virtual: batch `k` is processed as soon as batch `k − 1` is
+/// done, and its records carry time `k·B`. `run` stops once every source has
+/// ended and every window that holds data has been emitted.
+#[derive(Clone)]
+pub struct StreamingContext {
+    batch: i64,
+    pool: Arc<rayon::ThreadPool>,
+    pub(crate) graph: Rc<RefCell<Graph>>,
+}
+
+impl StreamingContext {
+    /// A context with batch interval `batch`, using all cores.
+    pub fn new(batch: Duration) -> Result<Self> {
+        Self::with_threads(batch, 0)
+    }
+
+    /// A context with `threads` workers (0: all cores).
+    pub fn with_threads(batch: Duration, threads: usize) -> Result<Self> {
+        let spec = WindowSpec::new(batch, batch, batch)?;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("engine-stream-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool {
+                threads,
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            batch: spec.batch(),
+            pool: Arc::new(pool),
+            graph: Rc::new(RefCell::new(Graph {
+                steps: Vec::new(),
+                sources: Vec::new(),
+                drain_ms: 0,
+            })),
+        })
+    }
+
+    /// The batch interval, ms.
+    #[must_use]
+    pub fn batch_ms(&self) -> i64 {
+        self.batch
+    }
+
+    /// Worker threads.
+    #[must_use]
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+        &self.pool
+    }
+
+    /// A window over this context's batches, checked as Spark checks it.
+    pub(crate) fn window_spec(&self, window: Duration, slide: Duration) -> Result<WindowSpec> {
+        let spec = WindowSpec::new(Duration::from_millis(self.batch as u64), window, slide)?;
+        self.graph.borrow_mut().drain_ms += spec.window();
+        Ok(spec)
+    }
+
+    pub(crate) fn add_step(&self, step: impl FnMut(Tick) -> Result<()> + 'static) {
+        self.graph.borrow_mut().steps.push(Box::new(step));
+    }
+
+    /// A stream fed by `next(k)` for batch `k`, until it returns `None`:
+    /// the generator source.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let ssc = engine::StreamingContext::new(Duration::from_secs(1))?;
+    /// let numbers = ssc.generator_stream(|k| (k < 3).then(|| vec![k, k * 10]));
+    /// let seen = numbers.collect();
+    /// ssc.run()?;
+    /// assert_eq!(seen.take(), [(1_000, vec![0, 0]), (2_000, vec![1, 10]), (3_000, vec![2, 20])]);
+    /// # Ok::<(), engine::Error>(())
+    /// ```
+    pub fn generator_stream<T, F>(&self, mut next: F) -> DStream<T>
+    where
+        T: super::Record,
+        F: FnMut(i64) -> Option<Vec<T>> + 'static,
+    {
+        let state = Rc::new(RefCell::new(SourceState::default()));
+        self.graph.borrow_mut().sources.push(Rc::clone(&state));
+        let out = Slot::new();
+        let slot = out.clone();
+        // One batch is fetched ahead, so that the source's end is known at the
+        // tick of its last batch and `run` stops without an empty extra tick.
+        let mut ahead: Option<Option<Vec<T>>> = None;
+        self.add_step(move |tick| {
+            let mut state = state.borrow_mut();
+            let current = ahead.take().unwrap_or_else(|| next(tick.index));
+            let records = match current {
+                Some(records) if !state.ended => records,
+                _ => {
+                    state.ended = true;
+                    Vec::new()
+                }
+            };
+            if !records.is_empty() {
+                state.last_data = Some(tick.index);
+            }
+            if !state.ended {
+                let following = next(tick.index + 1);
+                state.ended = following.is_none();
+                ahead = Some(following);
+            }
+            slot.set(Some(Arc::new(records)));
+            Ok(())
+        });
+        DStream::new(self.clone(), out)
+    }
+
+    /// A stream that yields one queued batch per micro-batch, then ends: the
+    /// in-memory source, as Spark's `queueStream`.
+    pub fn queue_stream<T: super::Record>(
+        &self,
+        batches: impl IntoIterator<Item = Vec<T>>,
+    ) -> DStream<T> {
+        let mut queue: VecDeque<Vec<T>> = batches.into_iter().collect();
+        self.generator_stream(move |_| queue.pop_front())
+    }
+
+    /// Runs until every source has ended and every window holding data has
+    /// been emitted.
+    pub fn run(&self) -> Result<()> {
+        self.run_while(|_| true)
+    }
+
+    /// Runs exactly `batches` micro-batches (for endless sources).
+    pub fn run_batches(&self, batches: i64) -> Result<()> {
+        let mut graph = self.graph.borrow_mut();
+        for index in 0..batches {
+            graph.step(self.tick(index))?;
+        }
+        Ok(())
+    }
+
+    fn tick(&self, index: i64) -> Tick {
+        Tick {
+            index,
+            time: (index + 1) * self.batch,
+        }
+    }
+
+    fn run_while(&self, mut go_on: impl FnMut(Tick) -> bool) -> Result<()> {
+        let mut graph = self.graph.borrow_mut();
+        if graph.sources.is_empty() {
+            return Err(Error::InvalidWindow(
+                "the streaming context has no source to run".into(),
+            ));
+        }
+        let mut index = 0;
+        loop {
+            let tick = self.tick(index);
+            if !go_on(tick) {
+                return Ok(());
+            }
+            graph.step(tick)?;
+            if graph.stop_time(self.batch).is_some_and(|stop| tick.time >= stop) {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+}
+
+impl Graph {
+    fn step(&mut self, tick: Tick) -> Result<()> {
+        for step in &mut self.steps {
+            step(tick)?;
+        }
+        Ok(())
+    }
+
+    /// Once every source has ended: the batch time after which no window can
+    /// hold data any more.
+    fn stop_time(&self, batch: i64) -> Option<i64> {
+        let mut last: Option<i64> = None;
+        for source in &self.sources {
+            let source = source.borrow();
+            if !source.ended {
+                return None;
+            }
+            last = last.max(source.last_data);
+        }
+        // The last record carries time `index·B`; the last window holding it
+        // ends at most one window length later (the sum of all window lengths
+        // bounds windows of windows). Without windows, stop after its batch.
+        let last_time = last.map_or(0, |index| index * batch);
+        Some(last_time + self.drain_ms.max(batch))
+    }
+}
+
+impl std::fmt::Debug for StreamingContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StreamingContext {{ batch: {}, threads: {} }}",
+            Millis(self.batch),
+            self.threads()
+        )
+    }
+}
