@@ -3,6 +3,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod dstream_props;
 mod oracle;
-
+mod spark_golden;
 mod window_props;

@@ -100,12 +100,12 @@ impl WordStream {
         window: Duration,
         slide: Duration,
     ) -> Result<DStream<(String, u64)>> {
-        let spec = self.ids.ctx.window_spec(window, slide)?;
+        let spec = self.ids.window_spec(window, slide)?;
         let mut op = WindowAggregator::builder(spec)
             .threads(self.ids.ctx.threads())
             .build()?;
         let dict = self.dictionary.clone();
-        Ok(self.ids.derive(move |tick, batch| {
+        let out = self.ids.derive(move |tick, batch| {
             let ids = batch.unwrap_or_default();
             let mut result = None;
             let mut sink = |w: WindowResult| result = Some(w);
@@ -123,7 +123,8 @@ impl WordStream {
                 rows.sort_unstable();
                 rows
             }))
-        }))
+        });
+        Ok(out.delayed_by(spec))
     }
 }
 
@@ -188,7 +189,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
         window: Duration,
         slide: Duration,
     ) -> Result<DStream<(String, AggRow)>> {
-        let spec = self.ctx.window_spec(window, slide)?;
+        let spec = self.window_spec(window, slide)?;
         let mut op = WindowAggregator::builder(spec)
             .aggregates(aggs.clone())
             .values(ValueType::F64)
@@ -196,7 +197,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
             .build()?;
         let columns: Arc<[Agg]> = aggs.aggs().into();
         let dict = Dictionary::new();
-        Ok(self.derive(move |tick, batch| {
+        let out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();
             let mut keys = Vec::with_capacity(records.len());
             dict.intern_all(records.iter().map(|(k, _)| k.as_ref()), &mut keys)?;
@@ -221,6 +222,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
                 rows.sort_by(|a, b| a.0.cmp(&b.0));
                 rows
             }))
-        }))
+        });
+        Ok(out.delayed_by(spec))
     }
 }

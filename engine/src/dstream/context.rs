@@ -27,8 +27,8 @@ pub(crate) struct Graph {
     steps: Vec<Step>,
     /// Per source: the index of its last non-empty batch, once it has ended.
     sources: Vec<Rc<RefCell<SourceState>>>,
-    /// Sum of all window lengths: how long after the sources end windows can
-    /// still hold data.
+    /// How long after the sources' last record a window can still hold data:
+    /// the longest chain of window lengths.
     drain_ms: i64,
 }
 
@@ -104,10 +104,18 @@ impl StreamingContext {
         &self.pool
     }
 
-    /// A window over this context's batches, checked as Spark checks it.
-    pub(crate) fn window_spec(&self, window: Duration, slide: Duration) -> Result<WindowSpec> {
+    /// A window over this context's batches, checked as Spark checks it, for
+    /// a stream whose data lags its sources' by `delay` ms: `run` goes on
+    /// until the window's last output that can hold data.
+    pub(crate) fn window_spec(
+        &self,
+        delay: i64,
+        window: Duration,
+        slide: Duration,
+    ) -> Result<WindowSpec> {
         let spec = WindowSpec::new(Duration::from_millis(self.batch as u64), window, slide)?;
-        self.graph.borrow_mut().drain_ms += spec.window();
+        let mut graph = self.graph.borrow_mut();
+        graph.drain_ms = graph.drain_ms.max(delay + spec.window());
         Ok(spec)
     }
 
@@ -237,8 +245,7 @@ impl Graph {
             last = last.max(source.last_data);
         }
         // The last record carries time `index·B`; the last window holding it
-        // ends at most one window length later (the sum of all window lengths
-        // bounds windows of windows). Without windows, stop after its batch.
+        // ends at most `drain_ms` later. Without windows, stop after its batch.
         let last_time = last.map_or(0, |index| index * batch);
         Some(last_time + self.drain_ms.max(batch))
     }

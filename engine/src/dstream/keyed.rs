@@ -2,11 +2,11 @@
 //! reductions, with or without an inverse function.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashbrown::{DefaultHashBuilder, HashMap};
+use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use super::clock::WindowClock;
@@ -130,7 +130,7 @@ where
         slide: Duration,
         retention: KeyRetention<K, V>,
     ) -> Result<DStream<(K, V)>> {
-        let spec = self.ctx.window_spec(window, slide)?;
+        let spec = self.window_spec(window, slide)?;
         let ctx = self.ctx.clone();
         let partitions = ctx.threads();
         let retention = if inv.is_some() {
@@ -141,7 +141,7 @@ where
         let mut clock = WindowClock::new(spec);
         let mut states: Vec<KeyedWindow<K, V>> =
             (0..partitions).map(|_| KeyedWindow::new()).collect();
-        Ok(self.derive(move |tick, batch| {
+        let out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();
             let step = clock.step(tick, !records.is_empty());
             let maps = reduce_partitioned(&ctx, &records, partitions, &f);
@@ -167,7 +167,8 @@ where
             Ok(step
                 .emits
                 .then(|| parts.into_iter().flatten().flatten().collect()))
-        }))
+        });
+        Ok(out.delayed_by(spec))
     }
 }
 
@@ -182,7 +183,8 @@ where
     K: Record + Hash + Eq,
     V: Record,
 {
-    let hasher = DefaultHashBuilder::default();
+    // A fixed hasher: a key must land in the same partition in every batch.
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let reduce_into = |map: &mut HashMap<K, (V, u64)>, (k, v): &(K, V)| {
         match map.get_mut(k) {
             Some((acc, n)) => {

@@ -48,6 +48,9 @@ impl<T> Slot<T> {
 pub struct DStream<T> {
     pub(crate) ctx: StreamingContext,
     pub(crate) slot: Slot<T>,
+    /// How far this stream's records lag the sources' (sum of the window
+    /// lengths on the way), ms.
+    pub(crate) delay: i64,
 }
 
 impl<T> Clone for DStream<T> {
@@ -55,13 +58,34 @@ impl<T> Clone for DStream<T> {
         Self {
             ctx: self.ctx.clone(),
             slot: self.slot.clone(),
+            delay: self.delay,
         }
     }
 }
 
 impl<T: Record> DStream<T> {
     pub(crate) fn new(ctx: StreamingContext, slot: Slot<T>) -> Self {
-        Self { ctx, slot }
+        Self {
+            ctx,
+            slot,
+            delay: 0,
+        }
+    }
+
+    /// The spec of a window over this stream (see
+    /// [`StreamingContext::window_spec`]).
+    pub(crate) fn window_spec(
+        &self,
+        window: std::time::Duration,
+        slide: std::time::Duration,
+    ) -> Result<crate::WindowSpec> {
+        self.ctx.window_spec(self.delay, window, slide)
+    }
+
+    /// This stream, marked as lagging by one more window of `spec`.
+    pub(crate) fn delayed_by(mut self, spec: crate::WindowSpec) -> Self {
+        self.delay += spec.window();
+        self
     }
 
     /// The context this stream belongs to.
@@ -84,7 +108,11 @@ impl<T: Record> DStream<T> {
             slot.set(batch.map(Arc::new));
             Ok(())
         });
-        DStream::new(self.ctx.clone(), out)
+        DStream {
+            ctx: self.ctx.clone(),
+            slot: out,
+            delay: self.delay,
+        }
     }
 
     /// Applies `f` to every record.
@@ -161,8 +189,9 @@ impl<T: Record> DStream<T> {
     /// The records of both streams, batch by batch.
     #[must_use]
     pub fn union(&self, other: &DStream<T>) -> DStream<T> {
+        let delay = self.delay.max(other.delay);
         let other = other.slot.clone();
-        self.derive(move |_, mine| {
+        let mut out = self.derive(move |_, mine| {
             Ok(match (mine, other.get()) {
                 (None, None) => None,
                 (a, b) => Some(
@@ -172,7 +201,9 @@ impl<T: Record> DStream<T> {
                         .collect(),
                 ),
             })
-        })
+        });
+        out.delay = delay;
+        out
     }
 
     /// Calls `f` with every batch's time (ms) and records: the general output

@@ -27,11 +27,11 @@ impl<T: Record> DStream<T> {
     /// # Ok::<(), engine::Error>(())
     /// ```
     pub fn window(&self, window: Duration, slide: Duration) -> Result<DStream<T>> {
-        let spec = self.ctx.window_spec(window, slide)?;
+        let spec = self.window_spec(window, slide)?;
         let mut clock = WindowClock::new(spec);
         let batches_per_window = spec.window() / spec.batch();
         let mut kept: VecDeque<(i64, Arc<Vec<T>>)> = VecDeque::new();
-        Ok(self.derive(move |tick, batch| {
+        let out = self.derive(move |tick, batch| {
             let batch = batch.unwrap_or_default();
             let step = clock.step(tick, !batch.is_empty());
             if !batch.is_empty() {
@@ -47,7 +47,8 @@ impl<T: Record> DStream<T> {
             Ok(step
                 .emits
                 .then(|| kept.iter().flat_map(|(_, b)| b.iter().cloned()).collect()))
-        }))
+        });
+        Ok(out.delayed_by(spec))
     }
 
     /// The number of records in each window, as Spark's `countByWindow`:

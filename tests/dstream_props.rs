@@ -1,0 +1,138 @@
+//! The DStream API's windowed operators against the brute-force oracle:
+//! records of batch `k` carry time `k·B`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::dstream::KeyRetention;
+use engine::StreamingContext;
+use proptest::prelude::*;
+
+use crate::oracle::{self, Event, Mode};
+
+type Batches = Vec<Vec<(u32, i64)>>;
+
+fn batches() -> impl Strategy<Value = Batches> {
+    let batch = prop_oneof![
+        2 => Just(Vec::new()),
+        5 => proptest::collection::vec((0_u32..6, -50_i64..50), 1..12),
+    ];
+    proptest::collection::vec(batch, 0..14)
+}
+
+fn events(batches: &Batches, batch_ms: i64) -> Vec<Event<i64>> {
+    let mut out = Vec::new();
+    for (k, batch) in batches.iter().enumerate() {
+        for &(key, value) in batch {
+            out.push(Event { time: k as i64 * batch_ms, key, value });
+        }
+    }
+    out
+}
+
+/// The oracle's windows as `(end, key → sum)`, and `(end, count)`.
+fn expected(events: &[Event<i64>], window: i64, slide: i64, mode: Mode) -> Vec<(i64, BTreeMap<u32, i64>)> {
+    oracle::windows(events, window, slide, mode)
+        .into_iter()
+        .map(|(end, rows)| {
+            let sums = rows.into_iter().map(|(k, r)| (k, r.int_sum.unwrap_or(0) as i64)).collect();
+            (end, sums)
+        })
+        .collect()
+}
+
+fn as_maps(collected: Vec<(i64, Vec<(u32, i64)>)>) -> Vec<(i64, BTreeMap<u32, i64>)> {
+    collected
+        .into_iter()
+        .map(|(end, rows)| {
+            let map: BTreeMap<u32, i64> = rows.iter().copied().collect();
+            assert_eq!(map.len(), rows.len(), "a key appears twice in window {end}");
+            (end, map)
+        })
+        .collect()
+}
+
+/// The engine runs every queued batch, trailing empty ones included, so it
+/// may emit windows after the oracle's last: those must hold no data.
+fn assert_oracle_then_quiet(got: &[(i64, BTreeMap<u32, i64>)], want: &[(i64, BTreeMap<u32, i64>)]) {
+    assert!(got.len() >= want.len(), "{got:?} vs {want:?}");
+    assert_eq!(&got[..want.len()], want);
+    for (end, rows) in &got[want.len()..] {
+        assert!(rows.values().all(|v| *v == 0), "window {end} after the data: {rows:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn windowed_reductions_equal_the_oracle(
+        input in batches(),
+        w in 1_u64..=5,
+        s in 1_u64..=4,
+        threads in 1_usize..=2,
+    ) {
+        let (b, window, slide) = (100_u64, Duration::from_millis(100 * w), Duration::from_millis(100 * s));
+        let ssc = StreamingContext::with_threads(Duration::from_millis(b), threads).unwrap();
+        let stream = ssc.queue_stream(input.clone());
+        let inverse = stream
+            .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, window, slide)
+            .unwrap()
+            .collect();
+        let two_stacks = stream
+            .reduce_by_key_and_window(|a, b| a + b, window, slide)
+            .unwrap()
+            .collect();
+        let spark = stream
+            .reduce_by_key_and_window_with(|a, b| a + b, Some(|a, b| a - b), window, slide, KeyRetention::SparkCompatible)
+            .unwrap()
+            .collect();
+        let filtered = stream
+            .reduce_by_key_and_window_with(
+                |a, b| a + b,
+                Some(|a, b| a - b),
+                window,
+                slide,
+                KeyRetention::Filter(Arc::new(|_: &u32, v: &i64| *v > 0)),
+            )
+            .unwrap()
+            .collect();
+        let counts = stream.count_by_window(window, slide).unwrap().collect();
+        let windows = stream.map(|(k, v)| (k, v)).window(window, slide).unwrap().collect();
+        ssc.run().unwrap();
+
+        let events = events(&input, b as i64);
+        let (w_ms, s_ms) = (100 * w as i64, 100 * s as i64);
+        let live = expected(&events, w_ms, s_ms, Mode::Live);
+        assert_oracle_then_quiet(&as_maps(inverse.take()), &live);
+        assert_oracle_then_quiet(&as_maps(two_stacks.take()), &live);
+        assert_oracle_then_quiet(&as_maps(spark.take()), &expected(&events, w_ms, s_ms, Mode::Spark));
+
+        // A filter `sum > 0` that drops a key restarts it from its next pane,
+        // so compare only windows up to the first drop against the oracle.
+        let filtered = as_maps(filtered.take());
+        for ((end, got), (_, all)) in filtered.iter().zip(&live) {
+            let want: BTreeMap<u32, i64> = all.iter().filter(|(_, v)| **v > 0).map(|(k, v)| (*k, *v)).collect();
+            if got != &want {
+                prop_assert!(all.values().any(|v| *v <= 0), "window {end}: {got:?} vs {want:?}");
+                break;
+            }
+            if all.values().any(|v| *v <= 0) {
+                break;
+            }
+        }
+
+        let oracle_counts: Vec<(i64, u64)> = oracle::windows(&events, w_ms, s_ms, Mode::Live)
+            .into_iter()
+            .map(|(end, rows)| (end, rows.values().map(|r| r.count).sum()))
+            .collect();
+        let as_count_maps = |rows: Vec<(i64, u64)>| -> Vec<(i64, BTreeMap<u32, i64>)> {
+            rows.into_iter().map(|(end, c)| (end, BTreeMap::from([(0, c as i64)]))).collect()
+        };
+        let got_counts = counts.take().into_iter().map(|(end, c)| (end, c.first().copied().unwrap_or(0))).collect();
+        assert_oracle_then_quiet(&as_count_maps(got_counts), &as_count_maps(oracle_counts.clone()));
+        let got_sizes = windows.take().into_iter().map(|(end, r)| (end, r.len() as u64)).collect();
+        assert_oracle_then_quiet(&as_count_maps(got_sizes), &as_count_maps(oracle_counts));
+    }
+}
