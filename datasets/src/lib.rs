@@ -158,6 +158,53 @@ pub fn events(config: &EventConfig) -> Events {
     out
 }
 
+/// Lines of Zipf-distributed words over a fixed vocabulary (`w0`, `w1`, …),
+/// the input of word-count jobs.
+///
+/// ```
+/// let mut words = datasets::WordLines::new(1, 1_000, 1.0, 8);
+/// let lines = words.lines(3);
+/// assert_eq!(lines.len(), 3);
+/// assert!(lines.iter().all(|l| l.split(' ').count() == 8));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WordLines {
+    rng: Rng,
+    zipf: Zipf,
+    vocabulary: Vec<String>,
+    words_per_line: usize,
+}
+
+impl WordLines {
+    /// A generator over `vocabulary` words with Zipf exponent `skew`.
+    #[must_use]
+    pub fn new(seed: u64, vocabulary: usize, skew: f64, words_per_line: usize) -> Self {
+        Self {
+            rng: Rng::new(seed),
+            zipf: Zipf::new(vocabulary.max(1), skew),
+            vocabulary: (0..vocabulary.max(1)).map(|i| format!("w{i}")).collect(),
+            words_per_line: words_per_line.max(1),
+        }
+    }
+
+    /// The next line.
+    pub fn line(&mut self) -> String {
+        let mut line = String::with_capacity(self.words_per_line * 6);
+        for i in 0..self.words_per_line {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push_str(&self.vocabulary[self.zipf.sample(&mut self.rng)]);
+        }
+        line
+    }
+
+    /// The next `n` lines.
+    pub fn lines(&mut self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.line()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
