@@ -25,18 +25,30 @@ fn events(batches: &Batches, batch_ms: i64) -> Vec<Event<i64>> {
     let mut out = Vec::new();
     for (k, batch) in batches.iter().enumerate() {
         for &(key, value) in batch {
-            out.push(Event { time: k as i64 * batch_ms, key, value });
+            out.push(Event {
+                time: k as i64 * batch_ms,
+                key,
+                value,
+            });
         }
     }
     out
 }
 
 /// The oracle's windows as `(end, key → sum)`, and `(end, count)`.
-fn expected(events: &[Event<i64>], window: i64, slide: i64, mode: Mode) -> Vec<(i64, BTreeMap<u32, i64>)> {
+fn expected(
+    events: &[Event<i64>],
+    window: i64,
+    slide: i64,
+    mode: Mode,
+) -> Vec<(i64, BTreeMap<u32, i64>)> {
     oracle::windows(events, window, slide, mode)
         .into_iter()
         .map(|(end, rows)| {
-            let sums = rows.into_iter().map(|(k, r)| (k, r.int_sum.unwrap_or(0) as i64)).collect();
+            let sums = rows
+                .into_iter()
+                .map(|(k, r)| (k, r.int_sum.unwrap_or(0) as i64))
+                .collect();
             (end, sums)
         })
         .collect()
@@ -59,7 +71,10 @@ fn assert_oracle_then_quiet(got: &[(i64, BTreeMap<u32, i64>)], want: &[(i64, BTr
     assert!(got.len() >= want.len(), "{got:?} vs {want:?}");
     assert_eq!(&got[..want.len()], want);
     for (end, rows) in &got[want.len()..] {
-        assert!(rows.values().all(|v| *v == 0), "window {end} after the data: {rows:?}");
+        assert!(
+            rows.values().all(|v| *v == 0),
+            "window {end} after the data: {rows:?}"
+        );
     }
 }
 

@@ -80,13 +80,20 @@ pub fn windows<V: OracleValue>(
         let mut rows = BTreeMap::new();
         let seen: Vec<u32> = match mode {
             Mode::Live => Vec::new(),
-            Mode::Spark => events.iter().filter(|e| e.time < end).map(|e| e.key).collect(),
+            Mode::Spark => events
+                .iter()
+                .filter(|e| e.time < end)
+                .map(|e| e.key)
+                .collect(),
         };
         for key in seen {
             rows.insert(key, aggregate::<V>(&[]));
         }
         let mut by_key: BTreeMap<u32, Vec<V>> = BTreeMap::new();
-        for e in events.iter().filter(|e| e.time >= end - window && e.time < end) {
+        for e in events
+            .iter()
+            .filter(|e| e.time >= end - window && e.time < end)
+        {
             by_key.entry(e.key).or_default().push(e.value);
         }
         for (key, values) in by_key {
@@ -119,7 +126,11 @@ fn aggregate<V: OracleValue>(values: &[V]) -> Row {
     });
     Row {
         count: n as u64,
-        int_sum: if n == 0 && int_sum.is_none() { None } else { int_sum },
+        int_sum: if n == 0 && int_sum.is_none() {
+            None
+        } else {
+            int_sum
+        },
         sum,
         abs_sum: floats.iter().map(|x| x.abs()).sum(),
         min: floats.iter().copied().reduce(f64::min),

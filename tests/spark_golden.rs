@@ -168,7 +168,7 @@ fn count_by_value_and_window_drops_zero_counts() {
         .unwrap()
         .collect();
     let columnar = lines
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .words()
         .count_by_value_and_window(secs(2), secs(1))
         .unwrap()
@@ -176,7 +176,10 @@ fn count_by_value_and_window_drops_zero_counts() {
     ssc.run_batches(5).unwrap();
     let expected = render(&generic);
     assert_golden("count_by_value_and_window", &expected);
-    assert_eq!(render(&columnar).replace('"', ""), expected.replace('"', ""));
+    assert_eq!(
+        render(&columnar).replace('"', ""),
+        expected.replace('"', "")
+    );
 }
 
 /// The columnar operator in Spark mode: a key whose events all left reads
@@ -212,6 +215,9 @@ fn emptied_float_window_reads_exactly_zero_in_spark_mode() {
 fn windows_not_multiple_of_the_batch_are_refused_like_spark() {
     let ssc = context();
     let stream = ssc.queue_stream(singles(&["a"]));
-    let err = stream.window(Duration::from_millis(2_500), secs(1)).err().unwrap();
+    let err = stream
+        .window(Duration::from_millis(2_500), secs(1))
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("2500 ms"), "{err}");
 }

@@ -1,5 +1,9 @@
 //! The engine's integration tests: one binary, one module per area.
 
+// Exact float equality is what several of these tests assert on purpose
+// (min/max are selections, emptied sums must be exactly zero).
+#![allow(clippy::float_cmp)]
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

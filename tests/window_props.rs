@@ -111,14 +111,23 @@ pub fn assert_matches_oracle(engine: &[WindowResult], expected: &[(i64, BTreeMap
         for (i, row) in rows.values().enumerate() {
             let at = |agg: Agg| window.column(agg).unwrap();
             let what = |agg: Agg| format!("{agg} of key {} in window {end}: {row:?}", keys[i]);
-            assert_eq!(at(Agg::Count), &count_column_value(at(Agg::Count), i, row.count), "{}", what(Agg::Count));
+            assert_eq!(
+                at(Agg::Count),
+                &count_column_value(at(Agg::Count), i, row.count),
+                "{}",
+                what(Agg::Count)
+            );
             match (at(Agg::Sum), row.int_sum) {
                 (AggColumn::I64(sums), Some(exact)) => {
                     assert_eq!(i128::from(sums[i]), exact, "{}", what(Agg::Sum));
                 }
                 (column, _) => {
                     let sum = column.get_f64(i).unwrap();
-                    assert!(close(sum, row.sum, row.abs_sum), "{} = {sum}", what(Agg::Sum));
+                    assert!(
+                        close(sum, row.sum, row.abs_sum),
+                        "{} = {sum}",
+                        what(Agg::Sum)
+                    );
                 }
             }
             assert_eq!(at(Agg::Min).get_f64(i), row.min, "{}", what(Agg::Min));
@@ -133,7 +142,12 @@ pub fn assert_matches_oracle(engine: &[WindowResult], expected: &[(i64, BTreeMap
                 assert!(ok, "{} = {actual:?}", what(agg));
             }
             let stddev = at(Agg::Stddev).get_f64(i);
-            assert_eq!(stddev.is_some(), row.variance.is_some(), "{}", what(Agg::Stddev));
+            assert_eq!(
+                stddev.is_some(),
+                row.variance.is_some(),
+                "{}",
+                what(Agg::Stddev)
+            );
         }
     }
 }
@@ -190,7 +204,11 @@ fn float_values() -> impl Strategy<Value = f64> + Clone {
 }
 
 fn spec_strategy() -> impl Strategy<Value = WindowSpec> {
-    (prop_oneof![Just(1_i64), Just(10), Just(25)], 1_i64..=8, 1_i64..=6)
+    (
+        prop_oneof![Just(1_i64), Just(10), Just(25)],
+        1_i64..=8,
+        1_i64..=6,
+    )
         .prop_map(|(b, w, s)| WindowSpec::from_millis(b, b * w, b * s).unwrap())
 }
 
@@ -278,7 +296,10 @@ fn many_chunk_batches_are_bit_identical_across_thread_counts() {
         })
         .collect();
     let spec = WindowSpec::from_millis(1_000, 3_000, 1_000).unwrap();
-    let feed = Feed { cuts: vec![100_000, 5, 70_000], reverse: false };
+    let feed = Feed {
+        cuts: vec![100_000, 5, 70_000],
+        reverse: false,
+    };
     let one = run_engine(&events, spec, &all_aggs(), Retention::Live, 1, &feed);
     let two = run_engine(&events, spec, &all_aggs(), Retention::Live, 2, &feed);
     assert_eq!(one, two);
@@ -300,8 +321,26 @@ fn long_float_stream_does_not_drift() {
         })
         .collect();
     let spec = WindowSpec::from_millis(10, 200, 10).unwrap();
-    let aggs = AggSet::new([Agg::Count, Agg::Sum, Agg::Min, Agg::Max, Agg::Avg, Agg::Variance, Agg::Stddev]);
-    let actual = run_engine(&events, spec, &aggs, Retention::SparkCompatible, 2, &Feed { cuts: vec![], reverse: false });
+    let aggs = AggSet::new([
+        Agg::Count,
+        Agg::Sum,
+        Agg::Min,
+        Agg::Max,
+        Agg::Avg,
+        Agg::Variance,
+        Agg::Stddev,
+    ]);
+    let actual = run_engine(
+        &events,
+        spec,
+        &aggs,
+        Retention::SparkCompatible,
+        2,
+        &Feed {
+            cuts: vec![],
+            reverse: false,
+        },
+    );
     let expected = oracle::windows(&events, 200, 10, Mode::Spark);
     assert_matches_oracle(&actual, &expected);
 }
@@ -323,9 +362,16 @@ fn live_state_follows_live_keys_not_keys_ever_seen() {
         op.push(&batch, &mut |_| {}).unwrap();
         peak = peak.max(op.live_keys());
     }
-    assert!(peak <= 6 * 50, "at most 6 batches' keys are ever live, saw {peak}");
+    assert!(
+        peak <= 6 * 50,
+        "at most 6 batches' keys are ever live, saw {peak}"
+    );
     op.finish(&mut |_| {}).unwrap();
-    assert_eq!(op.live_keys(), 50, "the last window still holds the last batch");
+    assert_eq!(
+        op.live_keys(),
+        50,
+        "the last window still holds the last batch"
+    );
     op.advance_to(200 * 100 + 500, &mut |_| {}).unwrap();
     assert_eq!(op.live_keys(), 0);
     assert_eq!(dict.len(), 10_000);

@@ -9,7 +9,7 @@
 //! assert_eq!(Rng::new(7).next_u64(), Rng::new(7).next_u64());
 //! ```
 
-/// A small, fast, seeded generator (xoshiro256++ seeded by SplitMix64).
+/// A small, fast, seeded generator (xoshiro256++ seeded by `SplitMix64`).
 #[derive(Debug, Clone)]
 pub struct Rng {
     s: [u64; 4],
@@ -145,8 +145,7 @@ pub fn events(config: &EventConfig) -> Events {
     };
     let rate = config.rate.max(1);
     for i in 0..config.events as u64 {
-        out.times
-            .push(config.start_ms + (i * 1_000 / rate) as i64);
+        out.times.push(config.start_ms + (i * 1_000 / rate) as i64);
         let key = match &zipf {
             Some(z) => z.sample(&mut rng),
             None => rng.below(config.keys.max(1) as u64) as usize,

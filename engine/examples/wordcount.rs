@@ -38,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (window, slide) = (Duration::from_secs(30), Duration::from_secs(10));
     if columnar {
-        lines.words().count_by_value_and_window(window, slide)?.print();
+        lines
+            .words()
+            .count_by_value_and_window(window, slide)?
+            .print();
     } else {
         let words = lines.flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>());
         let pairs = words.map(|word| (word, 1_i64));

@@ -316,12 +316,11 @@ impl Numeric for i64 {
             .zip(sum.checked_mul(sum))
             .and_then(|(a, b)| a.checked_sub(b));
         let denominator = n as f64 * (n - 1) as f64;
-        match exact {
-            Some(numerator) => numerator as f64 / denominator,
-            None => {
-                let mean = sum as f64 / n as f64;
-                ((squares as f64 - sum as f64 * mean) / (n - 1) as f64).max(0.0)
-            }
+        if let Some(numerator) = exact {
+            numerator as f64 / denominator
+        } else {
+            let mean = sum as f64 / n as f64;
+            ((squares as f64 - sum as f64 * mean) / (n - 1) as f64).max(0.0)
         }
     }
 }
@@ -403,7 +402,7 @@ mod tests {
         for part in parts {
             sum.unmerge(part);
         }
-        assert_eq!(sum.value(), 0.0);
+        assert_eq!(sum.value().to_bits(), 0.0_f64.to_bits(), "exactly zero");
     }
 
     #[test]

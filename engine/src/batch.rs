@@ -71,6 +71,12 @@ impl Values<'_> {
             Values::F64(v) => Some(v.len()),
         }
     }
+
+    /// Whether there is a column and it has no rows.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
 }
 
 /// A columnar micro-batch of events: struct-of-arrays, one row per event.
@@ -202,7 +208,9 @@ impl Batch {
     /// Value column `index`, or [`Values::None`] when there is none.
     #[must_use]
     pub fn values(&self, index: usize) -> Values<'_> {
-        self.columns.get(index).map_or(Values::None, Column::as_values)
+        self.columns
+            .get(index)
+            .map_or(Values::None, Column::as_values)
     }
 
     /// The dictionary the key ids belong to.

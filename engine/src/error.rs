@@ -48,13 +48,17 @@ pub enum Error {
     #[error("invalid window: {0}")]
     InvalidWindow(String),
     /// An aggregate name that is not one of the built-in aggregates.
-    #[error("unknown aggregate `{0}` (expected one of count, sum, avg, min, max, variance, stddev)")]
+    #[error(
+        "unknown aggregate `{0}` (expected one of count, sum, avg, min, max, variance, stddev)"
+    )]
     UnknownAggregate(String),
     /// The aggregates need a value column of a different type, or one is missing.
     #[error("value column mismatch: {0}")]
     ValueType(String),
     /// Events were pushed for a micro-batch whose pane is already closed.
-    #[error("micro-batch {index} arrived after its pane was closed (the operator is at batch {open})")]
+    #[error(
+        "micro-batch {index} arrived after its pane was closed (the operator is at batch {open})"
+    )]
     LateBatch {
         /// The micro-batch index that arrived.
         index: i64,

@@ -11,7 +11,7 @@ use crate::aggregate::{Agg, AggSet};
 use crate::batch::{check_finite, Values};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
-use crate::window::{ValueType, WindowAggregator, WindowResult};
+use crate::window::{AggColumn, ValueType, WindowAggregator, WindowResult};
 
 /// A stream of words as dictionary ids: what [`DStream::words`] makes.
 #[derive(Clone)]
@@ -113,12 +113,15 @@ impl WordStream {
             op.advance_to(tick.time, &mut sink)?;
             Ok(result.map(|w| {
                 let reader = dict.read();
-                let counts = w.column(Agg::Count).expect("count is computed");
-                let mut rows: Vec<(String, u64)> = (0..w.len())
-                    .map(|i| {
-                        let n = counts.get_f64(i).unwrap_or(0.0) as u64;
-                        (word(&reader, w.keys()[i]), n)
-                    })
+                let counts = match w.column(Agg::Count) {
+                    Some(AggColumn::U64(counts)) => counts.as_slice(),
+                    _ => &[],
+                };
+                let mut rows: Vec<(String, u64)> = w
+                    .keys()
+                    .iter()
+                    .zip(counts)
+                    .map(|(&id, &n)| (word(&reader, id), n))
                     .collect();
                 rows.sort_unstable();
                 rows
@@ -190,12 +193,12 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
         slide: Duration,
     ) -> Result<DStream<(String, AggRow)>> {
         let spec = self.window_spec(window, slide)?;
+        let columns: Arc<[Agg]> = aggs.aggs().into();
         let mut op = WindowAggregator::builder(spec)
-            .aggregates(aggs.clone())
+            .aggregates(aggs)
             .values(ValueType::F64)
             .threads(self.ctx.threads())
             .build()?;
-        let columns: Arc<[Agg]> = aggs.aggs().into();
         let dict = Dictionary::new();
         let out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();

@@ -217,7 +217,10 @@ impl StreamingContext {
                 return Ok(());
             }
             graph.step(tick)?;
-            if graph.stop_time(self.batch).is_some_and(|stop| tick.time >= stop) {
+            if graph
+                .stop_time(self.batch)
+                .is_some_and(|stop| tick.time >= stop)
+            {
                 return Ok(());
             }
             index += 1;

@@ -20,6 +20,12 @@ const PARALLEL_RECORDS: usize = 4 * 1024;
 
 type Reduce<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
 
+/// A predicate on a window's `(key, value)`; see [`KeyRetention::Filter`].
+pub type PairFilter<K, V> = Arc<dyn Fn(&K, &V) -> bool + Send + Sync>;
+
+/// One partition's per-key `(reduced value, records)` of a batch or pane.
+type PaneMap<K, V> = HashMap<K, (V, u64)>;
+
 /// Which keys a windowed reduction outputs and keeps; the generic
 /// counterpart of [`crate::Retention`].
 pub enum KeyRetention<K, V> {
@@ -30,7 +36,7 @@ pub enum KeyRetention<K, V> {
     SparkCompatible,
     /// Spark's `filterFunc`: keys whose `(key, value)` it rejects are dropped
     /// from the output and the state. Needs an inverse function.
-    Filter(Arc<dyn Fn(&K, &V) -> bool + Send + Sync>),
+    Filter(PairFilter<K, V>),
 }
 
 impl<K, V> Clone for KeyRetention<K, V> {
@@ -50,6 +56,7 @@ where
 {
     /// Reduces the values of each key within every batch, as Spark's
     /// `reduceByKey`. `f` must be associative and commutative.
+    #[must_use]
     pub fn reduce_by_key<F>(&self, f: F) -> DStream<(K, V)>
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
@@ -99,7 +106,13 @@ where
         F: Fn(V, V) -> V + Send + Sync + 'static,
         G: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        self.windowed(Arc::new(f), Some(Arc::new(inv)), window, slide, KeyRetention::Live)
+        self.windowed(
+            Arc::new(f),
+            Some(Arc::new(inv)),
+            window,
+            slide,
+            KeyRetention::Live,
+        )
     }
 
     /// The general windowed reduction: optional inverse, and a choice of which
@@ -150,7 +163,7 @@ where
                 inverse: inv.as_ref(),
                 retention: &retention,
             };
-            let run = |(state, map): (&mut KeyedWindow<K, V>, HashMap<K, (V, u64)>)| {
+            let run = |(state, map): (&mut KeyedWindow<K, V>, PaneMap<K, V>)| {
                 state.add(map, &ops);
                 if let Some(pane) = step.closes {
                     state.close_pane(pane, &ops);
@@ -178,26 +191,24 @@ fn reduce_partitioned<K, V>(
     records: &[(K, V)],
     partitions: usize,
     f: &Reduce<V>,
-) -> Vec<HashMap<K, (V, u64)>>
+) -> Vec<PaneMap<K, V>>
 where
     K: Record + Hash + Eq,
     V: Record,
 {
     // A fixed hasher: a key must land in the same partition in every batch.
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let reduce_into = |map: &mut HashMap<K, (V, u64)>, (k, v): &(K, V)| {
-        match map.get_mut(k) {
-            Some((acc, n)) => {
-                replace_with(acc, |old| f(old, v.clone()));
-                *n += 1;
-            }
-            None => {
-                map.insert(k.clone(), (v.clone(), 1));
-            }
+    let reduce_into = |map: &mut PaneMap<K, V>, (k, v): &(K, V)| match map.get_mut(k) {
+        Some((acc, n)) => {
+            replace_with(acc, |old| f(old, v.clone()));
+            *n += 1;
+        }
+        None => {
+            map.insert(k.clone(), (v.clone(), 1));
         }
     };
     if partitions == 1 || records.len() < PARALLEL_RECORDS {
-        let mut maps: Vec<HashMap<K, (V, u64)>> = (0..partitions).map(|_| HashMap::new()).collect();
+        let mut maps: Vec<PaneMap<K, V>> = (0..partitions).map(|_| HashMap::new()).collect();
         for record in records {
             let p = (hasher.hash_one(&record.0) % partitions as u64) as usize;
             reduce_into(&mut maps[p], record);
@@ -234,6 +245,9 @@ struct WindowOps<'a, K, V> {
     retention: &'a KeyRetention<K, V>,
 }
 
+/// A closed pane: its index and per-key `(key, value, records)`.
+type ClosedPane<K, V> = (i64, Vec<(K, V, u64)>);
+
 /// One key's window state.
 struct KeyState<V> {
     /// Records of the key in the window.
@@ -253,8 +267,8 @@ struct KeyState<V> {
 /// holds closed panes still inside a future window, oldest first; a key's
 /// state equals the reduction of its entries in `ring` from `since` on.
 struct KeyedWindow<K, V> {
-    open: HashMap<K, (V, u64)>,
-    ring: VecDeque<(i64, Vec<(K, V, u64)>)>,
+    open: PaneMap<K, V>,
+    ring: VecDeque<ClosedPane<K, V>>,
     keys: HashMap<K, KeyState<V>>,
 }
 
@@ -267,7 +281,7 @@ impl<K: Record + Hash + Eq, V: Record> KeyedWindow<K, V> {
         }
     }
 
-    fn add(&mut self, batch: HashMap<K, (V, u64)>, ops: &WindowOps<'_, K, V>) {
+    fn add(&mut self, batch: PaneMap<K, V>, ops: &WindowOps<'_, K, V>) {
         for (k, (v, n)) in batch {
             match self.open.get_mut(&k) {
                 Some((acc, count)) => {
@@ -310,7 +324,11 @@ impl<K: Record + Hash + Eq, V: Record> KeyedWindow<K, V> {
 
     fn evict_before(&mut self, first_kept: i64, ops: &WindowOps<'_, K, V>) {
         let combine = |a: &V, b: &V| (ops.reduce)(a.clone(), b.clone());
-        while self.ring.front().is_some_and(|(pane, _)| *pane < first_kept) {
+        while self
+            .ring
+            .front()
+            .is_some_and(|(pane, _)| *pane < first_kept)
+        {
             let (pane, entries) = self.ring.pop_front().expect("checked non-empty");
             for (k, v, n) in entries {
                 let Some(state) = self.keys.get_mut(&k).filter(|s| s.since <= pane) else {

@@ -23,8 +23,8 @@ mod windowed;
 
 pub use columnar::{AggRow, WordStream};
 pub use context::{StreamingContext, Tick};
-pub use keyed::KeyRetention;
-pub use stream::{write_batch, Collected, DStream};
+pub use keyed::{KeyRetention, PairFilter};
+pub use stream::{write_batch, Collected, DStream, TimedBatch};
 
 /// What a stream can carry: cloneable records that can cross threads.
 pub trait Record: Clone + Send + Sync + 'static {}

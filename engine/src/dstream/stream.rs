@@ -156,19 +156,15 @@ impl<T: Record> DStream<T> {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().cloned().flat_map(&f).collect()
                 } else {
-                    ctx.pool().install(|| {
-                        records
-                            .par_iter()
-                            .cloned()
-                            .flat_map_iter(&f)
-                            .collect()
-                    })
+                    ctx.pool()
+                        .install(|| records.par_iter().cloned().flat_map_iter(&f).collect())
                 }
             }))
         })
     }
 
     /// Keeps the records for which `f` is true.
+    #[must_use]
     pub fn filter<F>(&self, f: F) -> DStream<T>
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
@@ -266,7 +262,10 @@ pub fn write_batch<T: Debug>(
 }
 
 /// Batches gathered by [`DStream::collect`].
-pub struct Collected<T>(Rc<RefCell<Vec<(i64, Vec<T>)>>>);
+pub struct Collected<T>(Rc<RefCell<Vec<TimedBatch<T>>>>);
+
+/// A batch's time (ms) and records.
+pub type TimedBatch<T> = (i64, Vec<T>);
 
 impl<T> Clone for Collected<T> {
     fn clone(&self) -> Self {
@@ -277,7 +276,7 @@ impl<T> Clone for Collected<T> {
 impl<T> Collected<T> {
     /// Takes the batches gathered so far.
     #[must_use]
-    pub fn take(&self) -> Vec<(i64, Vec<T>)> {
+    pub fn take(&self) -> Vec<TimedBatch<T>> {
         std::mem::take(&mut self.0.borrow_mut())
     }
 }

@@ -83,7 +83,11 @@ impl<T: Record + Hash + Eq> DStream<T> {
         window: Duration,
         slide: Duration,
     ) -> Result<DStream<(T, u64)>> {
-        self.map(|t| (t, 1_u64))
-            .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, window, slide)
+        self.map(|t| (t, 1_u64)).reduce_by_key_and_window_inv(
+            |a, b| a + b,
+            |a, b| a - b,
+            window,
+            slide,
+        )
     }
 }

@@ -145,9 +145,7 @@ impl WindowAggregatorBuilder {
             extremes: self.aggs.needs_extremes(),
         };
         let core = match self.values {
-            ValueType::None | ValueType::I64 => {
-                Cores::Int(Core::new(&self, layout, pool, threads))
-            }
+            ValueType::None | ValueType::I64 => Cores::Int(Core::new(&self, layout, pool, threads)),
             ValueType::F64 => Cores::Float(Core::new(&self, layout, pool, threads)),
         };
         Ok(WindowAggregator {
@@ -387,9 +385,24 @@ impl<V: OutputValue> Core<V> {
         for run in order.chunk_by(|&a, &b| panes[a] == panes[b]) {
             let run_keys: Vec<u32> = run.iter().map(|&i| keys[i]).collect();
             let run_values: Option<Vec<V>> = values.map(|v| run.iter().map(|&i| v[i]).collect());
-            let run_min = run.iter().map(|&i| times[i]).min().expect("runs are non-empty");
-            let run_max = run.iter().map(|&i| times[i]).max().expect("runs are non-empty");
-            self.accept(panes[run[0]], &run_keys, run_values.as_deref(), run_min, run_max, sink)?;
+            let run_min = run
+                .iter()
+                .map(|&i| times[i])
+                .min()
+                .expect("runs are non-empty");
+            let run_max = run
+                .iter()
+                .map(|&i| times[i])
+                .max()
+                .expect("runs are non-empty");
+            self.accept(
+                panes[run[0]],
+                &run_keys,
+                run_values.as_deref(),
+                run_min,
+                run_max,
+                sink,
+            )?;
         }
         Ok(())
     }
@@ -463,11 +476,12 @@ impl<V: OutputValue> Core<V> {
             out
         };
         let divisor = partitions as u32;
-        let merge = |chunk_partials: &[Vec<Partials<V>>], p: usize, partition: &mut Partition<V>| {
-            for chunk in chunk_partials {
-                partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
-            }
-        };
+        let merge =
+            |chunk_partials: &[Vec<Partials<V>>], p: usize, partition: &mut Partition<V>| {
+                for chunk in chunk_partials {
+                    partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
+                }
+            };
         if keys.len() <= CHUNK_ROWS {
             // One chunk: waking the pool would cost more than it saves.
             let chunk_partials = [pre_aggregate((0, keys))];
@@ -525,7 +539,8 @@ impl<V: OutputValue> Core<V> {
         let step = |partition: &mut Partition<V>| {
             partition.close_pane(pane);
             partition.evict_before(first_kept, retention);
-            emit.then(|| partition.emit(end, aggs, retention)).transpose()
+            emit.then(|| partition.emit(end, aggs, retention))
+                .transpose()
         };
         let work: usize = partitions
             .iter()
@@ -539,7 +554,10 @@ impl<V: OutputValue> Core<V> {
         };
         if emit {
             self.stats.windows += 1;
-            sink(WindowResult::concat(end, parts.into_iter().flatten().collect()));
+            sink(WindowResult::concat(
+                end,
+                parts.into_iter().flatten().collect(),
+            ));
         }
         Ok(())
     }

@@ -228,8 +228,10 @@ impl<V: Numeric> DenseAcc<V> {
                 part.squares.push(std::mem::take(&mut self.squares[i]));
             }
             if layout.extremes {
-                part.mins.push(std::mem::replace(&mut self.mins[i], V::MIN_IDENTITY));
-                part.maxs.push(std::mem::replace(&mut self.maxs[i], V::MAX_IDENTITY));
+                part.mins
+                    .push(std::mem::replace(&mut self.mins[i], V::MIN_IDENTITY));
+                part.maxs
+                    .push(std::mem::replace(&mut self.maxs[i], V::MAX_IDENTITY));
             }
         }
         self.touched.clear();

@@ -216,7 +216,9 @@ impl<V: Numeric> Partition<V> {
             Agg::Count => AggColumn::U64(counts.clone()),
             Agg::Sum => V::sum_column(&s.sums, &s.keys)?,
             Agg::Avg => AggColumn::NullableF64(
-                (0..counts.len()).map(|i| (counts[i] > 0).then(|| mean(i))).collect(),
+                (0..counts.len())
+                    .map(|i| (counts[i] > 0).then(|| mean(i)))
+                    .collect(),
             ),
             Agg::Variance => AggColumn::NullableF64(
                 (0..counts.len())

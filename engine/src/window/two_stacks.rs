@@ -49,11 +49,10 @@ impl<T: Clone> TwoStacks<T> {
     /// Appends `value` with `tag`; a value with the same tag as the newest one
     /// is combined into it instead of stored beside it.
     pub fn push(&mut self, tag: i64, value: T, combine: impl Fn(&T, &T) -> T) {
-        if let Some((last_tag, last)) = self.back.last_mut() {
+        if let (Some((last_tag, last)), Some(agg)) = (self.back.last_mut(), &self.back_agg) {
             debug_assert!(*last_tag <= tag, "tags must not decrease");
             if *last_tag == tag {
                 *last = combine(last, &value);
-                let agg = self.back_agg.as_ref().expect("back is not empty");
                 self.back_agg = Some(combine(agg, &value));
                 return;
             }
