@@ -4,8 +4,9 @@
 //! Events travel in columnar micro-batches ([`Batch`]: times, dictionary-encoded
 //! keys, numeric values). Windowed aggregation ([`WindowAggregator`]) is
 //! incremental: each slide adds the panes that enter and subtracts the panes
-//! that leave for count, sum, avg and variance, and slides min and max in an
-//! O(1)-amortized [`window::TwoStacks`]; keys are hash-partitioned over all
+//! that leave for count, sum, avg and variance, and slides min and max in
+//! O(1)-amortized monotonic deques ([`window::Extremes`]; user reductions
+//! without an inverse use [`window::TwoStacks`]); keys are partitioned over all
 //! cores. On top sits a DStream API in the shape of Spark Streaming's
 //! ([`StreamingContext`], [`DStream`]).
 //!
@@ -48,3 +49,8 @@ pub use error::{Error, Result};
 pub use window::{
     AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
 };
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

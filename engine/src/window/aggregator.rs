@@ -161,7 +161,7 @@ impl WindowAggregatorBuilder {
 /// Events are pre-aggregated per key into the open pane (chunks of
 /// [`CHUNK_ROWS`] rows in parallel, merged per key partition); when a pane
 /// closes it is added to the window state, panes that leave are subtracted
-/// (inverse-reduce) and min/max slide in a [`super::TwoStacks`] per key. No
+/// (inverse-reduce) and min/max slide in a monotonic [`super::Extremes`] per key. No
 /// slide re-reads the window. See [`WindowSpec`] for the time semantics and
 /// [`Retention`] for which keys are output.
 ///
@@ -317,6 +317,20 @@ fn value_mismatch(expected: ValueType, found: Values<'_>, column: usize) -> Erro
     ))
 }
 
+/// Drains a scratch into one list of partials per key partition.
+fn drain_by_partition<V: OutputValue>(
+    scratch: &mut DenseAcc<V>,
+    partitions: usize,
+    layout: Layout,
+) -> Vec<Partials<V>> {
+    let per_partition = scratch.touched_len() / partitions + 1;
+    let mut out: Vec<Partials<V>> = (0..partitions)
+        .map(|_| Partials::with_capacity(per_partition, layout))
+        .collect();
+    scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
+    out
+}
+
 /// The operator for one value type.
 struct Core<V: OutputValue> {
     spec: WindowSpec,
@@ -324,7 +338,9 @@ struct Core<V: OutputValue> {
     layout: Layout,
     retention: Retention,
     pool: rayon::ThreadPool,
-    /// One pre-aggregation scratch per worker thread, indexed by key id.
+    /// One pre-aggregation scratch per worker thread, indexed by key id: a
+    /// chunk's partials (floats), or the worker's share of the open pane
+    /// (integers, with several partitions).
     scratches: Vec<Mutex<DenseAcc<V>>>,
     partitions: Vec<Partition<V>>,
     /// The pane events currently go to; `None` before the first event.
@@ -449,16 +465,16 @@ impl<V: OutputValue> Core<V> {
         Ok(())
     }
 
-    /// Adds events to the open pane's per-partition accumulators.
+    /// Adds events to the open pane.
     fn accumulate(&mut self, keys: &[u32], values: Option<&[V]>) {
         let partitions = self.partitions.len();
-        if partitions == 1 && V::EXACT {
-            // One partition and order-free sums: no need for chunk partials.
-            self.partitions[0].acc.scatter(keys, values);
+        if V::EXACT {
+            self.accumulate_exact(keys, values);
             return;
         }
-        // Fixed-size chunks, merged in chunk order: the order of float
-        // additions per key is the same for any number of threads.
+        // Floats: fixed-size chunks, each pre-aggregated from zero and merged
+        // in chunk order, so the order of additions per key is the same for
+        // any number of threads.
         let (layout, scratches) = (self.layout, &self.scratches);
         let pre_aggregate = |(c, chunk_keys): (usize, &[u32])| {
             let start = c * CHUNK_ROWS;
@@ -468,40 +484,81 @@ impl<V: OutputValue> Core<V> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             scratch.scatter(chunk_keys, chunk_values);
-            let per_partition = scratch.touched_len() / partitions + 1;
-            let mut out: Vec<Partials<V>> = (0..partitions)
-                .map(|_| Partials::with_capacity(per_partition, layout))
-                .collect();
-            scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
-            out
+            drain_by_partition(&mut scratch, partitions, layout)
         };
-        let divisor = partitions as u32;
-        let merge =
-            |chunk_partials: &[Vec<Partials<V>>], p: usize, partition: &mut Partition<V>| {
-                for chunk in chunk_partials {
-                    partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
-                }
-            };
-        if keys.len() <= CHUNK_ROWS {
+        let chunk_partials: Vec<Vec<Partials<V>>> = if keys.len() <= CHUNK_ROWS {
             // One chunk: waking the pool would cost more than it saves.
-            let chunk_partials = [pre_aggregate((0, keys))];
-            for (p, partition) in self.partitions.iter_mut().enumerate() {
-                merge(&chunk_partials, p, partition);
-            }
+            vec![pre_aggregate((0, keys))]
+        } else {
+            self.pool.install(|| {
+                keys.par_chunks(CHUNK_ROWS)
+                    .enumerate()
+                    .map(pre_aggregate)
+                    .collect()
+            })
+        };
+        self.merge_partials(&chunk_partials, keys.len() > CHUNK_ROWS);
+    }
+
+    /// Integers: sums are exact, so the order of additions does not matter.
+    /// One partition scatters straight into its accumulator; several split
+    /// the batch into one slice per worker, each added to the worker's own
+    /// scratch, which holds the open pane until it closes.
+    fn accumulate_exact(&mut self, keys: &[u32], values: Option<&[V]>) {
+        if self.partitions.len() == 1 {
+            self.partitions[0].acc.scatter(keys, values);
             return;
         }
-        let chunk_partials: Vec<Vec<Partials<V>>> = self.pool.install(|| {
-            keys.par_chunks(CHUNK_ROWS)
-                .enumerate()
-                .map(pre_aggregate)
-                .collect()
-        });
+        let scratches = &mut self.scratches;
+        if keys.len() <= CHUNK_ROWS {
+            let scratch = scratches[0]
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            scratch.scatter(keys, values);
+            return;
+        }
+        let slice = keys.len().div_ceil(scratches.len());
         self.pool.install(|| {
-            self.partitions
-                .par_iter_mut()
+            keys.par_chunks(slice)
+                .zip(scratches.par_iter_mut())
                 .enumerate()
-                .for_each(|(p, partition)| merge(&chunk_partials, p, partition));
+                .for_each(|(c, (slice_keys, scratch))| {
+                    let start = c * slice;
+                    let slice_values = values.map(|v| &v[start..start + slice_keys.len()]);
+                    let scratch = scratch.get_mut().unwrap_or_else(PoisonError::into_inner);
+                    scratch.scatter(slice_keys, slice_values);
+                });
         });
+    }
+
+    /// Moves the workers' scratches (integer path) into the partitions.
+    fn flush_scratches(&mut self) {
+        let (partitions, layout) = (self.partitions.len(), self.layout);
+        let partials: Vec<Vec<Partials<V>>> = self
+            .scratches
+            .iter_mut()
+            .map(|s| s.get_mut().unwrap_or_else(PoisonError::into_inner))
+            .filter(|s| !s.is_empty())
+            .map(|s| drain_by_partition(s, partitions, layout))
+            .collect();
+        let entries: usize = partials.iter().flatten().map(Partials::len).sum();
+        self.merge_partials(&partials, entries >= PARALLEL_THRESHOLD);
+    }
+
+    /// Merges per-partition partials, in order, into the partitions' open panes.
+    fn merge_partials(&mut self, partials: &[Vec<Partials<V>>], parallel: bool) {
+        let divisor = self.partitions.len() as u32;
+        let merge = |(p, partition): (usize, &mut Partition<V>)| {
+            for chunk in partials {
+                partition.acc.merge(&chunk[p], |k| (k / divisor) as usize);
+            }
+        };
+        if parallel {
+            self.pool
+                .install(|| self.partitions.par_iter_mut().enumerate().for_each(merge));
+        } else {
+            self.partitions.iter_mut().enumerate().for_each(merge);
+        }
     }
 
     fn advance_to(&mut self, time: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
@@ -526,6 +583,9 @@ impl<V: OutputValue> Core<V> {
     /// Closes pane `pane`, evicts what leaves the window ending with it, and
     /// emits that window when it is due.
     fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        if V::EXACT && self.partitions.len() > 1 {
+            self.flush_scratches();
+        }
         let end = (pane + 1) * self.spec.pane();
         let first_kept = pane + 1 - self.spec.panes_per_window();
         let emit = end % self.spec.slide() == 0 && self.first_event.is_some_and(|f| end > f);

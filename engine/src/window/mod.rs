@@ -2,6 +2,7 @@
 //! operator, and the sliding structure for non-invertible aggregates.
 
 mod aggregator;
+mod extremes;
 mod partial;
 mod partition;
 mod result;
@@ -11,6 +12,7 @@ mod two_stacks;
 pub use aggregator::{
     KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder, WindowStats,
 };
+pub use extremes::Extremes;
 pub use result::{AggColumn, KeyRow, WindowResult};
 pub use spec::WindowSpec;
 pub use two_stacks::TwoStacks;

@@ -2,9 +2,9 @@
 
 use std::collections::VecDeque;
 
+use super::extremes::Extremes;
 use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
-use super::two_stacks::TwoStacks;
 use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ struct Slots<V: Numeric> {
     counts: Vec<u64>,
     sums: Vec<V::Sum>,
     squares: Vec<V::Sum>,
-    extremes: Vec<TwoStacks<(V, V)>>,
+    extremes: Vec<Extremes<V>>,
     /// First pane whose contribution the slot holds: a key a filter dropped and
     /// that came back must not have its older panes subtracted.
     since: Vec<i64>,
@@ -42,7 +42,7 @@ struct Slots<V: Numeric> {
 ///   covers, oldest first, with increasing indices;
 /// - for every slot `s`: `slot_of[keys[s] / partitions] == s`, and its
 ///   running aggregates equal the sum of its entries in the panes of `ring`
-///   with index `>= since[s]`; its `extremes` hold one (min, max) per such pane;
+///   with index `>= since[s]`; its `extremes` hold the sliding (min, max) of those panes;
 /// - with [`Retention::Live`], every slot has `counts[s] > 0`.
 pub(crate) struct Partition<V: Numeric> {
     index: u32,
@@ -52,10 +52,6 @@ pub(crate) struct Partition<V: Numeric> {
     ring: VecDeque<ClosedPane<V>>,
     slot_of: Vec<u32>,
     slots: Slots<V>,
-}
-
-fn combine_extremes<V: Numeric>(a: &(V, V), b: &(V, V)) -> (V, V) {
-    (V::min(a.0, b.0), V::max(a.1, b.1))
 }
 
 impl<V: Numeric> Partition<V> {
@@ -122,11 +118,7 @@ impl<V: Numeric> Partition<V> {
                 V::merge(&mut self.slots.squares[slot], partials.squares[j]);
             }
             if self.layout.extremes {
-                self.slots.extremes[slot].push(
-                    pane,
-                    (partials.mins[j], partials.maxs[j]),
-                    combine_extremes,
-                );
+                self.slots.extremes[slot].push(pane, partials.mins[j], partials.maxs[j]);
             }
         }
         partials.drop_extremes();
@@ -167,7 +159,7 @@ impl<V: Numeric> Partition<V> {
                     }
                 }
                 if self.layout.extremes {
-                    self.slots.extremes[slot].evict_through(pane.index, combine_extremes);
+                    self.slots.extremes[slot].evict_through(pane.index);
                 }
                 if empty && matches!(retention, Retention::Live) {
                     self.remove_slot(slot);
@@ -234,7 +226,7 @@ impl<V: Numeric> Partition<V> {
                 s.extremes
                     .iter()
                     .map(|w| {
-                        w.query(combine_extremes)
+                        w.query()
                             .map(|(min, max)| if agg == Agg::Min { min } else { max })
                     })
                     .collect(),
@@ -265,7 +257,7 @@ impl<V: Numeric> Partition<V> {
             s.squares.push(V::Sum::default());
         }
         if self.layout.extremes {
-            s.extremes.push(TwoStacks::default());
+            s.extremes.push(Extremes::default());
         }
         slot
     }
