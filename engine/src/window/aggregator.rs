@@ -144,12 +144,16 @@ impl WindowAggregatorBuilder {
             squares: self.aggs.needs_squares(),
             extremes: self.aggs.needs_extremes(),
         };
+        let pool = Arc::new(pool);
         let core = match self.values {
-            ValueType::None | ValueType::I64 => Cores::Int(Core::new(&self, layout, pool, threads)),
-            ValueType::F64 => Cores::Float(Core::new(&self, layout, pool, threads)),
+            ValueType::None | ValueType::I64 => {
+                Cores::Int(Core::new(&self, layout, Arc::clone(&pool), threads))
+            }
+            ValueType::F64 => Cores::Float(Core::new(&self, layout, Arc::clone(&pool), threads)),
         };
         Ok(WindowAggregator {
             core,
+            pool,
             values: self.values,
             value_column: self.value_column,
         })
@@ -187,6 +191,7 @@ impl WindowAggregatorBuilder {
 /// ```
 pub struct WindowAggregator {
     core: Cores,
+    pool: Arc<rayon::ThreadPool>,
     values: ValueType,
     value_column: usize,
 }
@@ -194,16 +199,6 @@ pub struct WindowAggregator {
 enum Cores {
     Int(Core<i64>),
     Float(Core<f64>),
-}
-
-/// Calls `$body` with `$core` bound to whichever typed core the operator has.
-macro_rules! with_core {
-    ($self:expr, $core:ident => $body:expr) => {
-        match &mut $self.core {
-            Cores::Int($core) => $body,
-            Cores::Float($core) => $body,
-        }
-    };
 }
 
 impl WindowAggregator {
@@ -223,18 +218,14 @@ impl WindowAggregator {
     /// Aggregates a batch of events by their own times; windows that close on
     /// the way are passed to `sink`, in order.
     pub fn push(&mut self, batch: &Batch, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
-        let values = batch.values(self.value_column);
+        let (values, column, expected) = (batch.values(self.value_column), self.value_column, self.values);
         let (times, keys) = (batch.times(), batch.keys());
-        match (&mut self.core, self.values, values) {
+        self.run(keys.len(), sink, |core, sink| match (core, expected, values) {
             (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),
-            (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
-                core.push(times, keys, Some(v), sink)
-            }
-            (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                core.push(times, keys, Some(v), sink)
-            }
-            (_, expected, found) => Err(value_mismatch(expected, found, self.value_column)),
-        }
+            (Cores::Int(core), ValueType::I64, Values::I64(v)) => core.push(times, keys, Some(v), sink),
+            (Cores::Float(core), ValueType::F64, Values::F64(v)) => core.push(times, keys, Some(v), sink),
+            (_, expected, found) => Err(value_mismatch(expected, found, column)),
+        })
     }
 
     /// Aggregates the events of micro-batch `index` (all at time `index · B`),
@@ -254,28 +245,59 @@ impl WindowAggregator {
                 actual: len,
             });
         }
-        match (&mut self.core, self.values, values) {
+        if let Values::F64(v) = values {
+            crate::batch::check_finite(v, 0)?;
+        }
+        let expected = self.values;
+        self.run(keys.len(), sink, |core, sink| match (core, expected, values) {
             (Cores::Int(core), ValueType::None, _) => core.push_batch_time(index, keys, None, sink),
             (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
                 core.push_batch_time(index, keys, Some(v), sink)
             }
             (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                crate::batch::check_finite(v, 0)?;
                 core.push_batch_time(index, keys, Some(v), sink)
             }
             (_, expected, found) => Err(value_mismatch(expected, found, 0)),
-        }
+        })
     }
 
     /// Closes every pane that ends at or before `time` and emits the windows
     /// that end there: the clock of processing-time streams.
     pub fn advance_to(&mut self, time: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
-        with_core!(self, core => core.advance_to(time, sink))
+        self.run(0, sink, |core, sink| match core {
+            Cores::Int(core) => core.advance_to(time, sink),
+            Cores::Float(core) => core.advance_to(time, sink),
+        })
     }
 
     /// Emits every remaining window that holds any event.
     pub fn finish(&mut self, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
-        with_core!(self, core => core.finish(sink))
+        self.run(0, sink, |core, sink| match core {
+            Cores::Int(core) => core.finish(sink),
+            Cores::Float(core) => core.finish(sink),
+        })
+    }
+
+    /// Runs `step` on the operator, inside the worker pool when there is
+    /// enough work: one wake-up of the pool per call instead of one per
+    /// parallel phase. Windows reach `sink` in order, also on error.
+    fn run(
+        &mut self,
+        events: usize,
+        sink: &mut dyn FnMut(WindowResult),
+        step: impl FnOnce(&mut Cores, &mut dyn FnMut(WindowResult)) -> Result<()> + Send,
+    ) -> Result<()> {
+        let big = events > CHUNK_ROWS || self.live_keys() >= PARALLEL_THRESHOLD;
+        if !big || self.pool.current_num_threads() == 1 {
+            return step(&mut self.core, sink);
+        }
+        let mut windows = Vec::new();
+        let core = &mut self.core;
+        let result = self
+            .pool
+            .install(|| step(core, &mut |w: WindowResult| windows.push(w)));
+        windows.into_iter().for_each(sink);
+        result
     }
 
     /// What the operator has seen so far.
@@ -337,7 +359,7 @@ struct Core<V: OutputValue> {
     aggs: AggSet,
     layout: Layout,
     retention: Retention,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     /// One pre-aggregation scratch per worker thread, indexed by key id: a
     /// chunk's partials (floats), or the worker's share of the open pane
     /// (integers, with several partitions).
@@ -354,7 +376,7 @@ impl<V: OutputValue> Core<V> {
     fn new(
         config: &WindowAggregatorBuilder,
         layout: Layout,
-        pool: rayon::ThreadPool,
+        pool: Arc<rayon::ThreadPool>,
         threads: usize,
     ) -> Self {
         let partitions = u32::try_from(threads).expect("thread count fits u32");
@@ -534,15 +556,24 @@ impl<V: OutputValue> Core<V> {
     /// Moves the workers' scratches (integer path) into the partitions.
     fn flush_scratches(&mut self) {
         let (partitions, layout) = (self.partitions.len(), self.layout);
-        let partials: Vec<Vec<Partials<V>>> = self
+        let entries: usize = self
             .scratches
             .iter_mut()
-            .map(|s| s.get_mut().unwrap_or_else(PoisonError::into_inner))
-            .filter(|s| !s.is_empty())
-            .map(|s| drain_by_partition(s, partitions, layout))
-            .collect();
-        let entries: usize = partials.iter().flatten().map(Partials::len).sum();
-        self.merge_partials(&partials, entries >= PARALLEL_THRESHOLD);
+            .map(|s| s.get_mut().unwrap_or_else(PoisonError::into_inner).touched_len())
+            .sum();
+        let drain = |s: &mut Mutex<DenseAcc<V>>| {
+            let s = s.get_mut().unwrap_or_else(PoisonError::into_inner);
+            drain_by_partition(s, partitions, layout)
+        };
+        let parallel = entries >= PARALLEL_THRESHOLD;
+        let partials: Vec<Vec<Partials<V>>> = if parallel {
+            let scratches = &mut self.scratches;
+            self.pool
+                .install(|| scratches.par_iter_mut().map(drain).collect())
+        } else {
+            self.scratches.iter_mut().map(drain).collect()
+        };
+        self.merge_partials(&partials, parallel);
     }
 
     /// Merges per-partition partials, in order, into the partitions' open panes.

@@ -54,11 +54,20 @@ impl<V: Numeric> Partials<V> {
         self.keys.len()
     }
 
-    /// Frees the min/max columns once they have been handed to the sliding
+    /// Empties the lists, keeping their memory for reuse.
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.counts.clear();
+        self.sums.clear();
+        self.squares.clear();
+        self.mins.clear();
+        self.maxs.clear();
+    }
+
+    /// Takes the min/max columns once they have been handed to the sliding
     /// structure: a stored pane only needs what inverse-reduce subtracts.
-    pub fn drop_extremes(&mut self) {
-        self.mins = Vec::new();
-        self.maxs = Vec::new();
+    pub fn take_extremes(&mut self) -> (Vec<V>, Vec<V>) {
+        (std::mem::take(&mut self.mins), std::mem::take(&mut self.maxs))
     }
 }
 
@@ -146,10 +155,13 @@ impl<V: Numeric> DenseAcc<V> {
     }
 
     fn scatter_counts(&mut self, keys: &[u32]) {
+        // Locals, not `self.…`: otherwise every push to `touched` makes the
+        // compiler reload each vector's pointer per event.
+        let (counts, touched) = (&mut self.counts[..], &mut self.touched);
         for &k in keys {
-            let count = &mut self.counts[k as usize];
+            let count = &mut counts[k as usize];
             if *count == 0 {
-                self.touched.push(k);
+                touched.push(k);
             }
             *count += 1;
         }
@@ -161,22 +173,28 @@ impl<V: Numeric> DenseAcc<V> {
         values: &[V],
     ) {
         debug_assert_eq!(keys.len(), values.len());
+        let counts = &mut self.counts[..];
+        let sums = &mut self.sums[..];
+        let squares = &mut self.squares[..];
+        let mins = &mut self.mins[..];
+        let maxs = &mut self.maxs[..];
+        let touched = &mut self.touched;
         for (&k, &v) in keys.iter().zip(values) {
             let i = k as usize;
-            let count = &mut self.counts[i];
+            let count = &mut counts[i];
             if *count == 0 {
-                self.touched.push(k);
+                touched.push(k);
             }
             *count += 1;
             if SUM {
-                V::add(&mut self.sums[i], v);
+                V::add(&mut sums[i], v);
             }
             if SQUARES {
-                V::add_square(&mut self.squares[i], v);
+                V::add_square(&mut squares[i], v);
             }
             if EXTREMES {
-                self.mins[i] = V::min(self.mins[i], v);
-                self.maxs[i] = V::max(self.maxs[i], v);
+                mins[i] = V::min(mins[i], v);
+                maxs[i] = V::max(maxs[i], v);
             }
         }
     }

@@ -52,6 +52,12 @@ pub(crate) struct Partition<V: Numeric> {
     ring: VecDeque<ClosedPane<V>>,
     slot_of: Vec<u32>,
     slots: Slots<V>,
+    /// The lists of the last evicted pane, reused by the next closing one:
+    /// fresh allocations of this size cost page faults on every pane.
+    spare: Option<Partials<V>>,
+    /// The min/max lists of the last closed pane, likewise: stored panes do
+    /// not keep them (the sliding extremes do).
+    spare_extremes: (Vec<V>, Vec<V>),
 }
 
 impl<V: Numeric> Partition<V> {
@@ -71,6 +77,8 @@ impl<V: Numeric> Partition<V> {
                 extremes: Vec::new(),
                 since: Vec::new(),
             },
+            spare: None,
+            spare_extremes: (Vec::new(), Vec::new()),
         }
     }
 
@@ -103,7 +111,11 @@ impl<V: Numeric> Partition<V> {
         if self.acc.is_empty() {
             return;
         }
-        let mut partials = [Partials::with_capacity(self.acc.touched_len(), self.layout)];
+        let mut partials = [self
+            .spare
+            .take()
+            .unwrap_or_else(|| Partials::with_capacity(self.acc.touched_len(), self.layout))];
+        (partials[0].mins, partials[0].maxs) = std::mem::take(&mut self.spare_extremes);
         let (index, partitions) = (self.index, self.partitions);
         self.acc
             .drain(&mut partials, |_| 0, |local| local * partitions + index);
@@ -121,7 +133,10 @@ impl<V: Numeric> Partition<V> {
                 self.slots.extremes[slot].push(pane, partials.mins[j], partials.maxs[j]);
             }
         }
-        partials.drop_extremes();
+        let (mut mins, mut maxs) = partials.take_extremes();
+        mins.clear();
+        maxs.clear();
+        self.spare_extremes = (mins, maxs);
         self.ring.push_back(ClosedPane {
             index: pane,
             partials,
@@ -165,6 +180,9 @@ impl<V: Numeric> Partition<V> {
                     self.remove_slot(slot);
                 }
             }
+            let mut spare = pane.partials;
+            spare.clear();
+            self.spare = Some(spare);
         }
     }
 
