@@ -1,37 +1,40 @@
 //! Steady-state throughput of the sliding-window operator
 //! ([`engine::WindowAggregator`]), in events per second.
 //!
-//! Every iteration pushes one micro-batch of [`EVENTS_PER_BATCH`] events with
+//! Every iteration pushes one micro-batch with
 //! [`WindowAggregator::push_micro_batch`] (batch interval = slide = 1 s, window
 //! `W = ratio · S`); the push closes the previous pane, evicts the pane that
 //! leaves the window, emits the window (about 10 000 rows, which the sink only
 //! counts) and pre-aggregates the new batch. The operator is warmed up with
-//! `ratio + 2` batches before timing: the window is full, every timed slide
-//! evicts a pane, and the first eviction, which is a one-off (for min/max it
-//! flips every key's two-stacks for the first time: seconds at `W/S` = 3600),
-//! is behind us. Later flips (all keys at once, every `ratio` slides) are part
-//! of the steady state and are timed when they fall in a run; at `W/S` = 3600
-//! a run is shorter than one period, which leaves out about 2 % of the
-//! amortized cost of max. The inputs are [`DISTINCT_BATCHES`] pre-built columnar
+//! `ratio + 2` batches before timing, so the window is full and every timed
+//! slide evicts a pane. The inputs are [`DISTINCT_BATCHES`] pre-built columnar
 //! batches (`Vec<u32>` keys, `Vec<i64>` values; 10 000 uniform keys, from the
 //! seeded [`datasets::events`]) pushed in a cycle, so generating data is never
 //! timed.
 //!
 //! Groups, one question each:
 //!
-//! - `window_sum_count`: count and sum (invertible) at `W/S` = 10, 60, 600
-//!   and 3600, one thread. Incremental aggregation should make throughput
-//!   nearly independent of `W/S`.
-//! - `window_max`: max (not invertible: slides in a two-stacks structure per
-//!   key), same ratios, one thread.
+//! - `window_sum_count`: count and sum (invertible: inverse-reduce) at `W/S`
+//!   = 10, 60, 600 and 3600, one thread, [`EVENTS_PER_BATCH`] events a batch.
+//!   Incremental aggregation should make throughput independent of `W/S`.
+//! - `window_max`: max (not invertible: monotonic deques per key), same.
+//! - `window_threads`: count and sum at `W/S` = 60 with 1 and 2 threads.
 //! - `window_recompute_baseline`: a naive operator written here that keeps the
 //!   window's batches and re-aggregates all `ratio` of them into a dense array
 //!   on every slide (count and sum): the cost incremental aggregation avoids.
-//! - `window_threads`: count and sum at `W/S` = 60 with 1 and 2 threads.
+//!   With [`SMALL_BATCH`] events a batch, to keep a slide at `W/S` = 3600
+//!   under a second.
+//! - `chunk_rows`: count and sum of `f64` values at `W/S` = 60 on 2 threads,
+//!   by pre-aggregation chunk size (float sums are chunked so that results do
+//!   not depend on the thread count): the measurement behind
+//!   [`engine::CHUNK_ROWS`].
+//! - `window_small_batches`: count and sum at `W/S` = 60 with [`SMALL_BATCH`]
+//!   events a batch, 1 and 2 threads: 10 events per key and slide, so the
+//!   per-key work of a slide weighs more.
 //!
-//! Run with `cargo bench -p bench --bench window` (a few minutes on two
-//! cores); one group with e.g. `cargo bench -p bench --bench window --
-//! window_max`.
+//! Run with `cargo bench -p bench --bench window` (about five minutes on two
+//! cores, 3 GB of memory at `W/S` = 3600); one group with e.g.
+//! `cargo bench -p bench --bench window -- window_max`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -47,10 +50,16 @@ use engine::{Agg, AggColumn, ValueType, Values, WindowAggregator, WindowResult, 
 
 /// Distinct keys of the generated stream.
 const KEYS: usize = 10_000;
-/// Events per micro-batch: one iteration of every benchmark.
-const EVENTS_PER_BATCH: usize = 100_000;
+/// Events per micro-batch of the engine's benchmarks: one iteration. A 1 s
+/// batch of a stream at 1 M events/s; the window's per-key work (10 000 keys
+/// per slide) is then a small part of a slide, as in a high-rate job.
+const EVENTS_PER_BATCH: usize = 1_000_000;
+/// Events per micro-batch of the recompute baseline (whose throughput does
+/// not depend on it: a slide re-reads the whole window either way) and of
+/// `window_small_batches`.
+const SMALL_BATCH: usize = 100_000;
 /// Pre-built batches, pushed in a cycle.
-const DISTINCT_BATCHES: usize = 16;
+const DISTINCT_BATCHES: usize = 4;
 /// Batch interval and slide, ms.
 const BATCH_MS: i64 = 1_000;
 /// Window length over slide.
@@ -58,27 +67,29 @@ const RATIOS: [i64; 4] = [10, 60, 600, 3600];
 
 /// The pre-built input batches.
 struct Batches {
+    events_per_batch: usize,
     keys: Vec<Vec<u32>>,
     values: Vec<Vec<i64>>,
 }
 
 impl Batches {
-    fn new() -> Self {
+    fn new(events_per_batch: usize) -> Self {
         let events = datasets::events(&EventConfig {
-            events: EVENTS_PER_BATCH * DISTINCT_BATCHES,
+            events: events_per_batch * DISTINCT_BATCHES,
             keys: KEYS,
             skew: 0.0,
             ..EventConfig::default()
         });
         Self {
+            events_per_batch,
             keys: events
                 .keys
-                .chunks(EVENTS_PER_BATCH)
+                .chunks(events_per_batch)
                 .map(<[u32]>::to_vec)
                 .collect(),
             values: events
                 .values
-                .chunks(EVENTS_PER_BATCH)
+                .chunks(events_per_batch)
                 .map(<[i64]>::to_vec)
                 .collect(),
         }
@@ -285,9 +296,9 @@ fn check_baseline(batches: &Batches) {
     );
 }
 
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, batches: &Batches) {
     group
-        .throughput(Throughput::Elements(EVENTS_PER_BATCH as u64))
+        .throughput(Throughput::Elements(batches.events_per_batch as u64))
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
@@ -296,7 +307,7 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
 /// One benchmark per ratio of the engine computing `aggs` on one thread.
 fn incremental_by_ratio(c: &mut Criterion, batches: &Batches, name: &str, aggs: &str) {
     let mut group = c.benchmark_group(name);
-    configure(&mut group);
+    configure(&mut group, batches);
     for ratio in RATIOS {
         // Built on the first call (criterion calls the routine once per
         // sample) and dropped with the benchmark, so only one window's state
@@ -320,7 +331,7 @@ fn window_max(c: &mut Criterion, batches: &Batches) {
 
 fn window_recompute_baseline(c: &mut Criterion, batches: &Batches) {
     let mut group = c.benchmark_group("window_recompute_baseline");
-    configure(&mut group);
+    configure(&mut group, batches);
     // One slide re-reads `ratio` batches: up to 360 M events at W/S = 3600.
     group
         .sampling_mode(SamplingMode::Flat)
@@ -343,7 +354,7 @@ fn window_recompute_baseline(c: &mut Criterion, batches: &Batches) {
 
 fn window_threads(c: &mut Criterion, batches: &Batches) {
     let mut group = c.benchmark_group("window_threads");
-    configure(&mut group);
+    configure(&mut group, batches);
     let ratio = 60;
     for threads in [1, 2] {
         let mut state = None;
@@ -360,12 +371,81 @@ fn window_threads(c: &mut Criterion, batches: &Batches) {
     group.finish();
 }
 
+fn window_small_batches(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("window_small_batches");
+    configure(&mut group, batches);
+    let ratio = 60;
+    for threads in [1, 2] {
+        let mut state = None;
+        group.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &threads,
+            |b, &threads| {
+                let state = state
+                    .get_or_insert_with(|| Incremental::new(batches, "count,sum", ratio, threads));
+                b.iter_custom(|iters| state.run(iters));
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Float sums pre-aggregate in fixed-size chunks (the order of additions
+/// must not depend on the thread count): which chunk size is fastest.
+fn chunk_rows(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("chunk_rows");
+    configure(&mut group, batches);
+    let spec = spec(60);
+    let floats: Vec<Vec<f64>> = batches
+        .values
+        .iter()
+        .map(|v| v.iter().map(|&x| x as f64 * 0.25).collect())
+        .collect();
+    for rows in [8_192, 16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576] {
+        let mut state: Option<(WindowAggregator, i64)> = None;
+        group.bench_with_input(BenchmarkId::from_parameter(rows), &rows, |b, &rows| {
+            let (op, next) = state.get_or_insert_with(|| {
+                let op = WindowAggregator::builder(spec)
+                    .aggregates("count,sum".parse().expect("known aggregates"))
+                    .values(ValueType::F64)
+                    .chunk_rows(rows)
+                    .threads(2)
+                    .build()
+                    .expect("a valid operator");
+                (op, 0)
+            });
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let i = next.rem_euclid(DISTINCT_BATCHES as i64) as usize;
+                    op.push_micro_batch(
+                        *next,
+                        &batches.keys[i],
+                        Values::F64(&floats[i]),
+                        &mut |w| {
+                            black_box(w.len());
+                        },
+                    )
+                    .expect("in-order batches");
+                    *next += 1;
+                }
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
-    let batches = Batches::new();
-    window_sum_count(c, &batches);
-    window_max(c, &batches);
-    window_recompute_baseline(c, &batches);
-    window_threads(c, &batches);
+    let large = Batches::new(EVENTS_PER_BATCH);
+    window_sum_count(c, &large);
+    window_max(c, &large);
+    window_threads(c, &large);
+    chunk_rows(c, &large);
+    drop(large);
+    let small = Batches::new(SMALL_BATCH);
+    window_recompute_baseline(c, &small);
+    window_small_batches(c, &small);
 }
 
 // What `criterion_group!` and `criterion_main!` expand to, without the public

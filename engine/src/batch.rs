@@ -3,17 +3,25 @@
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 
-/// Rows per chunk when a batch is processed in parallel.
+/// Rows per chunk when float values are pre-aggregated in parallel.
 ///
-/// Each chunk is pre-aggregated by one worker into a dense scratch array, so a
-/// chunk's key and value columns (4 + 8 bytes a row: 768 KiB) plus the scratch
-/// of a 10 000-key job (about 400 KiB) stay inside the 2 MiB L2 cache of one
-/// core of the machine this was measured on (Xeon, Sapphire Rapids class).
-/// `cargo bench -p bench --bench window -- chunk_rows` compares 16 Ki … 256 Ki
-/// rows; 64 Ki was the fastest there, and the chunk boundaries being fixed
-/// (not derived from the thread count) is what makes float results identical
-/// for any number of threads.
-pub const CHUNK_ROWS: usize = 64 * 1024;
+/// Each chunk is pre-aggregated by one worker into a dense scratch array
+/// indexed by key id (the chunk's random-access working set, which must stay
+/// in L2: 10 000 keys take about 250 KiB of the 2 MiB L2 of one core here),
+/// then drained into sparse per-partition partials, which costs one entry per
+/// distinct key of the chunk. Larger chunks amortize that drain; smaller ones
+/// split a batch more evenly over the workers. Measured with
+/// `cargo bench -p bench --bench window -- chunk_rows` (count and sum of
+/// `f64`, 10 000 keys, 1 M-event batches, 2 threads; Xeon, Sapphire Rapids
+/// class, 2 cores): 8 Ki rows 72 M events/s, 64 Ki 146 M, 128 Ki 179 M,
+/// 256 Ki 226 M, 1 Mi (one chunk: no parallelism) 170 M. Chunk boundaries are
+/// fixed, not derived from the thread count: that is what makes float results
+/// identical for any number of threads.
+pub const CHUNK_ROWS: usize = 256 * 1024;
+
+/// Below this many rows, a batch is aggregated on the calling thread: waking
+/// the worker pool costs more than it saves.
+pub const MIN_PARALLEL_ROWS: usize = 32 * 1024;
 
 /// A numeric value column.
 #[derive(Debug, Clone, PartialEq)]

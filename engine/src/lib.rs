@@ -42,7 +42,7 @@ mod error;
 pub mod window;
 
 pub use aggregate::{Agg, AggSet};
-pub use batch::{Batch, Column, Values, CHUNK_ROWS};
+pub use batch::{Batch, Column, Values, CHUNK_ROWS, MIN_PARALLEL_ROWS};
 pub use dictionary::{Dictionary, DictionaryReader};
 pub use dstream::{DStream, StreamingContext};
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use super::partition::{OutputValue, Partition};
 use super::result::{KeyRow, WindowResult};
 use super::spec::WindowSpec;
 use crate::aggregate::AggSet;
-use crate::batch::{Batch, Values, CHUNK_ROWS};
+use crate::batch::{Batch, Values, CHUNK_ROWS, MIN_PARALLEL_ROWS};
 use crate::error::{Error, Result};
 
 /// Below this many entries to touch, a pane closes on the calling thread.
@@ -79,6 +79,7 @@ pub struct WindowAggregatorBuilder {
     value_column: usize,
     retention: Retention,
     threads: usize,
+    chunk_rows: usize,
 }
 
 impl WindowAggregatorBuilder {
@@ -114,6 +115,15 @@ impl WindowAggregatorBuilder {
     #[must_use]
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Rows per pre-aggregation chunk (default [`CHUNK_ROWS`]): a tuning knob
+    /// for benchmarks. Float results are identical across thread counts for
+    /// one chunk size, not across chunk sizes.
+    #[must_use]
+    pub fn chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
         self
     }
 
@@ -212,19 +222,30 @@ impl WindowAggregator {
             value_column: 0,
             retention: Retention::Live,
             threads: 0,
+            chunk_rows: CHUNK_ROWS,
         }
     }
 
     /// Aggregates a batch of events by their own times; windows that close on
     /// the way are passed to `sink`, in order.
     pub fn push(&mut self, batch: &Batch, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
-        let (values, column, expected) = (batch.values(self.value_column), self.value_column, self.values);
+        let (values, column, expected) = (
+            batch.values(self.value_column),
+            self.value_column,
+            self.values,
+        );
         let (times, keys) = (batch.times(), batch.keys());
-        self.run(keys.len(), sink, |core, sink| match (core, expected, values) {
-            (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),
-            (Cores::Int(core), ValueType::I64, Values::I64(v)) => core.push(times, keys, Some(v), sink),
-            (Cores::Float(core), ValueType::F64, Values::F64(v)) => core.push(times, keys, Some(v), sink),
-            (_, expected, found) => Err(value_mismatch(expected, found, column)),
+        self.run(keys.len(), sink, |core, sink| {
+            match (core, expected, values) {
+                (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),
+                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
+                    core.push(times, keys, Some(v), sink)
+                }
+                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
+                    core.push(times, keys, Some(v), sink)
+                }
+                (_, expected, found) => Err(value_mismatch(expected, found, column)),
+            }
         })
     }
 
@@ -249,15 +270,19 @@ impl WindowAggregator {
             crate::batch::check_finite(v, 0)?;
         }
         let expected = self.values;
-        self.run(keys.len(), sink, |core, sink| match (core, expected, values) {
-            (Cores::Int(core), ValueType::None, _) => core.push_batch_time(index, keys, None, sink),
-            (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
-                core.push_batch_time(index, keys, Some(v), sink)
+        self.run(keys.len(), sink, |core, sink| {
+            match (core, expected, values) {
+                (Cores::Int(core), ValueType::None, _) => {
+                    core.push_batch_time(index, keys, None, sink)
+                }
+                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
+                    core.push_batch_time(index, keys, Some(v), sink)
+                }
+                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
+                    core.push_batch_time(index, keys, Some(v), sink)
+                }
+                (_, expected, found) => Err(value_mismatch(expected, found, 0)),
             }
-            (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                core.push_batch_time(index, keys, Some(v), sink)
-            }
-            (_, expected, found) => Err(value_mismatch(expected, found, 0)),
         })
     }
 
@@ -287,7 +312,7 @@ impl WindowAggregator {
         sink: &mut dyn FnMut(WindowResult),
         step: impl FnOnce(&mut Cores, &mut dyn FnMut(WindowResult)) -> Result<()> + Send,
     ) -> Result<()> {
-        let big = events > CHUNK_ROWS || self.live_keys() >= PARALLEL_THRESHOLD;
+        let big = events > MIN_PARALLEL_ROWS || self.live_keys() >= PARALLEL_THRESHOLD;
         if !big || self.pool.current_num_threads() == 1 {
             return step(&mut self.core, sink);
         }
@@ -359,6 +384,7 @@ struct Core<V: OutputValue> {
     aggs: AggSet,
     layout: Layout,
     retention: Retention,
+    chunk_rows: usize,
     pool: Arc<rayon::ThreadPool>,
     /// One pre-aggregation scratch per worker thread, indexed by key id: a
     /// chunk's partials (floats), or the worker's share of the open pane
@@ -385,6 +411,7 @@ impl<V: OutputValue> Core<V> {
             aggs: config.aggs.clone(),
             layout,
             retention: config.retention.clone(),
+            chunk_rows: config.chunk_rows,
             scratches: (0..pool.current_num_threads())
                 .map(|_| Mutex::new(DenseAcc::new(layout)))
                 .collect(),
@@ -497,9 +524,9 @@ impl<V: OutputValue> Core<V> {
         // Floats: fixed-size chunks, each pre-aggregated from zero and merged
         // in chunk order, so the order of additions per key is the same for
         // any number of threads.
-        let (layout, scratches) = (self.layout, &self.scratches);
+        let (layout, scratches, chunk_rows) = (self.layout, &self.scratches, self.chunk_rows);
         let pre_aggregate = |(c, chunk_keys): (usize, &[u32])| {
-            let start = c * CHUNK_ROWS;
+            let start = c * chunk_rows;
             let chunk_values = values.map(|v| &v[start..start + chunk_keys.len()]);
             let worker = rayon::current_thread_index().unwrap_or(0) % scratches.len();
             let mut scratch = scratches[worker]
@@ -508,18 +535,18 @@ impl<V: OutputValue> Core<V> {
             scratch.scatter(chunk_keys, chunk_values);
             drain_by_partition(&mut scratch, partitions, layout)
         };
-        let chunk_partials: Vec<Vec<Partials<V>>> = if keys.len() <= CHUNK_ROWS {
+        let chunk_partials: Vec<Vec<Partials<V>>> = if keys.len() <= chunk_rows {
             // One chunk: waking the pool would cost more than it saves.
             vec![pre_aggregate((0, keys))]
         } else {
             self.pool.install(|| {
-                keys.par_chunks(CHUNK_ROWS)
+                keys.par_chunks(chunk_rows)
                     .enumerate()
                     .map(pre_aggregate)
                     .collect()
             })
         };
-        self.merge_partials(&chunk_partials, keys.len() > CHUNK_ROWS);
+        self.merge_partials(&chunk_partials, keys.len() > chunk_rows);
     }
 
     /// Integers: sums are exact, so the order of additions does not matter.
@@ -532,7 +559,7 @@ impl<V: OutputValue> Core<V> {
             return;
         }
         let scratches = &mut self.scratches;
-        if keys.len() <= CHUNK_ROWS {
+        if keys.len() <= MIN_PARALLEL_ROWS {
             let scratch = scratches[0]
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner);
@@ -559,7 +586,11 @@ impl<V: OutputValue> Core<V> {
         let entries: usize = self
             .scratches
             .iter_mut()
-            .map(|s| s.get_mut().unwrap_or_else(PoisonError::into_inner).touched_len())
+            .map(|s| {
+                s.get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .touched_len()
+            })
             .sum();
         let drain = |s: &mut Mutex<DenseAcc<V>>| {
             let s = s.get_mut().unwrap_or_else(PoisonError::into_inner);

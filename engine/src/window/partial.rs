@@ -67,7 +67,10 @@ impl<V: Numeric> Partials<V> {
     /// Takes the min/max columns once they have been handed to the sliding
     /// structure: a stored pane only needs what inverse-reduce subtracts.
     pub fn take_extremes(&mut self) -> (Vec<V>, Vec<V>) {
-        (std::mem::take(&mut self.mins), std::mem::take(&mut self.maxs))
+        (
+            std::mem::take(&mut self.mins),
+            std::mem::take(&mut self.maxs),
+        )
     }
 }
 
