@@ -13,11 +13,13 @@ use crate::error::{Error, Result};
 /// split a batch more evenly over the workers. Measured with
 /// `cargo bench -p bench --bench window -- chunk_rows` (count and sum of
 /// `f64`, 10 000 keys, 1 M-event batches, 2 threads; Xeon, Sapphire Rapids
-/// class, 2 cores): 8 Ki rows 72 M events/s, 64 Ki 146 M, 128 Ki 179 M,
-/// 256 Ki 226 M, 1 Mi (one chunk: no parallelism) 170 M. Chunk boundaries are
-/// fixed, not derived from the thread count: that is what makes float results
-/// identical for any number of threads.
-pub const CHUNK_ROWS: usize = 256 * 1024;
+/// class, 2 cores), in M events/s over two runs: 8 Ki rows 72 and 69,
+/// 32 Ki 96 and 111, 64 Ki 146 and 148, 128 Ki 179 and 181, 256 Ki 226 and
+/// 171, 1 Mi (one chunk, no parallelism) 170 and 147. 128 Ki is as fast as
+/// any and the steadiest. Chunk boundaries are fixed, not derived from the
+/// thread count: that is what makes float results identical for any number
+/// of threads.
+pub const CHUNK_ROWS: usize = 128 * 1024;
 
 /// Below this many rows, a batch is aggregated on the calling thread: waking
 /// the worker pool costs more than it saves.
