@@ -71,6 +71,27 @@ pub enum Error {
         /// The key whose sum overflowed.
         key: u32,
     },
+    /// A file, stream or socket could not be opened, read or written.
+    #[error("{what}: {message}")]
+    Io {
+        /// What was being accessed (a path, an address).
+        what: String,
+        /// What the OS said.
+        message: String,
+    },
+    /// An invalid job: unknown column, missing option, impossible pairing.
+    #[error("{0}")]
+    Config(String),
+    /// A malformed record with `--on-error fail`.
+    #[error("{origin} line {line}: {reason}")]
+    BadRecord {
+        /// Where the record came from (a path, `stdin`, a peer address).
+        origin: String,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The worker thread pool could not be built.
     #[error("could not start {threads} worker threads: {message}")]
     ThreadPool {
@@ -79,6 +100,16 @@ pub enum Error {
         /// What the OS said.
         message: String,
     },
+}
+
+impl Error {
+    /// An I/O error on `what`.
+    pub fn io(what: impl fmt::Display, err: &std::io::Error) -> Self {
+        Error::Io {
+            what: what.to_string(),
+            message: err.to_string(),
+        }
+    }
 }
 
 /// The library's result type.

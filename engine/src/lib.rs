@@ -39,6 +39,10 @@ mod batch;
 mod dictionary;
 pub mod dstream;
 mod error;
+pub mod ingest;
+pub mod job;
+pub mod output;
+pub mod source;
 pub mod window;
 
 pub use aggregate::{Agg, AggSet};

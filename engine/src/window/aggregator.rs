@@ -229,12 +229,39 @@ impl WindowAggregator {
     /// Aggregates a batch of events by their own times; windows that close on
     /// the way are passed to `sink`, in order.
     pub fn push(&mut self, batch: &Batch, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
-        let (values, column, expected) = (
+        self.push_events(
+            batch.times(),
+            batch.keys(),
             batch.values(self.value_column),
-            self.value_column,
-            self.values,
-        );
-        let (times, keys) = (batch.times(), batch.keys());
+            sink,
+        )
+    }
+
+    /// [`push`](Self::push) for bare columns of equal length: times (ms),
+    /// key ids, and values (finite, when the job has a value column).
+    pub fn push_events(
+        &mut self,
+        times: &[i64],
+        keys: &[u32],
+        values: Values<'_>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        for (column, len) in [
+            ("keys", keys.len()),
+            ("values", values.len().unwrap_or(times.len())),
+        ] {
+            if len != times.len() {
+                return Err(Error::LengthMismatch {
+                    column: column.into(),
+                    expected: times.len(),
+                    actual: len,
+                });
+            }
+        }
+        if let Values::F64(v) = values {
+            crate::batch::check_finite(v, 0)?;
+        }
+        let (column, expected) = (self.value_column, self.values);
         self.run(keys.len(), sink, |core, sink| {
             match (core, expected, values) {
                 (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),

@@ -1,0 +1,239 @@
+//! The terminal side of a job: window output, malformed-record reports, a
+//! progress bar, and the closing summary.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use engine::job::{Input, JobConfig, JobHooks, JobReport};
+use engine::output::WindowWriter;
+use engine::{Dictionary, WindowResult};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::args::OutputOptions;
+
+/// Malformed records reported one by one on stderr; the rest are counted.
+const REPORTED_BAD_RECORDS: u64 = 5;
+
+/// Where window rows go.
+enum Sink {
+    Text(WindowWriter<Box<dyn Write>>),
+    #[cfg(feature = "parquet")]
+    Parquet(super::parquet::ParquetSink),
+}
+
+pub struct CliHooks {
+    sink: Sink,
+    quiet: bool,
+    bad_reported: u64,
+    progress: Option<ProgressBar>,
+    write_error: Option<std::io::Error>,
+}
+
+impl CliHooks {
+    pub fn new(
+        out: Box<dyn Write>,
+        config: &JobConfig,
+        options: &OutputOptions,
+    ) -> anyhow::Result<Self> {
+        let (aggs, names): (Vec<_>, Vec<_>) = config.output_columns().into_iter().unzip();
+        let sink = match &options.file {
+            #[cfg(feature = "parquet")]
+            Some(path) if options.parquet => {
+                Sink::Parquet(super::parquet::ParquetSink::new(path.clone(), &aggs, &names))
+            }
+            _ => Sink::Text(WindowWriter::new(out, options.format, aggs, names, options.table_rows)?),
+        };
+        let show_bar = matches!(config.input, Input::File(_))
+            && !options.quiet
+            && std::io::stderr().is_terminal();
+        let progress = show_bar.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Ok(Self {
+            sink,
+            quiet: options.quiet,
+            bad_reported: 0,
+            progress,
+            write_error: None,
+        })
+    }
+
+    pub fn finish_progress(&mut self) {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Flushes the output and prints the summary.
+    pub fn finish(mut self, report: &JobReport, options: &OutputOptions) -> anyhow::Result<()> {
+        self.finish_progress();
+        if let Some(e) = self.write_error.take() {
+            return Err(e.into());
+        }
+        match self.sink {
+            Sink::Text(writer) => drop(writer.into_inner()?),
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(sink) => sink.finish()?,
+        }
+        let summary = Summary::of(report);
+        if report.skipped > 0 {
+            eprintln!("engine: skipped {} malformed records", report.skipped);
+        }
+        if report.late > 0 {
+            eprintln!(
+                "engine: dropped {} late records (their window had closed; event times must not go back by more than a pane)",
+                report.late
+            );
+        }
+        if !self.quiet {
+            eprintln!("{}", summary.text());
+        }
+        if let Some(path) = &options.stats_json {
+            std::fs::write(path, summary.json())
+                .map_err(|e| engine::Error::io(path.display(), &e))?;
+        }
+        Ok(())
+    }
+}
+
+impl JobHooks for CliHooks {
+    fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> engine::Result<()> {
+        if self.write_error.is_some() {
+            return Ok(());
+        }
+        let written = match &mut self.sink {
+            Sink::Text(writer) => writer.write(window, dict),
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(sink) => {
+                sink.push(window, dict);
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
+            // A closed pipe (`| head`) ends the job quietly; other errors are
+            // reported at the end.
+            self.write_error = (e.kind() != std::io::ErrorKind::BrokenPipe).then_some(e);
+            return Err(engine::Error::Io {
+                what: "output".into(),
+                message: "closed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn bad_record(&mut self, origin: &str, line: u64, reason: &str) {
+        self.bad_reported += 1;
+        if self.bad_reported <= REPORTED_BAD_RECORDS {
+            self.print(&format!("engine: skipped {origin} line {line}: {reason}"));
+        } else if self.bad_reported == REPORTED_BAD_RECORDS + 1 {
+            self.print("engine: more malformed records are skipped and counted silently");
+        }
+    }
+
+    fn notice(&mut self, message: &str) {
+        self.print(&format!("engine: {message}"));
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        if let Some(bar) = &self.progress {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    }
+}
+
+impl CliHooks {
+    fn print(&self, line: &str) {
+        match &self.progress {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// The closing summary.
+struct Summary {
+    records: u64,
+    bytes: u64,
+    elapsed: Duration,
+    skipped: u64,
+    late: u64,
+    windows: u64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Summary {
+    fn of(report: &JobReport) -> Self {
+        let mut latencies = report.batch_latencies.clone();
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            records: report.records,
+            bytes: report.bytes,
+            elapsed: report.elapsed,
+            skipped: report.skipped,
+            late: report.late,
+            windows: report.windows,
+            p50: at(0.5),
+            p99: at(0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn text(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "engine: {} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
+             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; skipped {} malformed, {} late",
+            self.records,
+            self.bytes as f64 / 1e6,
+            self.seconds(),
+            self.records as f64 / self.seconds(),
+            self.bytes as f64 / 1e6 / self.seconds(),
+            self.windows,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.skipped,
+            self.late,
+        )
+    }
+
+    fn json(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
+             \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
+             \"skipped\":{},\"late\":{}}}\n",
+            self.records,
+            self.bytes,
+            self.seconds(),
+            self.records as f64 / self.seconds(),
+            self.bytes as f64 / 1e6 / self.seconds(),
+            self.windows,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.skipped,
+            self.late,
+        )
+    }
+}

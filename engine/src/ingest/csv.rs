@@ -1,0 +1,203 @@
+//! CSV records (RFC 4180, one record per line): a header names the columns,
+//! rows give a key, maybe a value and an event time.
+
+use super::text::check_line;
+use super::{globalize, lines, Field, Fields, LocalInterner, ParsedChunk};
+use crate::dictionary::Dictionary;
+use crate::error::Result;
+
+/// The fields of a header line, unquoted.
+#[must_use]
+pub fn csv_header_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut rest = line.strip_suffix('\r').unwrap_or(line);
+    loop {
+        let (field, tail) = match split_field(rest.as_bytes()) {
+            Some((field, consumed)) => (field, &rest[consumed..]),
+            None => (std::borrow::Cow::Borrowed(rest.as_bytes()), ""),
+        };
+        fields.push(String::from_utf8_lossy(&field).trim().to_owned());
+        match tail.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    fields
+}
+
+/// Field `index` of a CSV line, unquoted; `None` if the line has fewer
+/// fields or broken quoting.
+#[must_use]
+pub fn parse_csv_field(line: &[u8], index: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut fields = Vec::new();
+    split_row(line, &mut fields).ok()?;
+    fields.into_iter().nth(index)
+}
+
+/// One field at the start of `bytes` and how many bytes it took (not the
+/// following comma): a quoted field is unquoted (`""` is a quote).
+fn split_field(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, [u8]>, usize)> {
+    if bytes.first() != Some(&b'"') {
+        let end = memchr::memchr(b',', bytes).unwrap_or(bytes.len());
+        return Some((std::borrow::Cow::Borrowed(&bytes[..end]), end));
+    }
+    let mut value = Vec::new();
+    let mut i = 1;
+    loop {
+        let quote = i + memchr::memchr(b'"', &bytes[i..])?;
+        value.extend_from_slice(&bytes[i..quote]);
+        if bytes.get(quote + 1) == Some(&b'"') {
+            value.push(b'"');
+            i = quote + 2;
+        } else {
+            let end = quote + 1;
+            // After the closing quote: a comma or the end of the line.
+            return matches!(bytes.get(end), None | Some(b',')).then_some((value.into(), end));
+        }
+    }
+}
+
+/// All fields of a row, or why it is malformed.
+fn split_row<'a>(
+    line: &'a [u8],
+    fields: &mut Vec<std::borrow::Cow<'a, [u8]>>,
+) -> Result<(), &'static str> {
+    fields.clear();
+    let mut rest = line;
+    loop {
+        let (field, consumed) = split_field(rest).ok_or("broken quoting")?;
+        fields.push(field);
+        if consumed == rest.len() {
+            return Ok(());
+        }
+        rest = &rest[consumed + 1..];
+        if rest.is_empty() {
+            fields.push(std::borrow::Cow::Borrowed(&[]));
+            return Ok(());
+        }
+    }
+}
+
+/// Parses every data line (the header is not part of `bytes`).
+pub(super) fn rows(
+    bytes: &[u8],
+    fields: &Fields,
+    max_line_bytes: usize,
+    dict: &Dictionary,
+    out: &mut ParsedChunk,
+) -> Result<()> {
+    let column = |field: &Field| match field {
+        Field::Column(i) => *i,
+        Field::Name(_) => unreachable!("CSV fields are columns"),
+    };
+    let key_col = column(&fields.key);
+    let value_col = fields.value.as_ref().map(|(f, kind)| (column(f), *kind));
+    let time_col = fields.time.as_ref().map(column);
+    let mut local = LocalInterner::new();
+    let mut cells = Vec::with_capacity(fields.columns);
+    let estimate = bytes.len() / 24;
+    out.keys.reserve(estimate);
+    out.record_of.reserve(estimate);
+    for (index, raw) in lines(bytes).enumerate() {
+        let index = index as u64;
+        out.lines += 1;
+        if raw.is_empty() {
+            continue;
+        }
+        let record = out.records as u32;
+        out.records += 1;
+        let Some(line) = check_line(raw, index, max_line_bytes, out) else {
+            continue;
+        };
+        if let Err(reason) = split_row(line.as_bytes(), &mut cells) {
+            out.bad(index, || reason.into());
+            continue;
+        }
+        if cells.len() != fields.columns {
+            let found = cells.len();
+            out.bad(index, || {
+                format!("{found} columns, the header has {}", fields.columns)
+            });
+            continue;
+        }
+        let key = &cells[key_col];
+        if key.is_empty() {
+            out.bad(index, || "empty key".into());
+            continue;
+        }
+        let time = match time_col.map(|c| super::parse_time(&cells[c])).transpose() {
+            Ok(time) => time,
+            Err(reason) => {
+                out.bad(index, || reason);
+                continue;
+            }
+        };
+        if let Some((c, _)) = value_col {
+            if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
+                out.bad(index, || reason);
+                continue;
+            }
+        }
+        if let Some(t) = time {
+            out.times.push(t);
+        }
+        // The line is valid UTF-8 and fields are cut at ASCII commas and
+        // quotes, so a key is too; an unquoted key borrows from the line.
+        let id = match key {
+            std::borrow::Cow::Borrowed(b) => {
+                let start = b.as_ptr() as usize - line.as_ptr() as usize;
+                local.id(&line[start..start + b.len()])
+            }
+            std::borrow::Cow::Owned(b) => local.id_owned(&String::from_utf8_lossy(b)),
+        };
+        out.keys.push(id);
+        out.record_of.push(record);
+    }
+    globalize(dict, &local, &mut out.keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Extract, Field, Fields, Format, Parser, ValueKind};
+    use super::*;
+    use crate::batch::Column;
+
+    #[test]
+    fn header_fields_are_unquoted_and_trimmed() {
+        assert_eq!(
+            csv_header_fields("ts, key,\"va,lue\"\r"),
+            ["ts", "key", "va,lue"]
+        );
+    }
+
+    #[test]
+    fn rows_give_keys_values_and_times_and_bad_rows_are_counted() {
+        let dict = Dictionary::new();
+        let fields = Fields {
+            key: Field::Column(1),
+            value: Some((Field::Column(2), ValueKind::Float)),
+            time: Some(Field::Column(0)),
+            columns: 3,
+        };
+        let parser = Parser::new(Format::Csv, Extract::Fields(fields), 1 << 20);
+        let input = b"10,a,1.5\n11,\"b,\"\"x\"\"\",2\n12,a\n13,,4\nxx,a,1\n14,a,inf\n\n15,c,3\n";
+        let parsed = parser.parse(input, &dict).unwrap();
+        let read = dict.read();
+        let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
+        assert_eq!(keys, ["a", "b,\"x\"", "c"]);
+        assert_eq!(parsed.times, [10, 11, 15]);
+        assert_eq!(parsed.values, Some(Column::F64(vec![1.5, 2.0, 3.0])));
+        assert_eq!(parsed.record_of, [0, 1, 6]);
+        assert_eq!((parsed.records, parsed.skipped, parsed.lines), (7, 4, 8));
+        let reasons: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "line 3: 2 columns, the header has 3",
+                "line 4: empty key",
+                "line 5: bad timestamp `xx` (integer milliseconds expected)",
+                "line 6: bad value `inf` (finite number expected)",
+            ]
+        );
+    }
+}

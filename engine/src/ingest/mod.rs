@@ -1,0 +1,389 @@
+//! Parsing newline-delimited input into columnar events.
+//!
+//! A chunk of whole lines (from a memory-mapped file, stdin or a socket) is
+//! parsed into columns: dictionary-encoded keys, values, event times, and for
+//! each event the index of the record it came from (for `--rate` replays).
+//! Scanning is byte-oriented (`memchr` for line ends and delimiters), with no
+//! allocation per line. Malformed records are counted and skipped, and the
+//! first few are kept with their line numbers for the report.
+//!
+//! ```
+//! use engine::ingest::{Extract, Format, Parser};
+//! use engine::Dictionary;
+//! let parser = Parser::new(Format::Text, Extract::Words, 1 << 20);
+//! let dict = Dictionary::new();
+//! let parsed = parser.parse(b"to be or\nnot to be\n", &dict)?;
+//! assert_eq!(parsed.records, 2);
+//! assert_eq!(parsed.keys.len(), 6);
+//! assert_eq!(parsed.keys[0], parsed.keys[4]); // "to"
+//! # Ok::<(), engine::Error>(())
+//! ```
+
+mod csv;
+mod ndjson;
+mod number;
+mod text;
+
+use std::fmt;
+
+pub use self::csv::{csv_header_fields, parse_csv_field};
+pub use number::{parse_f64, parse_i64};
+
+use crate::batch::Column;
+use crate::dictionary::Dictionary;
+use crate::error::Result;
+
+/// Malformed records kept per chunk with their reasons (all are counted).
+pub const REPORTED_PER_CHUNK: usize = 8;
+
+/// How records are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One record per line.
+    Text,
+    /// Comma-separated values with a header row (RFC 4180 quoting, one
+    /// record per line).
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// The format a file name's extension implies (`.csv`, `.ndjson`/`.jsonl`/
+    /// `.json`, anything else text).
+    #[must_use]
+    pub fn from_path(path: &str) -> Self {
+        let extension = std::path::Path::new(path)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if extension.as_deref() == Some("csv") {
+            Format::Csv
+        } else if matches!(extension.as_deref(), Some("ndjson" | "jsonl" | "json")) {
+            Format::Ndjson
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// The type of the value column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Exact integers.
+    Int,
+    /// Finite floats.
+    Float,
+}
+
+/// Where a field is: a CSV column index or an NDJSON member name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// Zero-based CSV column.
+    Column(usize),
+    /// Top-level NDJSON member.
+    Name(String),
+}
+
+/// The fields of a keyed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fields {
+    /// The key.
+    pub key: Field,
+    /// The value, with its type, if the job aggregates one.
+    pub value: Option<(Field, ValueKind)>,
+    /// The event time (integer ms since the epoch), if taken from the record.
+    pub time: Option<Field>,
+    /// CSV: the number of columns every row must have.
+    pub columns: usize,
+}
+
+/// What becomes an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extract {
+    /// Every whitespace-separated word of a line (`--job wordcount`).
+    Words,
+    /// Every line containing the pattern, keyed by the pattern (`--job grep`).
+    Grep(String),
+    /// Key, value and time fields of a CSV or NDJSON record.
+    Fields(Fields),
+}
+
+/// A record that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// Line of the record within the chunk, 0-based.
+    pub line: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line + 1, self.reason)
+    }
+}
+
+/// The events of one chunk, as columns.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ParsedChunk {
+    /// Key ids in the dictionary passed to [`Parser::parse`].
+    pub keys: Vec<u32>,
+    /// Values, when the job aggregates them.
+    pub values: Option<Column>,
+    /// Event times, when taken from the records.
+    pub times: Vec<i64>,
+    /// For each event, the index of its record among the chunk's records.
+    pub record_of: Vec<u32>,
+    /// Records in the chunk, good and bad (blank CSV/NDJSON lines are not
+    /// records).
+    pub records: u64,
+    /// Lines in the chunk.
+    pub lines: u64,
+    /// Malformed records skipped.
+    pub skipped: u64,
+    /// The first [`REPORTED_PER_CHUNK`] malformed records.
+    pub errors: Vec<BadRecord>,
+}
+
+impl ParsedChunk {
+    fn new(extract: &Extract) -> Self {
+        let values = match extract {
+            Extract::Fields(Fields {
+                value: Some((_, ValueKind::Int)),
+                ..
+            }) => Some(Column::I64(Vec::new())),
+            Extract::Fields(Fields {
+                value: Some((_, ValueKind::Float)),
+                ..
+            }) => Some(Column::F64(Vec::new())),
+            _ => None,
+        };
+        Self {
+            values,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn bad(&mut self, line: u64, reason: impl FnOnce() -> String) {
+        self.skipped += 1;
+        if self.errors.len() < REPORTED_PER_CHUNK {
+            self.errors.push(BadRecord {
+                line,
+                reason: reason(),
+            });
+        }
+    }
+}
+
+/// Parses chunks of whole lines; shared by all workers (`Sync`).
+#[derive(Debug, Clone)]
+pub struct Parser {
+    format: Format,
+    extract: Extract,
+    max_line_bytes: usize,
+}
+
+impl Parser {
+    /// A parser of `format` records into the events of `extract`; lines
+    /// longer than `max_line_bytes` are malformed.
+    #[must_use]
+    pub fn new(format: Format, extract: Extract, max_line_bytes: usize) -> Self {
+        Self {
+            format,
+            extract,
+            max_line_bytes,
+        }
+    }
+
+    /// The record format.
+    #[must_use]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses `bytes`, whole lines (a missing final newline is allowed),
+    /// interning keys into `dict`. Malformed records are counted in the
+    /// result; the only error is a full dictionary.
+    pub fn parse(&self, bytes: &[u8], dict: &Dictionary) -> Result<ParsedChunk> {
+        let mut out = ParsedChunk::new(&self.extract);
+        match (&self.extract, self.format) {
+            (Extract::Words, _) => text::words(bytes, self.max_line_bytes, dict, &mut out)?,
+            (Extract::Grep(pattern), _) => {
+                text::grep(bytes, pattern, self.max_line_bytes, dict, &mut out)?;
+            }
+            (Extract::Fields(fields), Format::Csv) => {
+                csv::rows(bytes, fields, self.max_line_bytes, dict, &mut out)?;
+            }
+            (Extract::Fields(fields), Format::Ndjson) => {
+                ndjson::rows(bytes, fields, self.max_line_bytes, dict, &mut out)?;
+            }
+            (Extract::Fields(_), Format::Text) => {
+                // Text records have no fields: the job configuration refuses
+                // this pairing before any data is read.
+                out.lines = lines(bytes).count() as u64;
+                out.records = out.lines;
+                for line in 0..out.lines {
+                    out.bad(line, || "text records have no fields".into());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The lines of `bytes`, without their `\n` (or `\r\n`); a final line
+/// without a newline counts, an empty tail does not.
+pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, tail) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = tail;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
+/// A timestamp field: integer milliseconds.
+pub(crate) fn parse_time(text: &[u8]) -> std::result::Result<i64, String> {
+    parse_i64(text).ok_or_else(|| {
+        format!(
+            "bad timestamp `{}` (integer milliseconds expected)",
+            String::from_utf8_lossy(text)
+        )
+    })
+}
+
+/// Parses a value field and appends it to the chunk's value column (if the
+/// job has one).
+pub(crate) fn push_value(values: &mut Option<Column>, text: &[u8]) -> std::result::Result<(), String> {
+    let pushed = match values {
+        Some(Column::I64(v)) => parse_i64(text).map(|x| v.push(x)),
+        Some(Column::F64(v)) => parse_f64(text).map(|x| v.push(x)),
+        None => Some(()),
+    };
+    pushed.ok_or_else(|| {
+        let kind = if matches!(values, Some(Column::I64(_))) {
+            "integer"
+        } else {
+            "finite number"
+        };
+        format!("bad value `{}` ({kind} expected)", String::from_utf8_lossy(text))
+    })
+}
+
+/// Splits `bytes` into pieces of about `target` bytes that end at line
+/// boundaries (a piece holding a longer line ends after it).
+#[must_use]
+pub fn split_at_lines(bytes: &[u8], target: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(bytes.len() / target.max(1) + 1);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() <= target {
+            pieces.push(rest);
+            break;
+        }
+        let end = memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |i| target + i + 1);
+        pieces.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    pieces
+}
+
+/// Interns a chunk's distinct keys (gathered by a local table) into the
+/// shared dictionary under one lock and rewrites local ids into global ones.
+pub(crate) fn globalize(
+    dict: &Dictionary,
+    local: &LocalInterner<'_>,
+    keys: &mut [u32],
+) -> Result<()> {
+    let mut global = Vec::with_capacity(local.words.len());
+    dict.intern_all(local.words.iter().map(|w| &**w), &mut global)?;
+    for key in keys {
+        *key = global[*key as usize];
+    }
+    Ok(())
+}
+
+/// A per-chunk table from strings to dense local ids, so that the shared
+/// dictionary is locked once per chunk, not once per key.
+pub(crate) struct LocalInterner<'a> {
+    hasher: hashbrown::DefaultHashBuilder,
+    table: hashbrown::HashTable<u32>,
+    words: Vec<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> LocalInterner<'a> {
+    pub fn new() -> Self {
+        Self {
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            table: hashbrown::HashTable::new(),
+            words: Vec::new(),
+        }
+    }
+
+    /// The local id of `word`, borrowed from the chunk.
+    #[inline]
+    pub fn id(&mut self, word: &'a str) -> u32 {
+        self.id_of(word, std::borrow::Cow::Borrowed)
+    }
+
+    /// The local id of a key that had to be unescaped.
+    pub fn id_owned(&mut self, word: &str) -> u32 {
+        self.id_of(word, |w| std::borrow::Cow::Owned(w.to_owned()))
+    }
+
+    #[inline]
+    fn id_of<'w>(
+        &mut self,
+        word: &'w str,
+        store: impl FnOnce(&'w str) -> std::borrow::Cow<'a, str>,
+    ) -> u32 {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(word.as_bytes());
+        let words = &self.words;
+        if let Some(&id) = self.table.find(hash, |&id| words[id as usize] == word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(store(word));
+        let (words, hasher) = (&self.words, &self.hasher);
+        self.table.insert_unique(hash, id, |&id| {
+            hasher.hash_one(words[id as usize].as_bytes())
+        });
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_handle_crlf_and_a_missing_final_newline() {
+        let got: Vec<&[u8]> = lines(b"a\r\nb\n\nc").collect();
+        assert_eq!(got, [&b"a"[..], b"b", b"", b"c"]);
+        assert_eq!(lines(b"").count(), 0);
+        assert_eq!(lines(b"x\n").count(), 1);
+    }
+
+    #[test]
+    fn pieces_end_at_line_boundaries_and_cover_everything() {
+        let text = b"aaaa\nbb\ncccccccccc\nd\n";
+        let pieces = split_at_lines(text, 3);
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.iter().all(|p| p.ends_with(b"\n")));
+        assert_eq!(pieces[2], b"cccccccccc\n");
+    }
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(Format::from_path("a/b.CSV"), Format::Csv);
+        assert_eq!(Format::from_path("x.jsonl"), Format::Ndjson);
+        assert_eq!(Format::from_path("app.log"), Format::Text);
+    }
+}

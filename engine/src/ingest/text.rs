@@ -1,0 +1,144 @@
+//! Text records: words (for word counts) and pattern matches (for grep).
+
+use super::{globalize, lines, LocalInterner, ParsedChunk};
+use crate::dictionary::Dictionary;
+use crate::error::Result;
+
+/// ASCII whitespace as `split_ascii_whitespace` has it: space, \t, \n,
+/// \x0C and \r.
+const SPACE: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b' ' as usize] = true;
+    table[b'\t' as usize] = true;
+    table[b'\n' as usize] = true;
+    table[0x0C] = true;
+    table[b'\r' as usize] = true;
+    table
+};
+
+/// Checks one line: too long or not UTF-8 makes it malformed.
+pub(super) fn check_line<'a>(
+    line: &'a [u8],
+    index: u64,
+    max_line_bytes: usize,
+    out: &mut ParsedChunk,
+) -> Option<&'a str> {
+    if line.len() > max_line_bytes {
+        out.bad(index, || {
+            format!(
+                "line of {} bytes is longer than --max-line-bytes {max_line_bytes}",
+                line.len()
+            )
+        });
+        return None;
+    }
+    let text = std::str::from_utf8(line).ok();
+    if text.is_none() {
+        out.bad(index, || "invalid UTF-8".into());
+    }
+    text
+}
+
+/// One event per word; words are split on ASCII whitespace.
+pub(super) fn words(
+    bytes: &[u8],
+    max_line_bytes: usize,
+    dict: &Dictionary,
+    out: &mut ParsedChunk,
+) -> Result<()> {
+    let mut local = LocalInterner::new();
+    out.keys.reserve(bytes.len() / 6);
+    out.record_of.reserve(bytes.len() / 6);
+    for (index, line) in lines(bytes).enumerate() {
+        let index = index as u64;
+        out.lines += 1;
+        out.records += 1;
+        let Some(line) = check_line(line, index, max_line_bytes, out) else {
+            continue;
+        };
+        let record = index as u32;
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            while i < b.len() && SPACE[b[i] as usize] {
+                i += 1;
+            }
+            let start = i;
+            while i < b.len() && !SPACE[b[i] as usize] {
+                i += 1;
+            }
+            if i > start {
+                // Cut at ASCII bytes of valid UTF-8: still valid UTF-8.
+                out.keys.push(local.id(&line[start..i]));
+                out.record_of.push(record);
+            }
+        }
+    }
+    globalize(dict, &local, &mut out.keys)
+}
+
+/// One event per line containing `pattern`, keyed by the pattern.
+pub(super) fn grep(
+    bytes: &[u8],
+    pattern: &str,
+    max_line_bytes: usize,
+    dict: &Dictionary,
+    out: &mut ParsedChunk,
+) -> Result<()> {
+    let key = dict.intern(pattern)?;
+    let finder = memchr::memmem::Finder::new(pattern.as_bytes());
+    for (index, line) in lines(bytes).enumerate() {
+        let index = index as u64;
+        out.lines += 1;
+        out.records += 1;
+        let Some(line) = check_line(line, index, max_line_bytes, out) else {
+            continue;
+        };
+        if finder.find(line.as_bytes()).is_some() {
+            out.keys.push(key);
+            out.record_of.push(index as u32);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Extract, Format, Parser};
+    use crate::Dictionary;
+
+    fn words_of(parsed: &super::ParsedChunk, dict: &Dictionary) -> Vec<String> {
+        let read = dict.read();
+        parsed
+            .keys
+            .iter()
+            .map(|&k| read.get(k).unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn words_split_on_ascii_whitespace_and_bad_lines_are_skipped() {
+        let dict = Dictionary::new();
+        let parser = Parser::new(Format::Text, Extract::Words, 12);
+        let input = b"a  b\tc\r\n\xff\xfe bad\nthis line is far too long\n\nd";
+        let parsed = parser.parse(input, &dict).unwrap();
+        assert_eq!(words_of(&parsed, &dict), ["a", "b", "c", "d"]);
+        assert_eq!(parsed.record_of, [0, 0, 0, 4]);
+        assert_eq!((parsed.records, parsed.skipped), (5, 2));
+        assert_eq!(parsed.errors[0].to_string(), "line 2: invalid UTF-8");
+        assert!(parsed.errors[1]
+            .reason
+            .contains("longer than --max-line-bytes 12"));
+    }
+
+    #[test]
+    fn grep_counts_matching_lines_once() {
+        let dict = Dictionary::new();
+        let parser = Parser::new(Format::Text, Extract::Grep("ERROR".into()), 1 << 20);
+        let parsed = parser
+            .parse(b"ERROR x ERROR\nok\nan ERROR\n", &dict)
+            .unwrap();
+        assert_eq!(parsed.record_of, [0, 2]);
+        assert_eq!(words_of(&parsed, &dict), ["ERROR", "ERROR"]);
+    }
+}

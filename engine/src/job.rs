@@ -1,0 +1,724 @@
+//! A whole windowed job: a source, a record format, a time mode, a window
+//! and an aggregation, run until the source ends (or the job is stopped).
+//! The `engine` binary is a command line over this module.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memmap2::{Mmap, UncheckedAdvice};
+use rayon::prelude::*;
+
+use crate::aggregate::{Agg, AggSet};
+use crate::batch::{Column, Values};
+use crate::dictionary::Dictionary;
+use crate::error::{Error, Result};
+use crate::ingest::{self, Extract, Field, Fields, Format, ParsedChunk, Parser, ValueKind};
+use crate::source::{self, Chunk, SourceEvent};
+use crate::window::{Retention, ValueType, WindowAggregator, WindowResult, WindowSpec};
+
+/// Bytes of a memory-mapped file processed per step; the pages behind a
+/// step are released once it is done, so resident memory stays bounded.
+pub const SEGMENT_BYTES: usize = 16 << 20;
+
+/// Bytes per parallel parsing task.
+pub const PIECE_BYTES: usize = 1 << 20;
+
+/// Where records come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file, memory-mapped.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+    /// A TCP server to connect to (`host:port`), as Spark's
+    /// `socketTextStream`.
+    Connect(String),
+    /// An address to listen on for producers.
+    Listen(String),
+    /// A built-in generator: `words` (text lines) or `events` (CSV
+    /// `ts,key,value`), `records` records long.
+    Generate {
+        /// Generator name.
+        name: String,
+        /// Records to generate.
+        records: u64,
+    },
+}
+
+/// Where event times come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeMode {
+    /// A record field holding integer ms since the epoch.
+    Column(String),
+    /// Virtual time for replays: record `i` (0-based) has time
+    /// `floor(i·1000/rate)` ms.
+    Rate(u64),
+    /// The wall clock when the record was received, as Spark Streaming.
+    Processing,
+}
+
+/// What the job computes per key and window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// Aggregates of a value column per key.
+    Aggregate {
+        /// Key field name.
+        key: String,
+        /// Value field name (needed by all aggregates but count).
+        value: Option<String>,
+        /// The aggregates.
+        aggs: AggSet,
+        /// The value type.
+        value_kind: ValueKind,
+    },
+    /// Words (split on ASCII whitespace) counted per word.
+    WordCount,
+    /// Lines containing a pattern, counted.
+    Grep(String),
+}
+
+/// What to do with a malformed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Count it, report the first few, go on.
+    Skip,
+    /// Stop the job at the first one.
+    Fail,
+}
+
+/// A job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// The source.
+    pub input: Input,
+    /// The record format; `None`: from the file extension (text otherwise).
+    pub format: Option<Format>,
+    /// Where event times come from.
+    pub time: TimeMode,
+    /// What to compute.
+    pub kind: JobKind,
+    /// Batch, window and slide.
+    pub spec: WindowSpec,
+    /// In event or virtual time: emit windows up to and including this end
+    /// (ms), even past the last record.
+    pub until: Option<i64>,
+    /// Spark's inverse-without-filter output: keys stay, with 0.
+    pub keep_empty: bool,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Malformed records.
+    pub on_error: OnError,
+    /// Longer lines are malformed.
+    pub max_line_bytes: usize,
+    /// Stop after this much wall-clock time.
+    pub run_for: Option<Duration>,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default)]
+pub struct JobReport {
+    /// Records read (good and malformed).
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Malformed records skipped.
+    pub skipped: u64,
+    /// Records dropped because their window had already closed.
+    pub late: u64,
+    /// Windows emitted.
+    pub windows: u64,
+    /// Wall-clock time.
+    pub elapsed: Duration,
+    /// Processing time of each batch of input (parse, aggregate, emit).
+    pub batch_latencies: Vec<Duration>,
+}
+
+/// Callbacks through which a job reports.
+pub trait JobHooks {
+    /// A window closed.
+    fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> Result<()>;
+    /// A malformed record was skipped (the first few of each batch).
+    fn bad_record(&mut self, origin: &str, line: u64, reason: &str);
+    /// Something worth telling (a reconnection, a producer).
+    fn notice(&mut self, message: &str);
+    /// Bytes of a file processed so far, of `total`.
+    fn progress(&mut self, _done: u64, _total: u64) {}
+}
+
+impl JobConfig {
+    /// The record format the job reads.
+    #[must_use]
+    pub fn effective_format(&self) -> Format {
+        self.format.unwrap_or_else(|| match &self.input {
+            Input::File(path) => Format::from_path(&path.to_string_lossy()),
+            Input::Generate { name, .. } if name == "events" => Format::Csv,
+            _ => Format::Text,
+        })
+    }
+
+    /// The output columns: `(aggregate, column name)`.
+    #[must_use]
+    pub fn output_columns(&self) -> Vec<(Agg, &'static str)> {
+        match &self.kind {
+            JobKind::Aggregate { aggs, .. } => aggs.aggs().iter().map(|&a| (a, a.name())).collect(),
+            JobKind::WordCount | JobKind::Grep(_) => vec![(Agg::Count, "count")],
+        }
+    }
+
+    /// Checks the combination of options before any data is read.
+    pub fn validate(&self) -> Result<()> {
+        let format = self.effective_format();
+        let config = |msg: String| Err(Error::Config(msg));
+        if let JobKind::Aggregate { aggs, value, .. } = &self.kind {
+            if format == Format::Text {
+                return config(
+                    "--job aggregate reads fields: the input must be csv or ndjson (--format)"
+                        .into(),
+                );
+            }
+            if aggs.needs_values() && value.is_none() {
+                return config(format!(
+                    "--agg {} needs a value column (--value-col)",
+                    aggs.aggs()
+                        .iter()
+                        .map(|a| a.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+        }
+        if let TimeMode::Column(col) = &self.time {
+            if format == Format::Text {
+                return config(format!("--time-col {col} needs csv or ndjson input"));
+            }
+        }
+        if let TimeMode::Rate(0) = self.time {
+            return config("--rate must be positive".into());
+        }
+        if self.until.is_some() && self.time == TimeMode::Processing {
+            return config(
+                "--until works in event time (--time-col) or virtual time (--rate)".into(),
+            );
+        }
+        if let JobKind::Grep(p) = &self.kind {
+            if p.is_empty() {
+                return config("--pattern must not be empty".into());
+            }
+        }
+        if let Input::Generate { name, .. } = &self.input {
+            if !["words", "events"].contains(&name.as_str()) {
+                return config(format!(
+                    "unknown generator `{name}` (expected words or events)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parser of records, given the CSV header line when there is one.
+    fn parser(&self, header: Option<&str>) -> Result<Parser> {
+        let format = self.effective_format();
+        let extract = match &self.kind {
+            JobKind::WordCount => Extract::Words,
+            JobKind::Grep(p) => Extract::Grep(p.clone()),
+            JobKind::Aggregate {
+                key,
+                value,
+                value_kind,
+                ..
+            } => {
+                let time = match &self.time {
+                    TimeMode::Column(c) => Some(c.as_str()),
+                    _ => None,
+                };
+                let fields = match format {
+                    Format::Csv => {
+                        let names = ingest::csv_header_fields(header.unwrap_or(""));
+                        let column = |name: &str, flag: &str| {
+                            names
+                                .iter()
+                                .position(|n| n == name)
+                                .map(Field::Column)
+                                .ok_or_else(|| {
+                                    Error::Config(format!(
+                                        "unknown column `{name}` ({flag}); the CSV header has: {}",
+                                        names.join(", ")
+                                    ))
+                                })
+                        };
+                        Fields {
+                            key: column(key, "--key-col")?,
+                            value: value
+                                .as_deref()
+                                .map(|v| column(v, "--value-col"))
+                                .transpose()?
+                                .map(|f| (f, *value_kind)),
+                            time: time.map(|t| column(t, "--time-col")).transpose()?,
+                            columns: names.len(),
+                        }
+                    }
+                    _ => Fields {
+                        key: Field::Name(key.clone()),
+                        value: value.clone().map(|v| (Field::Name(v), *value_kind)),
+                        time: time.map(|t| Field::Name(t.to_owned())),
+                        columns: 0,
+                    },
+                };
+                Extract::Fields(fields)
+            }
+        };
+        Ok(Parser::new(format, extract, self.max_line_bytes))
+    }
+
+    fn operator(&self) -> Result<WindowAggregator> {
+        let (aggs, values) = match &self.kind {
+            JobKind::Aggregate {
+                aggs,
+                value,
+                value_kind,
+                ..
+            } => {
+                let values = match (value, value_kind) {
+                    (None, _) => ValueType::None,
+                    (Some(_), ValueKind::Int) => ValueType::I64,
+                    (Some(_), ValueKind::Float) => ValueType::F64,
+                };
+                (aggs.clone(), values)
+            }
+            _ => (AggSet::new([Agg::Count]), ValueType::None),
+        };
+        WindowAggregator::builder(self.spec)
+            .aggregates(aggs)
+            .values(values)
+            .retention(if self.keep_empty {
+                Retention::SparkCompatible
+            } else {
+                Retention::Live
+            })
+            .threads(self.threads)
+            .build()
+    }
+}
+
+/// Runs `config` to its end, reporting through `hooks`; `stop` ends it early
+/// (Ctrl-C).
+pub fn run(
+    config: &JobConfig,
+    hooks: &mut dyn JobHooks,
+    stop: &Arc<AtomicBool>,
+) -> Result<JobReport> {
+    config.validate()?;
+    let mut job = Job {
+        config,
+        format: config.effective_format(),
+        dict: Dictionary::new(),
+        op: config.operator()?,
+        pool: rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|i| format!("engine-parse-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool {
+                threads: config.threads,
+                message: e.to_string(),
+            })?,
+        parsers: HashMap::new(),
+        next_record: 0,
+        report: JobReport::default(),
+        started: Instant::now(),
+    };
+    let source_ended = match &config.input {
+        Input::File(path) => job.run_file(path, hooks, stop)?,
+        input => {
+            let (tx, rx) = source::queue();
+            let max = config.max_line_bytes;
+            match input {
+                Input::Stdin => source::spawn_stdin(tx, max, Arc::clone(stop)),
+                Input::Connect(addr) => source::spawn_connect(addr, tx, max, Arc::clone(stop))?,
+                Input::Listen(addr) => {
+                    let local = source::spawn_listen(addr, tx, max, Arc::clone(stop))?;
+                    hooks.notice(&format!("listening on {local}"));
+                }
+                Input::Generate { name, records } => {
+                    spawn_generator(name, *records, tx, Arc::clone(stop))
+                }
+                Input::File(_) => unreachable!("handled above"),
+            }
+            let outcome = job.run_queue(&rx, hooks, stop);
+            // Readers blocked on a full queue see it closed and end.
+            stop.store(true, Ordering::Relaxed);
+            drop(rx);
+            outcome?
+        }
+    };
+    job.finish(source_ended, hooks)?;
+    Ok(job.report)
+}
+
+struct Job<'c> {
+    config: &'c JobConfig,
+    format: Format,
+    dict: Dictionary,
+    op: WindowAggregator,
+    pool: rayon::ThreadPool,
+    /// One parser per origin: each CSV stream has its own header.
+    parsers: HashMap<Arc<str>, Parser>,
+    next_record: u64,
+    report: JobReport,
+    started: Instant,
+}
+
+impl Job<'_> {
+    fn deadline_passed(&self) -> bool {
+        self.config
+            .run_for
+            .is_some_and(|d| self.started.elapsed() >= d)
+    }
+
+    /// Runs until the file ends (`true`) or the job is stopped (`false`).
+    fn run_file(
+        &mut self,
+        path: &PathBuf,
+        hooks: &mut dyn JobHooks,
+        stop: &AtomicBool,
+    ) -> Result<bool> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
+        let len = file.metadata().map_err(|e| Error::io(&shown, &e))?.len();
+        if len == 0 {
+            // No records (and for CSV not even a header): no windows.
+            return Ok(true);
+        }
+        // SAFETY: the file is mapped read-only and only read through this
+        // map; if another process truncates it while we read, the kernel
+        // sends SIGBUS, the documented hazard of mapping files (ripgrep and
+        // every mmap-based reader accept the same).
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shown, &e))?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let origin: Arc<str> = shown.clone().into();
+        let bytes: &[u8] = &map;
+        let mut pos = 0;
+        let mut line = 1;
+        if self.format == Format::Csv {
+            let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
+            self.header_only(&shown, Some(&bytes[..end]))?;
+            pos = end;
+            line = 2;
+        } else {
+            self.parsers
+                .insert(Arc::clone(&origin), self.config.parser(None)?);
+        }
+        let mut released = 0;
+        while pos < bytes.len() {
+            if stop.load(Ordering::Relaxed) || self.deadline_passed() {
+                return Ok(false);
+            }
+            let end = if bytes.len() - pos <= SEGMENT_BYTES {
+                bytes.len()
+            } else {
+                memchr::memchr(b'\n', &bytes[pos + SEGMENT_BYTES..])
+                    .map_or(bytes.len(), |i| pos + SEGMENT_BYTES + i + 1)
+            };
+            let segment = &bytes[pos..end];
+            line += self.process(&origin, segment, line, source::now_ms(), &[], hooks)?;
+            pos = end;
+            hooks.progress(pos as u64, len);
+            // Release the pages behind us: resident memory stays bounded on
+            // files larger than RAM.
+            let page = 4096;
+            let upto = pos / page * page;
+            if upto > released {
+                // SAFETY: the range lies inside the mapping, and nothing
+                // borrows it any more: parsed keys were copied into the
+                // dictionary and every other result owns its data. A
+                // read-only file mapping repopulates from the file if the
+                // pages are touched again, so no data can change.
+                let _ = unsafe {
+                    map.unchecked_advise_range(UncheckedAdvice::DontNeed, released, upto - released)
+                };
+                released = upto;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sets up the parser of an origin from its CSV header line.
+    fn header_only(&mut self, origin: &str, header: Option<&[u8]>) -> Result<()> {
+        let header = match header {
+            Some(h) => Some(
+                std::str::from_utf8(h.strip_suffix(b"\n").unwrap_or(h))
+                    .map_err(|_| Error::Config(format!("{origin}: the CSV header is not UTF-8")))?,
+            ),
+            None => None,
+        };
+        if self.format == Format::Csv && header.is_some_and(|h| h.trim().is_empty()) {
+            return Err(Error::Config(format!(
+                "{origin}: the first line, the CSV header, is empty"
+            )));
+        }
+        let parser = self.config.parser(header)?;
+        self.parsers.insert(origin.into(), parser);
+        Ok(())
+    }
+
+    /// Runs until the source ends (`true`) or the job is stopped (`false`).
+    fn run_queue(
+        &mut self,
+        rx: &Receiver<SourceEvent>,
+        hooks: &mut dyn JobHooks,
+        stop: &AtomicBool,
+    ) -> Result<bool> {
+        let processing_time = self.config.time == TimeMode::Processing;
+        let mut held: Option<SourceEvent> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) || self.deadline_passed() {
+                return Ok(false);
+            }
+            // Wake up at least at every pane boundary so that a quiet source
+            // still yields its windows on schedule.
+            let wait = if processing_time {
+                let pane = self.config.spec.pane();
+                let now = source::now_ms();
+                Duration::from_millis(((now.div_euclid(pane) + 1) * pane - now).clamp(1, 100) as u64)
+            } else {
+                Duration::from_millis(100)
+            };
+            let event = match held.take() {
+                Some(event) => Ok(event),
+                None => rx.recv_timeout(wait),
+            };
+            match event {
+                Ok(SourceEvent::Data(chunk)) => {
+                    let (chunk, next) = coalesce(chunk, rx);
+                    held = next;
+                    self.process_chunk(chunk, hooks)?;
+                }
+                Ok(SourceEvent::Notice(message)) => hooks.notice(&message),
+                Ok(SourceEvent::End) | Err(RecvTimeoutError::Disconnected) => return Ok(true),
+                Ok(SourceEvent::Failed(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if processing_time {
+                let mut windows = Vec::new();
+                self.op
+                    .advance_to(source::now_ms(), &mut |w| windows.push(w))?;
+                self.emit(windows, hooks)?;
+            }
+        }
+    }
+
+    fn process_chunk(&mut self, chunk: Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
+        let mut data: &[u8] = &chunk.data;
+        let mut first_line = chunk.first_line;
+        if chunk.starts_origin || !self.parsers.contains_key(&chunk.origin) {
+            if self.format == Format::Csv {
+                let end = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
+                self.header_only(&chunk.origin, Some(&data[..end]))?;
+                data = &data[end..];
+                first_line += 1;
+                self.report.bytes += end as u64;
+            } else {
+                self.header_only(&chunk.origin, None)?;
+            }
+        }
+        let origin = Arc::clone(&chunk.origin);
+        self.process(
+            &origin,
+            data,
+            first_line,
+            chunk.arrival_ms,
+            &chunk.dropped_long_lines,
+            hooks,
+        )?;
+        Ok(())
+    }
+
+    /// Parses `data` (whole lines from `origin`, starting at line
+    /// `first_line`) in parallel pieces and aggregates them in order. Returns
+    /// the number of lines.
+    fn process(
+        &mut self,
+        origin: &Arc<str>,
+        data: &[u8],
+        first_line: u64,
+        arrival_ms: i64,
+        dropped_long_lines: &[u64],
+        hooks: &mut dyn JobHooks,
+    ) -> Result<u64> {
+        let started = Instant::now();
+        for &line in dropped_long_lines {
+            self.bad(
+                origin,
+                line,
+                &format!(
+                    "line longer than --max-line-bytes {}",
+                    self.config.max_line_bytes
+                ),
+                hooks,
+            )?;
+            self.report.records += 1;
+        }
+        let parser = self
+            .parsers
+            .get(origin)
+            .expect("the origin's parser is set up first");
+        let dict = &self.dict;
+        let pieces = ingest::split_at_lines(data, PIECE_BYTES);
+        let parsed: Vec<Result<ParsedChunk>> = if pieces.len() > 1 {
+            self.pool
+                .install(|| pieces.par_iter().map(|p| parser.parse(p, dict)).collect())
+        } else {
+            pieces.iter().map(|p| parser.parse(p, dict)).collect()
+        };
+        let mut line = first_line;
+        let mut windows = Vec::new();
+        for piece in parsed {
+            let piece = piece?;
+            for bad in &piece.errors {
+                self.bad(origin, line + bad.line, &bad.reason, hooks)?;
+            }
+            self.report.skipped += piece.skipped - piece.errors.len() as u64;
+            let times = self.times(&piece, arrival_ms);
+            let values = match &piece.values {
+                Some(Column::I64(v)) => Values::I64(v),
+                Some(Column::F64(v)) => Values::F64(v),
+                None => Values::None,
+            };
+            self.op
+                .push_events(&times, &piece.keys, values, &mut |w| windows.push(w))?;
+            self.next_record += piece.records;
+            self.report.records += piece.records;
+            line += piece.lines;
+        }
+        self.report.bytes += data.len() as u64;
+        self.emit(windows, hooks)?;
+        self.report.batch_latencies.push(started.elapsed());
+        Ok(line - first_line)
+    }
+
+    fn times(&self, piece: &ParsedChunk, arrival_ms: i64) -> Vec<i64> {
+        match self.config.time {
+            TimeMode::Column(_) => piece.times.clone(),
+            TimeMode::Rate(rate) => {
+                let base = u128::from(self.next_record);
+                let rate = u128::from(rate);
+                piece
+                    .record_of
+                    .iter()
+                    .map(|&r| ((base + u128::from(r)) * 1000 / rate) as i64)
+                    .collect()
+            }
+            TimeMode::Processing => vec![arrival_ms; piece.keys.len()],
+        }
+    }
+
+    fn bad(
+        &mut self,
+        origin: &str,
+        line: u64,
+        reason: &str,
+        hooks: &mut dyn JobHooks,
+    ) -> Result<()> {
+        if self.config.on_error == OnError::Fail {
+            return Err(Error::BadRecord {
+                origin: origin.to_owned(),
+                line,
+                reason: reason.to_owned(),
+            });
+        }
+        self.report.skipped += 1;
+        hooks.bad_record(origin, line, reason);
+        Ok(())
+    }
+
+    fn emit(&mut self, windows: Vec<WindowResult>, hooks: &mut dyn JobHooks) -> Result<()> {
+        for window in windows {
+            self.report.windows += 1;
+            hooks.window(&window, &self.dict)?;
+        }
+        Ok(())
+    }
+
+    /// Emits the last windows: up to `--until`, or, when the source ended,
+    /// every window that holds a record. A stopped job emits no window that
+    /// had not closed: it would be incomplete.
+    fn finish(&mut self, source_ended: bool, hooks: &mut dyn JobHooks) -> Result<()> {
+        let mut windows = Vec::new();
+        match self.config.until {
+            Some(until) => self.op.advance_to(until, &mut |w| windows.push(w))?,
+            None if source_ended => self.op.finish(&mut |w| windows.push(w))?,
+            None => {}
+        }
+        self.emit(windows, hooks)?;
+        self.report.late = self.op.stats().late_events;
+        self.report.elapsed = self.started.elapsed();
+        Ok(())
+    }
+}
+
+/// Appends the chunks already waiting from the same origin (up to half a
+/// segment) so that they are parsed in parallel; never waits. The first
+/// event that cannot be merged is handed back.
+fn coalesce(mut chunk: Chunk, rx: &Receiver<SourceEvent>) -> (Chunk, Option<SourceEvent>) {
+    while chunk.data.len() < SEGMENT_BYTES / 2 {
+        match rx.try_recv() {
+            Ok(SourceEvent::Data(next))
+                if Arc::ptr_eq(&next.origin, &chunk.origin)
+                    && !next.starts_origin
+                    && next.dropped_long_lines.is_empty() =>
+            {
+                chunk.data.extend_from_slice(&next.data);
+            }
+            Ok(other) => return (chunk, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (chunk, None)
+}
+
+/// Streams a built-in generator as text.
+fn spawn_generator(
+    name: &str,
+    records: u64,
+    tx: std::sync::mpsc::SyncSender<SourceEvent>,
+    stop: Arc<AtomicBool>,
+) {
+    let events = name == "events";
+    source::spawn_generator(name, tx, stop, move |send| {
+        let mut words = datasets::WordLines::new(42, 10_000, 1.0, 10);
+        let mut rng = datasets::Rng::new(42);
+        let mut done = 0;
+        let mut first = true;
+        while done < records {
+            let n = (records - done).min(20_000);
+            let mut buf = Vec::with_capacity(n as usize * 64);
+            if events {
+                if std::mem::take(&mut first) {
+                    buf.extend_from_slice(b"ts,key,value\n");
+                }
+                for i in done..done + n {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        buf,
+                        "{},k{},{}",
+                        i / 1000,
+                        rng.below(10_000),
+                        rng.below(2_001) as i64 - 1_000
+                    );
+                }
+            } else {
+                for _ in 0..n {
+                    buf.extend_from_slice(words.line().as_bytes());
+                    buf.push(b'\n');
+                }
+            }
+            if !send(buf) {
+                return;
+            }
+            done += n;
+        }
+    });
+}
