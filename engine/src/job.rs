@@ -343,7 +343,7 @@ pub fn run(
                     hooks.notice(&format!("listening on {local}"));
                 }
                 Input::Generate { name, records } => {
-                    spawn_generator(name, *records, tx, Arc::clone(stop))
+                    spawn_generator(name, *records, tx, Arc::clone(stop));
                 }
                 Input::File(_) => unreachable!("handled above"),
             }
@@ -494,7 +494,7 @@ impl Job<'_> {
                 Ok(SourceEvent::Data(chunk)) => {
                     let (chunk, next) = coalesce(chunk, rx);
                     held = next;
-                    self.process_chunk(chunk, hooks)?;
+                    self.process_chunk(&chunk, hooks)?;
                 }
                 Ok(SourceEvent::Notice(message)) => hooks.notice(&message),
                 Ok(SourceEvent::End) | Err(RecvTimeoutError::Disconnected) => return Ok(true),
@@ -510,7 +510,7 @@ impl Job<'_> {
         }
     }
 
-    fn process_chunk(&mut self, chunk: Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
+    fn process_chunk(&mut self, chunk: &Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
         let mut data: &[u8] = &chunk.data;
         let mut first_line = chunk.first_line;
         if chunk.starts_origin || !self.parsers.contains_key(&chunk.origin) {

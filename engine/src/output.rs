@@ -71,15 +71,10 @@ impl<W: Write> WindowWriter<W> {
         let key = |i: usize| reader.get(window.keys()[i]).unwrap_or("");
         let mut order: Vec<usize> = (0..window.len()).collect();
         order.sort_by(|&a, &b| key(a).cmp(key(b)));
-        let columns: Vec<&AggColumn> = self
-            .columns
-            .iter()
-            .map(|&agg| {
-                window
-                    .column(agg)
-                    .expect("the operator computes every output column")
-            })
-            .collect();
+        // A column the window lacks would be a bug of the job's set-up; it
+        // prints as nulls rather than bringing the job down.
+        let columns: Vec<Option<&AggColumn>> =
+            self.columns.iter().map(|&agg| window.column(agg)).collect();
         let end = window.end();
         match self.format {
             OutputFormat::Table => {
@@ -91,7 +86,7 @@ impl<W: Write> WindowWriter<W> {
                         write!(
                             self.out,
                             ",{}",
-                            text(column, i).as_deref().unwrap_or("null")
+                            column.and_then(|c| text(c, i)).as_deref().unwrap_or("null")
                         )?;
                     }
                     writeln!(self.out, ")")?;
@@ -106,7 +101,11 @@ impl<W: Write> WindowWriter<W> {
                     write!(self.out, "{end},")?;
                     write_csv_field(&mut self.out, key(i))?;
                     for column in &columns {
-                        write!(self.out, ",{}", text(column, i).unwrap_or_default())?;
+                        write!(
+                            self.out,
+                            ",{}",
+                            column.and_then(|c| text(c, i)).unwrap_or_default()
+                        )?;
                     }
                     writeln!(self.out)?;
                 }
@@ -119,7 +118,7 @@ impl<W: Write> WindowWriter<W> {
                         write!(
                             self.out,
                             ",\"{name}\":{}",
-                            text(column, i).as_deref().unwrap_or("null")
+                            column.and_then(|c| text(c, i)).as_deref().unwrap_or("null")
                         )?;
                     }
                     writeln!(self.out, "}}")?;

@@ -328,7 +328,7 @@ pub fn spawn_listen(
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20))
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => {
                     let _ = tx.send(SourceEvent::Notice(format!(

@@ -56,7 +56,7 @@ pub enum JobArg {
 pub enum OutputArg {
     /// Spark's pprint: a `Time: <ms> ms` header per window (default on a terminal).
     Table,
-    /// window_end,key,aggregates… with a header (default otherwise).
+    /// `window_end,key,aggregates…` with a header (default otherwise).
     Csv,
     /// One JSON object per row.
     Ndjson,
@@ -235,20 +235,7 @@ fn parse_bytes(text: &str) -> Result<usize> {
 impl RunArgs {
     /// The job and its output options, or a usage error naming the culprit.
     pub fn into_job(self) -> Result<(JobConfig, OutputOptions)> {
-        let batch = parse_duration(&self.batch, "--batch")?;
-        let window = self
-            .window
-            .as_deref()
-            .map(|w| parse_duration(w, "--window"))
-            .transpose()?
-            .unwrap_or(batch);
-        let slide = self
-            .slide
-            .as_deref()
-            .map(|s| parse_duration(s, "--slide"))
-            .transpose()?
-            .unwrap_or(batch);
-        let spec = WindowSpec::from_millis(batch, window, slide)?;
+        let spec = self.window_spec()?;
         let until = self
             .until
             .as_deref()
@@ -260,12 +247,50 @@ impl RunArgs {
             .map(|r| parse_duration(r, "--run-for"))
             .transpose()?
             .map(|ms| Duration::from_millis(ms as u64));
-        let input = match (
-            &self.source.input,
-            &self.source.connect,
-            &self.source.listen,
-            &self.source.generate,
-        ) {
+        let time = match (&self.time_col, self.rate) {
+            (Some(col), _) => TimeMode::Column(col.clone()),
+            (None, Some(rate)) => TimeMode::Rate(rate),
+            (None, None) => TimeMode::Processing,
+        };
+        let config = JobConfig {
+            input: self.input()?,
+            format: self.format.map(|f| match f {
+                FormatArg::Text => Format::Text,
+                FormatArg::Csv => Format::Csv,
+                FormatArg::Ndjson => Format::Ndjson,
+            }),
+            time,
+            kind: self.kind()?,
+            spec,
+            until,
+            keep_empty: self.keep_empty,
+            threads: self.threads,
+            on_error: match self.on_error {
+                OnErrorArg::Skip => OnError::Skip,
+                OnErrorArg::Fail => OnError::Fail,
+            },
+            max_line_bytes: parse_bytes(&self.max_line_bytes)?,
+            run_for,
+        };
+        config.validate()?;
+        Ok((config, self.output_options()?))
+    }
+
+    fn window_spec(&self) -> Result<WindowSpec> {
+        let batch = parse_duration(&self.batch, "--batch")?;
+        let or_batch = |value: &Option<String>, flag: &str| {
+            value
+                .as_deref()
+                .map_or(Ok(batch), |v| parse_duration(v, flag))
+        };
+        let window = or_batch(&self.window, "--window")?;
+        let slide = or_batch(&self.slide, "--slide")?;
+        Ok(WindowSpec::from_millis(batch, window, slide)?)
+    }
+
+    fn input(&self) -> Result<Input> {
+        let s = &self.source;
+        Ok(match (&s.input, &s.connect, &s.listen, &s.generate) {
             (Some(path), ..) if path.as_os_str() == "-" => Input::Stdin,
             (Some(path), ..) => Input::File(path.clone()),
             (_, Some(addr), ..) => Input::Connect(addr.clone()),
@@ -277,13 +302,19 @@ impl RunArgs {
             _ => bail!(usage(
                 "one of --input, --connect, --listen or --generate is required"
             )),
-        };
+        })
+    }
+
+    fn kind(&self) -> Result<JobKind> {
         let job = self.job.unwrap_or(if self.key_col.is_some() {
             JobArg::Aggregate
         } else {
             JobArg::Wordcount
         });
-        let kind = match job {
+        if self.pattern.is_some() && job != JobArg::Grep {
+            bail!(usage("--pattern goes with --job grep"));
+        }
+        Ok(match job {
             JobArg::Aggregate => {
                 let Some(key) = self.key_col.clone() else {
                     bail!(usage("--job aggregate needs --key-col"));
@@ -303,15 +334,10 @@ impl RunArgs {
                 Some(p) => JobKind::Grep(p.clone()),
                 None => bail!(usage("--job grep needs --pattern")),
             },
-        };
-        if self.pattern.is_some() && job != JobArg::Grep {
-            bail!(usage("--pattern goes with --job grep"));
-        }
-        let time = match (&self.time_col, self.rate) {
-            (Some(col), _) => TimeMode::Column(col.clone()),
-            (None, Some(rate)) => TimeMode::Rate(rate),
-            (None, None) => TimeMode::Processing,
-        };
+        })
+    }
+
+    fn output_options(self) -> Result<OutputOptions> {
         let output = match self.output {
             Some(o) => o,
             None if self.output_file.is_none() && std::io::stdout().is_terminal() => {
@@ -330,28 +356,7 @@ impl RunArgs {
                 bail!(usage("--output parquet needs --output-file"));
             }
         }
-        let config = JobConfig {
-            input,
-            format: self.format.map(|f| match f {
-                FormatArg::Text => Format::Text,
-                FormatArg::Csv => Format::Csv,
-                FormatArg::Ndjson => Format::Ndjson,
-            }),
-            time,
-            kind,
-            spec,
-            until,
-            keep_empty: self.keep_empty,
-            threads: self.threads,
-            on_error: match self.on_error {
-                OnErrorArg::Skip => OnError::Skip,
-                OnErrorArg::Fail => OnError::Fail,
-            },
-            max_line_bytes: parse_bytes(&self.max_line_bytes)?,
-            run_for,
-        };
-        config.validate()?;
-        let options = OutputOptions {
+        Ok(OutputOptions {
             format: match output {
                 OutputArg::Table => OutputFormat::Table,
                 OutputArg::Ndjson => OutputFormat::Ndjson,
@@ -362,8 +367,7 @@ impl RunArgs {
             table_rows: self.print_rows,
             quiet: self.quiet,
             stats_json: self.stats_json,
-        };
-        Ok((config, options))
+        })
     }
 }
 

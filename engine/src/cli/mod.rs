@@ -22,7 +22,6 @@ pub use args::Cli;
 /// unreachable socket), 1 for a job that failed on its data.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<engine::Error>() {
-        Some(engine::Error::BadRecord { .. }) => 1,
         Some(
             engine::Error::Io { .. }
             | engine::Error::Config(_)
@@ -30,9 +29,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             | engine::Error::UnknownAggregate(_)
             | engine::Error::ValueType(_),
         ) => 2,
-        Some(_) => 1,
         None if err.downcast_ref::<args::UsageError>().is_some() => 2,
-        None => 1,
+        // Malformed data with --on-error fail, and anything else.
+        _ => 1,
     }
 }
 

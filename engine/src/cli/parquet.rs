@@ -27,7 +27,11 @@ impl ParquetSink {
             path,
             ends: Vec::new(),
             keys: Vec::new(),
-            columns: aggs.iter().zip(names).map(|(&a, &n)| (a, n, None)).collect(),
+            columns: aggs
+                .iter()
+                .zip(names)
+                .map(|(&a, &n)| (a, n, None))
+                .collect(),
         }
     }
 
@@ -42,12 +46,18 @@ impl ParquetSink {
             self.keys.push(key(i).to_owned());
         }
         for (agg, _, values) in &mut self.columns {
-            let Some(column) = window.column(*agg) else { continue };
+            let Some(column) = window.column(*agg) else {
+                continue;
+            };
             match (values.get_or_insert_with(|| empty_like(column)), column) {
                 (Values::U64(v), AggColumn::U64(c)) => v.extend(order.iter().map(|&i| c[i])),
                 (Values::I64(v), AggColumn::I64(c)) => v.extend(order.iter().map(|&i| c[i])),
-                (Values::OptI64(v), AggColumn::NullableI64(c)) => v.extend(order.iter().map(|&i| c[i])),
-                (Values::OptF64(v), AggColumn::NullableF64(c)) => v.extend(order.iter().map(|&i| c[i])),
+                (Values::OptI64(v), AggColumn::NullableI64(c)) => {
+                    v.extend(order.iter().map(|&i| c[i]))
+                }
+                (Values::OptF64(v), AggColumn::NullableF64(c)) => {
+                    v.extend(order.iter().map(|&i| c[i]))
+                }
                 _ => unreachable!("a column keeps its type"),
             }
         }
@@ -73,7 +83,8 @@ impl ParquetSink {
             columns.push(column);
         }
         let mut frame = DataFrame::new(height, columns)?;
-        let file = std::fs::File::create(&self.path).map_err(|e| engine::Error::io(self.path.display(), &e))?;
+        let file = std::fs::File::create(&self.path)
+            .map_err(|e| engine::Error::io(self.path.display(), &e))?;
         ParquetWriter::new(file).finish(&mut frame)?;
         Ok(())
     }

@@ -38,10 +38,18 @@ impl CliHooks {
         let (aggs, names): (Vec<_>, Vec<_>) = config.output_columns().into_iter().unzip();
         let sink = match &options.file {
             #[cfg(feature = "parquet")]
-            Some(path) if options.parquet => {
-                Sink::Parquet(super::parquet::ParquetSink::new(path.clone(), &aggs, &names))
-            }
-            _ => Sink::Text(WindowWriter::new(out, options.format, aggs, names, options.table_rows)?),
+            Some(path) if options.parquet => Sink::Parquet(super::parquet::ParquetSink::new(
+                path.clone(),
+                &aggs,
+                &names,
+            )),
+            _ => Sink::Text(WindowWriter::new(
+                out,
+                options.format,
+                aggs,
+                names,
+                options.table_rows,
+            )?),
         };
         let show_bar = matches!(config.input, Input::File(_))
             && !options.quiet
@@ -169,6 +177,19 @@ struct Summary {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    peak_rss_mb: f64,
+}
+
+/// Peak resident memory of this process (Linux: `VmHWM`), MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024.0 / 1e6)
+        })
+        .unwrap_or(0.0)
 }
 
 impl Summary {
@@ -191,6 +212,7 @@ impl Summary {
             p50: at(0.5),
             p99: at(0.99),
             max: latencies.last().copied().unwrap_or_default(),
+            peak_rss_mb: peak_rss_mb(),
         }
     }
 
@@ -202,7 +224,8 @@ impl Summary {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "engine: {} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
-             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; skipped {} malformed, {} late",
+             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; skipped {} malformed, {} late; \
+             peak RSS {:.0} MB",
             self.records,
             self.bytes as f64 / 1e6,
             self.seconds(),
@@ -214,6 +237,7 @@ impl Summary {
             ms(self.max),
             self.skipped,
             self.late,
+            self.peak_rss_mb,
         )
     }
 
@@ -222,7 +246,7 @@ impl Summary {
         format!(
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
-             \"skipped\":{},\"late\":{}}}\n",
+             \"skipped\":{},\"late\":{},\"peak_rss_mb\":{:.1}}}\n",
             self.records,
             self.bytes,
             self.seconds(),
@@ -234,6 +258,7 @@ impl Summary {
             ms(self.max),
             self.skipped,
             self.late,
+            self.peak_rss_mb,
         )
     }
 }

@@ -260,7 +260,10 @@ pub(crate) fn parse_time(text: &[u8]) -> std::result::Result<i64, String> {
 
 /// Parses a value field and appends it to the chunk's value column (if the
 /// job has one).
-pub(crate) fn push_value(values: &mut Option<Column>, text: &[u8]) -> std::result::Result<(), String> {
+pub(crate) fn push_value(
+    values: &mut Option<Column>,
+    text: &[u8],
+) -> std::result::Result<(), String> {
     let pushed = match values {
         Some(Column::I64(v)) => parse_i64(text).map(|x| v.push(x)),
         Some(Column::F64(v)) => parse_f64(text).map(|x| v.push(x)),
@@ -272,7 +275,10 @@ pub(crate) fn push_value(values: &mut Option<Column>, text: &[u8]) -> std::resul
         } else {
             "finite number"
         };
-        format!("bad value `{}` ({kind} expected)", String::from_utf8_lossy(text))
+        format!(
+            "bad value `{}` ({kind} expected)",
+            String::from_utf8_lossy(text)
+        )
     })
 }
 

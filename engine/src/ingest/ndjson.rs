@@ -5,9 +5,7 @@
 use std::borrow::Cow;
 
 use super::text::check_line;
-use super::{
-    globalize, lines, Field, Fields, LocalInterner, ParsedChunk,
-};
+use super::{globalize, lines, Field, Fields, LocalInterner, ParsedChunk};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 

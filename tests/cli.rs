@@ -1,0 +1,690 @@
+//! The `engine` binary, driven as a user would: files, stdin, sockets, bad
+//! input. Sockets are served by test servers on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::oracle::{self, Event, Mode};
+
+fn engine() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
+    cmd.arg("run");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    engine()
+        .args(args)
+        .output()
+        .expect("the engine binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A scratch directory removed at the end of the test.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("engine-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// CSV output rows: `(window_end, key) → [aggregates as text]`.
+type Rows = BTreeMap<(i64, String), Vec<String>>;
+
+/// The header and rows of CSV output.
+fn csv_rows(text: &str) -> (Vec<String>, Rows) {
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let rows = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (
+                (fields[0].parse().unwrap(), fields[1].to_owned()),
+                fields[2..].iter().map(|s| (*s).to_owned()).collect(),
+            )
+        })
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn csv_replay_equals_the_oracle() {
+    let dir = TempDir::new("replay");
+    let mut rng = datasets::Rng::new(11);
+    let mut events = Vec::new();
+    let mut csv = String::from("ts,key,value\n");
+    let mut time = 5_000_i64;
+    for _ in 0..3_000 {
+        time += rng.below(40) as i64;
+        let key = rng.below(30) as u32;
+        let value = rng.below(2_001) as i64 - 1_000;
+        writeln!(csv, "{time},k{key},{value}").unwrap();
+        events.push(Event { time, key, value });
+    }
+    let input = dir.file("events.csv", csv.as_bytes());
+    let out = run(&[
+        "--input",
+        p(&input),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+        "--value-type",
+        "int",
+        "--batch",
+        "100ms",
+        "--window",
+        "2s",
+        "--slide",
+        "500ms",
+        "--agg",
+        "count,sum,min,max",
+        "--output",
+        "csv",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, rows) = csv_rows(&stdout(&out));
+    assert_eq!(header, ["window_end", "key", "count", "sum", "min", "max"]);
+    let mut expected = BTreeMap::new();
+    for (end, keys) in oracle::windows(&events, 2_000, 500, Mode::Live) {
+        for (key, row) in keys {
+            let values = vec![
+                row.count.to_string(),
+                row.int_sum.unwrap().to_string(),
+                (row.min.unwrap() as i64).to_string(),
+                (row.max.unwrap() as i64).to_string(),
+            ];
+            expected.insert((end, format!("k{key}")), values);
+        }
+    }
+    assert_eq!(rows, expected);
+    // Rows come ordered by window end, then key.
+    let order: Vec<(i64, String)> = csv_rows(&stdout(&out)).1.into_keys().collect();
+    let printed: Vec<(i64, String)> = stdout(&out)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[1].to_owned())
+        })
+        .collect();
+    assert_eq!(printed, order);
+}
+
+#[test]
+fn ndjson_float_aggregates_and_keep_empty() {
+    let dir = TempDir::new("ndjson");
+    let input = dir.file(
+        "e.ndjson",
+        b"{\"t\":0,\"k\":\"a\",\"v\":1.5}\n{\"t\":100,\"k\":\"b\",\"v\":2}\n{\"t\":1500,\"k\":\"a\",\"v\":4.5}\n",
+    );
+    let out = run(&[
+        "--input",
+        p(&input),
+        "--time-col",
+        "t",
+        "--key-col",
+        "k",
+        "--value-col",
+        "v",
+        "--window",
+        "1s",
+        "--agg",
+        "count,sum,avg",
+        "--keep-empty",
+        "--output",
+        "ndjson",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        concat!(
+            "{\"window_end\":1000,\"key\":\"a\",\"count\":1,\"sum\":1.5,\"avg\":1.5}\n",
+            "{\"window_end\":1000,\"key\":\"b\",\"count\":1,\"sum\":2,\"avg\":2}\n",
+            "{\"window_end\":2000,\"key\":\"a\",\"count\":1,\"sum\":4.5,\"avg\":4.5}\n",
+            "{\"window_end\":2000,\"key\":\"b\",\"count\":0,\"sum\":0,\"avg\":null}\n",
+        )
+    );
+}
+
+#[test]
+fn stdin_wordcount_in_virtual_time() {
+    let mut child = engine()
+        .args([
+            "--input",
+            "-",
+            "--job",
+            "wordcount",
+            "--rate",
+            "2",
+            "--window",
+            "2s",
+            "--slide",
+            "1s",
+            "--output",
+            "csv",
+            "--quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a b\nb\nc a\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Records 0, 1, 2 at 0, 500 and 1000 ms.
+    assert_eq!(
+        stdout(&out),
+        "window_end,key,count\n1000,a,1\n1000,b,2\n2000,a,2\n2000,b,2\n2000,c,1\n3000,a,1\n3000,c,1\n"
+    );
+}
+
+#[test]
+fn grep_counts_matching_lines_and_until_emits_past_the_data() {
+    let dir = TempDir::new("grep");
+    let input = dir.file("app.log", b"ERROR a\nok\nERROR b\nwarn\n");
+    let out = run(&[
+        "--input",
+        p(&input),
+        "--job",
+        "grep",
+        "--pattern",
+        "ERROR",
+        "--rate",
+        "1000",
+        "--window",
+        "10ms",
+        "--slide",
+        "1ms",
+        "--batch",
+        "1ms",
+        "--until",
+        "5ms",
+        "--output",
+        "csv",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "window_end,key,count\n1,ERROR,1\n2,ERROR,1\n3,ERROR,2\n4,ERROR,2\n5,ERROR,2\n"
+    );
+}
+
+#[test]
+fn malformed_rows_are_skipped_counted_and_reported_with_line_numbers() {
+    let dir = TempDir::new("bad");
+    let mut csv =
+        b"ts,key,value\n0,a,1\n10,a\n20,,3\nxx,a,1\n30,a,NaN\n40,a,\xff\xfe\n50,b,2\n".to_vec();
+    csv.extend_from_slice(format!("60,{},1\n", "k".repeat(300)).as_bytes());
+    csv.extend_from_slice(b"70,a,4\n");
+    let input = dir.file("bad.csv", &csv);
+    let args = [
+        "--input",
+        p(&input),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+        "--window",
+        "1s",
+        "--agg",
+        "count,sum",
+        "--output",
+        "csv",
+        "--max-line-bytes",
+        "100",
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "window_end,key,count,sum\n1000,a,2,5\n1000,b,1,2\n"
+    );
+    let err = stderr(&out);
+    for expected in [
+        "line 3: 2 columns, the header has 3",
+        "line 4: empty key",
+        "line 5: bad timestamp `xx`",
+        "line 6: bad value `NaN`",
+        "line 7: invalid UTF-8",
+        "skipped 6 malformed records",
+    ] {
+        assert!(err.contains(expected), "`{expected}` missing from:\n{err}");
+    }
+    let mut fail = args.to_vec();
+    fail.extend(["--on-error", "fail"]);
+    let out = run(&fail);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 3: 2 columns"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let dir = TempDir::new("random");
+    let mut rng = datasets::Rng::new(5);
+    let bytes: Vec<u8> = (0..200_000).map(|_| rng.below(256) as u8).collect();
+    let input = dir.file("noise.csv", &bytes);
+    for args in [
+        vec![
+            "--input",
+            p(&input),
+            "--format",
+            "csv",
+            "--key-col",
+            "key",
+            "--output",
+            "csv",
+            "--quiet",
+        ],
+        vec![
+            "--input",
+            p(&input),
+            "--format",
+            "ndjson",
+            "--key-col",
+            "k",
+            "--time-col",
+            "t",
+            "--output",
+            "csv",
+            "--quiet",
+        ],
+        vec![
+            "--input",
+            p(&input),
+            "--format",
+            "text",
+            "--job",
+            "wordcount",
+            "--rate",
+            "100",
+            "--output",
+            "csv",
+            "--quiet",
+        ],
+    ] {
+        let out = run(&args);
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "{:?}: {}",
+            out.status,
+            stderr(&out)
+        );
+    }
+}
+
+/// Every usage mistake is one clear line and exit status 2.
+#[test]
+fn usage_errors_name_the_culprit_and_exit_2() {
+    let dir = TempDir::new("usage");
+    let csv = dir.file("e.csv", b"ts,key,value\n1,a,2\n");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--input", "/no/such/file.csv", "--key-col", "key"],
+            "/no/such/file.csv",
+        ),
+        (
+            vec!["--input", p(&csv), "--key-col", "nope"],
+            "unknown column `nope`",
+        ),
+        (
+            vec!["--input", p(&csv), "--key-col", "key", "--agg", "sum"],
+            "needs a value column",
+        ),
+        (
+            vec!["--input", p(&csv), "--key-col", "key", "--window", "10q"],
+            "invalid duration `10q` for --window",
+        ),
+        (
+            vec!["--input", p(&csv), "--key-col", "key", "--window", "2500ms"],
+            "2500 ms",
+        ),
+        (
+            vec!["--input", p(&csv), "--key-col", "key", "--agg", "median"],
+            "unknown aggregate `median`",
+        ),
+        (
+            vec!["--connect", "127.0.0.1:1"],
+            "cannot connect to 127.0.0.1:1",
+        ),
+        (vec!["--input", p(&csv), "--bogus"], "--bogus"),
+        (
+            vec!["--input", p(&csv), "--key-col", "key", "--until", "5s"],
+            "--until",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = run(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: `{needle}` missing from {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Reads the child's stdout on a thread, line by line.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until `pred` holds for the lines seen so far.
+fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    timeout: Duration,
+    pred: impl Fn(&[String]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !pred(seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => return pred(seen),
+        }
+    }
+    true
+}
+
+/// The count of `word` in the most recent window that has it.
+fn last_count(lines: &[String], word: &str) -> Option<u64> {
+    lines.iter().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        (f.len() == 3 && f[1] == word)
+            .then(|| f[2].parse().ok())
+            .flatten()
+    })
+}
+
+#[test]
+fn socket_wordcount_survives_the_server_dropping_and_coming_back() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let mut child = engine()
+        .args([
+            "--connect",
+            &addr,
+            "--job",
+            "wordcount",
+            "--batch",
+            "100ms",
+            "--window",
+            "60s",
+            "--slide",
+            "100ms",
+            "--output",
+            "csv",
+            "--run-for",
+            "20s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    // First connection: 50 lines, then the server goes away.
+    let (mut conn, _) = server.accept().unwrap();
+    for _ in 0..50 {
+        conn.write_all(b"alpha beta\n").unwrap();
+    }
+    drop(conn);
+    // The engine reconnects; the second connection brings 70 more.
+    let (mut conn, _) = server.accept().unwrap();
+    for _ in 0..70 {
+        conn.write_all(b"alpha\n").unwrap();
+    }
+    conn.flush().unwrap();
+    let mut seen = Vec::new();
+    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), |l| {
+        last_count(l, "alpha") == Some(120)
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        ok,
+        "alpha never reached 120: {:?}",
+        &seen[seen.len().saturating_sub(5)..]
+    );
+    assert_eq!(last_count(&seen, "beta"), Some(50));
+    assert!(stderr(&out).contains("reconnect"), "{}", stderr(&out));
+    drop(conn);
+}
+
+#[test]
+fn a_quiet_socket_still_yields_its_windows() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let mut child = engine()
+        .args([
+            "--connect",
+            &addr,
+            "--job",
+            "wordcount",
+            "--batch",
+            "100ms",
+            "--window",
+            "300ms",
+            "--slide",
+            "100ms",
+            "--output",
+            "table",
+            "--run-for",
+            "20s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"hello hello world\n").unwrap();
+    // The server stays connected and says nothing more: windows must still
+    // close on schedule, show the words, then go empty.
+    let mut seen = Vec::new();
+    let headers_after_data = |lines: &[String]| {
+        let first = lines.iter().position(|l| l == "(hello,2)");
+        first.is_some_and(|i| {
+            lines[i..]
+                .iter()
+                .filter(|l| l.starts_with("Time: "))
+                .count()
+                >= 6
+        })
+    };
+    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), headers_after_data);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "windows stalled without new data: {seen:?}");
+    drop(conn);
+}
+
+#[test]
+fn a_listening_engine_takes_two_producers_at_once() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = engine()
+        .args([
+            "--listen",
+            &port.to_string(),
+            "--job",
+            "wordcount",
+            "--batch",
+            "100ms",
+            "--window",
+            "60s",
+            "--slide",
+            "100ms",
+            "--output",
+            "csv",
+            "--run-for",
+            "20s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let connect = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => return s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("the engine does not listen: {e}"),
+            }
+        }
+    };
+    let (mut a, mut b) = (connect(), connect());
+    for i in 0..100 {
+        a.write_all(if i % 2 == 0 { b"x y\n" } else { b"x\n" })
+            .unwrap();
+        b.write_all(b"x z\n").unwrap();
+    }
+    drop((a, b));
+    let mut seen = Vec::new();
+    // Rows come in key order: once z is complete, so is the window.
+    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), |l| {
+        last_count(l, "x") == Some(200) && last_count(l, "z") == Some(100)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "{:?}", &seen[seen.len().saturating_sub(5)..]);
+    assert_eq!(last_count(&seen, "y"), Some(50));
+}
+
+/// Peak resident memory of a finished child, from its stats.
+fn peak_rss_mb(stats: &Path) -> f64 {
+    let json = std::fs::read_to_string(stats).unwrap();
+    let at = json
+        .find("\"peak_rss_mb\":")
+        .expect("peak_rss_mb in the stats")
+        + "\"peak_rss_mb\":".len();
+    json[at..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn memory_stays_bounded_on_input_larger_than_the_queue() {
+    let dir = TempDir::new("rss");
+    let stats = dir.0.join("stats.json");
+    // 192 MiB of text through stdin: twelve times the queue.
+    let mut child = engine()
+        .args([
+            "--input",
+            "-",
+            "--job",
+            "wordcount",
+            "--rate",
+            "1000000",
+            "--window",
+            "10s",
+            "--slide",
+            "1s",
+            "--output",
+            "csv",
+            "--quiet",
+            "--stats-json",
+            p(&stats),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut words = datasets::WordLines::new(3, 1_000, 1.0, 10);
+    let block: Vec<u8> = words.lines(20_000).join("\n").into_bytes();
+    let mut written = 0;
+    while written < 192 << 20 {
+        stdin.write_all(&block).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        written += block.len() + 1;
+    }
+    drop(stdin);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    let peak = peak_rss_mb(&stats);
+    assert!(peak < 160.0, "peak RSS {peak} MB for 192 MiB of input");
+}
