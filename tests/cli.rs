@@ -587,7 +587,7 @@ fn a_listening_engine_takes_two_producers_at_once() {
             "--output",
             "csv",
             "--run-for",
-            "20s",
+            "30s",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -615,12 +615,17 @@ fn a_listening_engine_takes_two_producers_at_once() {
     drop((a, b));
     let mut seen = Vec::new();
     // Rows come in key order: once z is complete, so is the window.
-    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), |l| {
+    let ok = wait_for(&rx, &mut seen, Duration::from_secs(20), |l| {
         last_count(l, "x") == Some(200) && last_count(l, "z") == Some(100)
     });
     let _ = child.kill();
-    let _ = child.wait();
-    assert!(ok, "{:?}", &seen[seen.len().saturating_sub(5)..]);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        ok,
+        "{:?}\nstderr: {}",
+        &seen[seen.len().saturating_sub(5)..],
+        stderr(&out)
+    );
     assert_eq!(last_count(&seen, "y"), Some(50));
 }
 

@@ -383,7 +383,7 @@ mod tests {
         let pieces = split_at_lines(text, 3);
         assert_eq!(pieces.concat(), text);
         assert!(pieces.iter().all(|p| p.ends_with(b"\n")));
-        assert_eq!(pieces[2], b"cccccccccc\n");
+        assert_eq!(pieces[1], b"bb\ncccccccccc\n");
     }
 
     #[test]

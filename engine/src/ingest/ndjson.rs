@@ -351,7 +351,7 @@ mod tests {
         );
         assert_eq!(
             parsed.errors[2].to_string(),
-            "line 4: bad or non-finite value `x`"
+            "line 4: bad value `x` (integer expected)"
         );
     }
 }
