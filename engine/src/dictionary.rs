@@ -22,9 +22,22 @@ use crate::error::{Error, Result};
 /// assert_eq!(dict.read().get(a), Some("apple"));
 /// # Ok::<(), engine::Error>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Dictionary {
     inner: Arc<RwLock<Interner>>,
+    /// Unique for the life of the process, unlike an address: caches of
+    /// ids (see `ingest`) are keyed by it.
+    id: u64,
+}
+
+impl Default for Dictionary {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self {
+            inner: Arc::default(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -116,6 +129,12 @@ impl Dictionary {
         DictionaryReader {
             guard: self.read_lock(),
         }
+    }
+
+    /// A process-unique identity of this dictionary.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Whether two handles share one dictionary.

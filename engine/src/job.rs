@@ -326,6 +326,7 @@ pub fn run(
                 message: e.to_string(),
             })?,
         parsers: HashMap::new(),
+        spare: Vec::new(),
         next_record: 0,
         report: JobReport::default(),
         started: Instant::now(),
@@ -366,6 +367,8 @@ struct Job<'c> {
     pool: rayon::ThreadPool,
     /// One parser per origin: each CSV stream has its own header.
     parsers: HashMap<Arc<str>, Parser>,
+    /// Parsed chunks to reuse.
+    spare: Vec<ParsedChunk>,
     next_record: u64,
     report: JobReport,
     started: Instant,
@@ -567,51 +570,89 @@ impl Job<'_> {
             .expect("the origin's parser is set up first");
         let dict = &self.dict;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
-        let parsed: Vec<Result<ParsedChunk>> = if pieces.len() > 1 {
-            self.pool
-                .install(|| pieces.par_iter().map(|p| parser.parse(p, dict)).collect())
+        // Parsed chunks are recycled: a steady stream allocates nothing here.
+        let mut outs: Vec<ParsedChunk> = (0..pieces.len())
+            .map(|_| self.spare.pop().unwrap_or_default())
+            .collect();
+        let parsed: Vec<Result<()>> = if pieces.len() > 1 {
+            self.pool.install(|| {
+                pieces
+                    .par_iter()
+                    .zip(outs.par_iter_mut())
+                    .map(|(p, out)| parser.parse_into(p, dict, out))
+                    .collect()
+            })
         } else {
-            pieces.iter().map(|p| parser.parse(p, dict)).collect()
+            pieces
+                .iter()
+                .zip(outs.iter_mut())
+                .map(|(p, out)| parser.parse_into(p, dict, out))
+                .collect()
         };
         let mut line = first_line;
         let mut windows = Vec::new();
-        for piece in parsed {
-            let piece = piece?;
+        for (result, piece) in parsed.into_iter().zip(&outs) {
+            result?;
             for bad in &piece.errors {
                 self.bad(origin, line + bad.line, &bad.reason, hooks)?;
             }
             self.report.skipped += piece.skipped - piece.errors.len() as u64;
-            let times = self.times(&piece, arrival_ms);
-            let values = match &piece.values {
-                Some(Column::I64(v)) => Values::I64(v),
-                Some(Column::F64(v)) => Values::F64(v),
-                None => Values::None,
-            };
-            self.op
-                .push_events(&times, &piece.keys, values, &mut |w| windows.push(w))?;
+            self.aggregate(piece, arrival_ms, &mut windows)?;
             self.next_record += piece.records;
             self.report.records += piece.records;
             line += piece.lines;
         }
+        self.spare.extend(outs);
         self.report.bytes += data.len() as u64;
         self.emit(windows, hooks)?;
         self.report.batch_latencies.push(started.elapsed());
         Ok(line - first_line)
     }
 
-    fn times(&self, piece: &ParsedChunk, arrival_ms: i64) -> Vec<i64> {
+    /// Feeds a parsed piece to the window operator. Event-time jobs pass
+    /// every event's time; virtual-time and processing-time jobs pass runs of
+    /// events that share a pane, with no per-event times at all.
+    fn aggregate(
+        &mut self,
+        piece: &ParsedChunk,
+        arrival_ms: i64,
+        windows: &mut Vec<WindowResult>,
+    ) -> Result<()> {
+        let values = |range: std::ops::Range<usize>| match &piece.values {
+            Some(Column::I64(v)) => Values::I64(&v[range]),
+            Some(Column::F64(v)) => Values::F64(&v[range]),
+            None => Values::None,
+        };
+        let sink = &mut |w| windows.push(w);
+        let n = piece.keys.len();
         match self.config.time {
-            TimeMode::Column(_) => piece.times.clone(),
-            TimeMode::Rate(rate) => {
-                let base = u128::from(self.next_record);
-                let rate = u128::from(rate);
-                piece
-                    .record_of
-                    .iter()
-                    .map(|&r| ((base + u128::from(r)) * 1000 / rate) as i64)
-                    .collect()
+            TimeMode::Column(_) => {
+                self.op
+                    .push_events(&piece.times, &piece.keys, values(0..n), sink)
             }
-            TimeMode::Processing => vec![arrival_ms; piece.keys.len()],
+            TimeMode::Processing => {
+                self.op
+                    .push_span(arrival_ms, arrival_ms, &piece.keys, values(0..n), sink)
+            }
+            TimeMode::Rate(rate) => {
+                let pane = u128::from(self.config.spec.pane().unsigned_abs());
+                let (rate, base) = (u128::from(rate), u128::from(self.next_record));
+                let time = |record: u32| ((base + u128::from(record)) * 1000 / rate) as i64;
+                let mut start = 0;
+                while start < n {
+                    let t0 = time(piece.record_of[start]);
+                    // The first record of the next pane: i·1000/rate >= its start.
+                    let next_pane_ms = (u128::from(t0.unsigned_abs()) / pane + 1) * pane;
+                    let first_next = (next_pane_ms * rate).div_ceil(1000).saturating_sub(base);
+                    let bound = u32::try_from(first_next).unwrap_or(u32::MAX);
+                    let end = start + piece.record_of[start..].partition_point(|&r| r < bound);
+                    let t1 = time(piece.record_of[end - 1]);
+                    self.op
+                        .push_span(t0, t1, &piece.keys[start..end], values(start..end), sink)?;
+                    start = end;
+                }
+                Ok(())
+            }
         }
     }
 

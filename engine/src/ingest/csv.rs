@@ -2,7 +2,7 @@
 //! rows give a key, maybe a value and an event time.
 
 use super::text::check_line;
-use super::{globalize, lines, Field, Fields, LocalInterner, ParsedChunk};
+use super::{lines, with_cache, Field, Fields, ParsedChunk};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -93,67 +93,68 @@ pub(super) fn rows(
     let key_col = column(&fields.key);
     let value_col = fields.value.as_ref().map(|(f, kind)| (column(f), *kind));
     let time_col = fields.time.as_ref().map(column);
-    let mut local = LocalInterner::new();
-    let mut cells = Vec::with_capacity(fields.columns);
-    let estimate = bytes.len() / 24;
-    out.keys.reserve(estimate);
-    out.record_of.reserve(estimate);
-    for (index, raw) in lines(bytes).enumerate() {
-        let index = index as u64;
-        out.lines += 1;
-        if raw.is_empty() {
-            continue;
-        }
-        let record = out.records as u32;
-        out.records += 1;
-        let Some(line) = check_line(raw, index, max_line_bytes, out) else {
-            continue;
-        };
-        if let Err(reason) = split_row(line.as_bytes(), &mut cells) {
-            out.bad(index, || reason.into());
-            continue;
-        }
-        if cells.len() != fields.columns {
-            let found = cells.len();
-            out.bad(index, || {
-                format!("{found} columns, the header has {}", fields.columns)
-            });
-            continue;
-        }
-        let key = &cells[key_col];
-        if key.is_empty() {
-            out.bad(index, || "empty key".into());
-            continue;
-        }
-        let time = match time_col.map(|c| super::parse_time(&cells[c])).transpose() {
-            Ok(time) => time,
-            Err(reason) => {
-                out.bad(index, || reason);
+    with_cache(dict, |cache| {
+        let mut cells = Vec::with_capacity(fields.columns);
+        let estimate = bytes.len() / 24;
+        out.keys.reserve(estimate);
+        out.record_of.reserve(estimate);
+        for (index, raw) in lines(bytes).enumerate() {
+            let index = index as u64;
+            out.lines += 1;
+            if raw.is_empty() {
                 continue;
             }
-        };
-        if let Some((c, _)) = value_col {
-            if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
-                out.bad(index, || reason);
+            let record = out.records as u32;
+            out.records += 1;
+            let Some(line) = check_line(raw, index, max_line_bytes, out) else {
+                continue;
+            };
+            if let Err(reason) = split_row(line.as_bytes(), &mut cells) {
+                out.bad(index, || reason.into());
                 continue;
             }
-        }
-        if let Some(t) = time {
-            out.times.push(t);
-        }
-        // The line is valid UTF-8 and fields are cut at ASCII commas and
-        // quotes, so a key is too; an unquoted key borrows from the line.
-        let id = match key {
-            std::borrow::Cow::Borrowed(b) => {
-                let start = b.as_ptr() as usize - line.as_ptr() as usize;
-                local.id(&line[start..start + b.len()])
+            if cells.len() != fields.columns {
+                let found = cells.len();
+                out.bad(index, || {
+                    format!("{found} columns, the header has {}", fields.columns)
+                });
+                continue;
             }
-            std::borrow::Cow::Owned(b) => local.id_owned(&String::from_utf8_lossy(b)),
-        };
-        out.keys.push(id);
-        out.record_of.push(record);
-    }
-    globalize(dict, &local, &mut out.keys)
+            let key = &cells[key_col];
+            if key.is_empty() {
+                out.bad(index, || "empty key".into());
+                continue;
+            }
+            let time = match time_col.map(|c| super::parse_time(&cells[c])).transpose() {
+                Ok(time) => time,
+                Err(reason) => {
+                    out.bad(index, || reason);
+                    continue;
+                }
+            };
+            if let Some((c, _)) = value_col {
+                if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
+                    out.bad(index, || reason);
+                    continue;
+                }
+            }
+            if let Some(t) = time {
+                out.times.push(t);
+            }
+            // The line is valid UTF-8 and fields are cut at ASCII commas and
+            // quotes, so a key is too; an unquoted key borrows from the line.
+            let id = match key {
+                std::borrow::Cow::Borrowed(b) => {
+                    let start = b.as_ptr() as usize - line.as_ptr() as usize;
+                    cache.id(&line[start..start + b.len()], dict)?
+                }
+                std::borrow::Cow::Owned(b) => cache.id(&String::from_utf8_lossy(b), dict)?,
+            };
+            out.keys.push(id);
+            out.record_of.push(record);
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! ```
 
 mod csv;
+mod intern;
 mod ndjson;
 mod number;
 mod text;
@@ -28,6 +29,8 @@ use std::fmt;
 
 pub use self::csv::{csv_header_fields, parse_csv_field};
 pub use number::{parse_f64, parse_i64};
+
+pub(crate) use intern::{with_cache, KeyCache};
 
 use crate::batch::Column;
 use crate::dictionary::Dictionary;
@@ -146,7 +149,9 @@ pub struct ParsedChunk {
 }
 
 impl ParsedChunk {
-    fn new(extract: &Extract) -> Self {
+    /// Empties the chunk for reuse, keeping its memory, with the value column
+    /// `extract` needs.
+    fn reset(&mut self, extract: &Extract) {
         let values = match extract {
             Extract::Fields(Fields {
                 value: Some((_, ValueKind::Int)),
@@ -158,10 +163,24 @@ impl ParsedChunk {
             }) => Some(Column::F64(Vec::new())),
             _ => None,
         };
-        Self {
-            values,
-            ..Self::default()
-        }
+        self.values = match (self.values.take(), values) {
+            (Some(Column::I64(mut v)), Some(Column::I64(_))) => {
+                v.clear();
+                Some(Column::I64(v))
+            }
+            (Some(Column::F64(mut v)), Some(Column::F64(_))) => {
+                v.clear();
+                Some(Column::F64(v))
+            }
+            (_, wanted) => wanted,
+        };
+        self.keys.clear();
+        self.times.clear();
+        self.record_of.clear();
+        self.errors.clear();
+        self.records = 0;
+        self.lines = 0;
+        self.skipped = 0;
     }
 
     pub(crate) fn bad(&mut self, line: u64, reason: impl FnOnce() -> String) {
@@ -205,17 +224,25 @@ impl Parser {
     /// interning keys into `dict`. Malformed records are counted in the
     /// result; the only error is a full dictionary.
     pub fn parse(&self, bytes: &[u8], dict: &Dictionary) -> Result<ParsedChunk> {
-        let mut out = ParsedChunk::new(&self.extract);
+        let mut out = ParsedChunk::default();
+        self.parse_into(bytes, dict, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`parse`](Self::parse) into a reused chunk: steady streams then
+    /// allocate nothing per chunk.
+    pub fn parse_into(&self, bytes: &[u8], dict: &Dictionary, out: &mut ParsedChunk) -> Result<()> {
+        out.reset(&self.extract);
         match (&self.extract, self.format) {
-            (Extract::Words, _) => text::words(bytes, self.max_line_bytes, dict, &mut out)?,
+            (Extract::Words, _) => text::words(bytes, self.max_line_bytes, dict, out)?,
             (Extract::Grep(pattern), _) => {
-                text::grep(bytes, pattern, self.max_line_bytes, dict, &mut out)?;
+                text::grep(bytes, pattern, self.max_line_bytes, dict, out)?;
             }
             (Extract::Fields(fields), Format::Csv) => {
-                csv::rows(bytes, fields, self.max_line_bytes, dict, &mut out)?;
+                csv::rows(bytes, fields, self.max_line_bytes, dict, out)?;
             }
             (Extract::Fields(fields), Format::Ndjson) => {
-                ndjson::rows(bytes, fields, self.max_line_bytes, dict, &mut out)?;
+                ndjson::rows(bytes, fields, self.max_line_bytes, dict, out)?;
             }
             (Extract::Fields(_), Format::Text) => {
                 // Text records have no fields: the job configuration refuses
@@ -227,7 +254,7 @@ impl Parser {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -298,71 +325,6 @@ pub fn split_at_lines(bytes: &[u8], target: usize) -> Vec<&[u8]> {
         rest = &rest[end..];
     }
     pieces
-}
-
-/// Interns a chunk's distinct keys (gathered by a local table) into the
-/// shared dictionary under one lock and rewrites local ids into global ones.
-pub(crate) fn globalize(
-    dict: &Dictionary,
-    local: &LocalInterner<'_>,
-    keys: &mut [u32],
-) -> Result<()> {
-    let mut global = Vec::with_capacity(local.words.len());
-    dict.intern_all(local.words.iter().map(|w| &**w), &mut global)?;
-    for key in keys {
-        *key = global[*key as usize];
-    }
-    Ok(())
-}
-
-/// A per-chunk table from strings to dense local ids, so that the shared
-/// dictionary is locked once per chunk, not once per key.
-pub(crate) struct LocalInterner<'a> {
-    hasher: hashbrown::DefaultHashBuilder,
-    table: hashbrown::HashTable<u32>,
-    words: Vec<std::borrow::Cow<'a, str>>,
-}
-
-impl<'a> LocalInterner<'a> {
-    pub fn new() -> Self {
-        Self {
-            hasher: hashbrown::DefaultHashBuilder::default(),
-            table: hashbrown::HashTable::new(),
-            words: Vec::new(),
-        }
-    }
-
-    /// The local id of `word`, borrowed from the chunk.
-    #[inline]
-    pub fn id(&mut self, word: &'a str) -> u32 {
-        self.id_of(word, std::borrow::Cow::Borrowed)
-    }
-
-    /// The local id of a key that had to be unescaped.
-    pub fn id_owned(&mut self, word: &str) -> u32 {
-        self.id_of(word, |w| std::borrow::Cow::Owned(w.to_owned()))
-    }
-
-    #[inline]
-    fn id_of<'w>(
-        &mut self,
-        word: &'w str,
-        store: impl FnOnce(&'w str) -> std::borrow::Cow<'a, str>,
-    ) -> u32 {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(word.as_bytes());
-        let words = &self.words;
-        if let Some(&id) = self.table.find(hash, |&id| words[id as usize] == word) {
-            return id;
-        }
-        let id = self.words.len() as u32;
-        self.words.push(store(word));
-        let (words, hasher) = (&self.words, &self.hasher);
-        self.table.insert_unique(hash, id, |&id| {
-            hasher.hash_one(words[id as usize].as_bytes())
-        });
-        id
-    }
 }
 
 #[cfg(test)]

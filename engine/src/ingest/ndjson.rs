@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::text::check_line;
-use super::{globalize, lines, Field, Fields, LocalInterner, ParsedChunk};
+use super::{lines, with_cache, Field, Fields, ParsedChunk};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -244,57 +244,58 @@ pub(super) fn rows(
         value.as_ref().map(|(n, _)| n.as_str()),
         time_name.as_deref(),
     ];
-    let mut local = LocalInterner::new();
-    for (index, raw) in lines(bytes).enumerate() {
-        let index = index as u64;
-        out.lines += 1;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let record = out.records as u32;
-        out.records += 1;
-        let Some(line) = check_line(raw, index, max_line_bytes, out) else {
-            continue;
-        };
-        let [key, val, time] = match members(line, names) {
-            Ok(found) => found,
-            Err(reason) => {
-                out.bad(index, || reason);
+    with_cache(dict, |cache| {
+        for (index, raw) in lines(bytes).enumerate() {
+            let index = index as u64;
+            out.lines += 1;
+            if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-        };
-        let Some(key) = key.filter(|k| !k.text().is_empty()) else {
-            out.bad(index, || format!("missing or empty key `{key_name}`"));
-            continue;
-        };
-        let time = match (&time_name, time) {
-            (None, _) => Ok(None),
-            (Some(n), None) => Err(format!("missing time `{n}`")),
-            (Some(_), Some(t)) => super::parse_time(t.text().as_bytes()).map(Some),
-        };
-        let value = match (&value, val) {
-            (None, _) => Ok(()),
-            (Some((n, _)), None) => Err(format!("missing value `{n}`")),
-            (Some(_), Some(v)) => super::push_value(&mut out.values, v.text().as_bytes()),
-        };
-        let time = match time.and_then(|t| value.map(|()| t)) {
-            Ok(time) => time,
-            Err(reason) => {
-                out.bad(index, || reason);
+            let record = out.records as u32;
+            out.records += 1;
+            let Some(line) = check_line(raw, index, max_line_bytes, out) else {
                 continue;
+            };
+            let [key, val, time] = match members(line, names) {
+                Ok(found) => found,
+                Err(reason) => {
+                    out.bad(index, || reason);
+                    continue;
+                }
+            };
+            let Some(key) = key.filter(|k| !k.text().is_empty()) else {
+                out.bad(index, || format!("missing or empty key `{key_name}`"));
+                continue;
+            };
+            let time = match (&time_name, time) {
+                (None, _) => Ok(None),
+                (Some(n), None) => Err(format!("missing time `{n}`")),
+                (Some(_), Some(t)) => super::parse_time(t.text().as_bytes()).map(Some),
+            };
+            let value = match (&value, val) {
+                (None, _) => Ok(()),
+                (Some((n, _)), None) => Err(format!("missing value `{n}`")),
+                (Some(_), Some(v)) => super::push_value(&mut out.values, v.text().as_bytes()),
+            };
+            let time = match time.and_then(|t| value.map(|()| t)) {
+                Ok(time) => time,
+                Err(reason) => {
+                    out.bad(index, || reason);
+                    continue;
+                }
+            };
+            if let Some(t) = time {
+                out.times.push(t);
             }
-        };
-        if let Some(t) = time {
-            out.times.push(t);
+            let id = match key {
+                Scalar::Str(Cow::Borrowed(k)) | Scalar::Token(k) => cache.id(k, dict)?,
+                Scalar::Str(Cow::Owned(k)) => cache.id(&k, dict)?,
+            };
+            out.keys.push(id);
+            out.record_of.push(record);
         }
-        let id = match key {
-            Scalar::Str(Cow::Borrowed(k)) | Scalar::Token(k) => local.id(k),
-            Scalar::Str(Cow::Owned(k)) => local.id_owned(&k),
-        };
-        out.keys.push(id);
-        out.record_of.push(record);
-    }
-    globalize(dict, &local, &mut out.keys)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
-use super::{globalize, lines, LocalInterner, ParsedChunk};
+use super::{lines, with_cache, KeyCache, ParsedChunk};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -46,35 +46,58 @@ pub(super) fn words(
     dict: &Dictionary,
     out: &mut ParsedChunk,
 ) -> Result<()> {
-    let mut local = LocalInterner::new();
-    out.keys.reserve(bytes.len() / 6);
-    out.record_of.reserve(bytes.len() / 6);
-    for (index, line) in lines(bytes).enumerate() {
-        let index = index as u64;
-        out.lines += 1;
-        out.records += 1;
-        let Some(line) = check_line(line, index, max_line_bytes, out) else {
-            continue;
-        };
-        let record = index as u32;
-        let b = line.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            while i < b.len() && SPACE[b[i] as usize] {
-                i += 1;
-            }
-            let start = i;
-            while i < b.len() && !SPACE[b[i] as usize] {
-                i += 1;
-            }
-            if i > start {
-                // Cut at ASCII bytes of valid UTF-8: still valid UTF-8.
-                out.keys.push(local.id(&line[start..i]));
-                out.record_of.push(record);
-            }
+    with_cache(dict, |cache| {
+        out.keys.reserve(bytes.len() / 6);
+        out.record_of.reserve(bytes.len() / 6);
+        // The common case, a valid UTF-8 chunk, is checked at once (SIMD-fast in
+        // std); lines are then cut at ASCII newlines, always char boundaries.
+        let whole = std::str::from_utf8(bytes).ok();
+        for (index, line) in lines(bytes).enumerate() {
+            let index = index as u64;
+            out.lines += 1;
+            out.records += 1;
+            let line = match whole {
+                Some(text) if line.len() <= max_line_bytes => {
+                    let start = line.as_ptr() as usize - bytes.as_ptr() as usize;
+                    &text[start..start + line.len()]
+                }
+                _ => match check_line(line, index, max_line_bytes, out) {
+                    Some(line) => line,
+                    None => continue,
+                },
+            };
+            tokenize(line, index as u32, cache, dict, out)?;
+        }
+        Ok(())
+    })
+}
+
+/// Appends the words of one line.
+#[inline]
+fn tokenize(
+    line: &str,
+    record: u32,
+    cache: &mut KeyCache,
+    dict: &Dictionary,
+    out: &mut ParsedChunk,
+) -> Result<()> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && SPACE[b[i] as usize] {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !SPACE[b[i] as usize] {
+            i += 1;
+        }
+        if i > start {
+            // Cut at ASCII bytes of valid UTF-8: still valid UTF-8.
+            out.keys.push(cache.id(&line[start..i], dict)?);
+            out.record_of.push(record);
         }
     }
-    globalize(dict, &local, &mut out.keys)
+    Ok(())
 }
 
 /// One event per line containing `pattern`, keyed by the pattern.

@@ -276,6 +276,52 @@ impl WindowAggregator {
         })
     }
 
+    /// Aggregates events that all lie in one pane, the earliest at `first`
+    /// and the latest at `last` (ms): no per-event times are needed, which is
+    /// what virtual-time and processing-time jobs have. Events of a pane that
+    /// has already closed are dropped and counted as late.
+    pub fn push_span(
+        &mut self,
+        first: i64,
+        last: i64,
+        keys: &[u32],
+        values: Values<'_>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        let spec = self.spec();
+        if spec.pane_index(first) != spec.pane_index(last) || first > last {
+            return Err(Error::InvalidWindow(format!(
+                "a span of events must lie in one pane of {} ms: {first}..{last}",
+                spec.pane()
+            )));
+        }
+        if let Some(len) = values.len().filter(|&len| len != keys.len()) {
+            return Err(Error::LengthMismatch {
+                column: "values".into(),
+                expected: keys.len(),
+                actual: len,
+            });
+        }
+        if let Values::F64(v) = values {
+            crate::batch::check_finite(v, 0)?;
+        }
+        let expected = self.values;
+        self.run(keys.len(), sink, |core, sink| {
+            match (core, expected, values) {
+                (Cores::Int(core), ValueType::None, _) => {
+                    core.push_span(first, last, keys, None, sink)
+                }
+                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
+                    core.push_span(first, last, keys, Some(v), sink)
+                }
+                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
+                    core.push_span(first, last, keys, Some(v), sink)
+                }
+                (_, expected, found) => Err(value_mismatch(expected, found, 0)),
+            }
+        })
+    }
+
     /// Aggregates the events of micro-batch `index` (all at time `index · B`),
     /// given as bare columns: the entry point of the batch-time DStream API and
     /// of benchmarks. Values must be finite.
@@ -497,6 +543,25 @@ impl<V: OutputValue> Core<V> {
             )?;
         }
         Ok(())
+    }
+
+    fn push_span(
+        &mut self,
+        first: i64,
+        last: i64,
+        keys: &[u32],
+        values: Option<&[V]>,
+        sink: &mut dyn FnMut(WindowResult),
+    ) -> Result<()> {
+        let pane = self.spec.pane_index(first);
+        if self.open_pane.is_some_and(|open| pane < open) {
+            self.stats.late_events += keys.len() as u64;
+            return Ok(());
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.accept(pane, keys, values, first, last, sink)
     }
 
     fn push_batch_time(

@@ -1,0 +1,227 @@
+//! Interning keys on the ingestion path: a per-thread cache from key bytes
+//! to dictionary ids, in front of the shared [`Dictionary`].
+//!
+//! Every word of a text chunk goes through here, so this is the tokenizer's
+//! inner loop: an open-addressing table whose slots keep a key's hash,
+//! length, first 16 bytes and dictionary id inline. Keys of up to 16 bytes
+//! (nearly all words) are found with two integer comparisons, never
+//! `memcmp`, and without touching the shared dictionary or its lock; the
+//! dictionary is consulted only for keys this thread has not seen yet.
+
+use std::cell::RefCell;
+
+use super::Dictionary;
+use crate::error::Result;
+
+/// One table slot: `len == EMPTY` marks a free one.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    head: [u64; 2],
+    len: u32,
+    /// Dictionary id of the key.
+    id: u32,
+    /// Keys longer than 16 bytes: offset of their bytes in the arena.
+    tail: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+const FREE: Slot = Slot {
+    hash: 0,
+    head: [0, 0],
+    len: EMPTY,
+    id: 0,
+    tail: 0,
+};
+
+/// Keys a thread caches before it starts afresh: memory stays bounded on
+/// streams of ever-new keys (about 16 MiB of slots per thread).
+const MAX_CACHED: usize = 1 << 18;
+
+/// The 16-byte head of a key, loaded so that `(head, len)` identifies keys
+/// of up to 16 bytes: overlapping loads cover every byte, as wyhash-style
+/// hashers read short inputs.
+#[inline]
+fn head(key: &[u8]) -> [u64; 2] {
+    let n = key.len();
+    let load8 = |at: usize| u64::from_le_bytes(key[at..at + 8].try_into().expect("8 bytes"));
+    let load4 = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            key[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    if n >= 16 {
+        [load8(0), load8(8)]
+    } else if n >= 8 {
+        [load8(0), load8(n - 8)]
+    } else if n >= 4 {
+        [load4(0) | (load4(n - 4) << 32), 0]
+    } else if n > 0 {
+        [
+            u64::from(key[0]) | (u64::from(key[n / 2]) << 8) | (u64::from(key[n - 1]) << 16),
+            0,
+        ]
+    } else {
+        [0, 0]
+    }
+}
+
+/// A folded 64×64→128-bit multiply: a fast, well-mixing combiner.
+#[inline]
+fn mix(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+#[inline]
+fn hash(key: &[u8], head: [u64; 2]) -> u64 {
+    const SEED: [u64; 3] = [
+        0x243F_6A88_85A3_08D3,
+        0x1319_8A2E_0370_7344,
+        0xA409_3822_299F_31D0,
+    ];
+    let mut h = mix(head[0] ^ SEED[0], head[1] ^ SEED[1] ^ key.len() as u64);
+    if key.len() > 16 {
+        for chunk in key[16..].chunks(8) {
+            let mut buf = [0_u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            h = mix(h ^ u64::from_le_bytes(buf), SEED[2]);
+        }
+    }
+    h
+}
+
+/// A thread's cache of key ids for one dictionary.
+pub(crate) struct KeyCache {
+    /// The dictionary (by [`Dictionary::id`]) the cached ids belong to.
+    dictionary: Option<u64>,
+    slots: Vec<Slot>,
+    /// Bytes of the cached keys longer than 16 bytes.
+    arena: Vec<u8>,
+    entries: usize,
+}
+
+thread_local! {
+    static CACHE: RefCell<KeyCache> = const {
+        RefCell::new(KeyCache {
+            dictionary: None,
+            slots: Vec::new(),
+            arena: Vec::new(),
+            entries: 0,
+        })
+    };
+}
+
+/// Runs `f` with this thread's key cache for `dict`.
+pub(crate) fn with_cache<R>(dict: &Dictionary, f: impl FnOnce(&mut KeyCache) -> R) -> R {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.dictionary != Some(dict.id()) || cache.entries >= MAX_CACHED {
+            cache.reset(dict.id());
+        }
+        f(&mut cache)
+    })
+}
+
+impl KeyCache {
+    fn reset(&mut self, dictionary: u64) {
+        self.dictionary = Some(dictionary);
+        self.slots.clear();
+        self.slots.resize(1024, FREE);
+        self.arena.clear();
+        self.entries = 0;
+    }
+
+    /// The dictionary id of `key`, interning it on a miss.
+    #[inline]
+    pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
+        let bytes = key.as_bytes();
+        let head = head(bytes);
+        let hash = hash(bytes, head);
+        let len = bytes.len() as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.len == EMPTY {
+                break;
+            }
+            if slot.hash == hash
+                && slot.len == len
+                && slot.head == head
+                && (len <= 16 || self.long_key(slot) == bytes)
+            {
+                return Ok(slot.id);
+            }
+            i = (i + 1) & mask;
+        }
+        let id = dict.intern(key)?;
+        let tail = if len > 16 {
+            let at = self.arena.len() as u32;
+            self.arena.extend_from_slice(bytes);
+            at
+        } else {
+            0
+        };
+        self.slots[i] = Slot {
+            hash,
+            head,
+            len,
+            id,
+            tail,
+        };
+        self.entries += 1;
+        if self.entries * 2 > self.slots.len() {
+            self.grow();
+        }
+        Ok(id)
+    }
+
+    fn long_key(&self, slot: &Slot) -> &[u8] {
+        &self.arena[slot.tail as usize..(slot.tail + slot.len) as usize]
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![FREE; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for slot in self.slots.iter().filter(|s| s.len != EMPTY) {
+            let mut i = slot.hash as usize & mask;
+            while slots[i].len != EMPTY {
+                i = (i + 1) & mask;
+            }
+            slots[i] = *slot;
+        }
+        self.slots = slots;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_every_length_get_their_dictionary_ids() {
+        let words: Vec<String> = (0..40)
+            .flat_map(|len| ["a", "b", "é"].map(|c| c.repeat(len)))
+            .chain((0..3_000).map(|i| format!("word{i}")))
+            .chain((0..300).map(|i| format!("a rather long key number {i}")))
+            .collect();
+        let dict = Dictionary::new();
+        let ids: Vec<u32> = with_cache(&dict, |c| {
+            words.iter().map(|w| c.id(w, &dict).unwrap()).collect()
+        });
+        let again: Vec<u32> = with_cache(&dict, |c| {
+            words.iter().map(|w| c.id(w, &dict).unwrap()).collect()
+        });
+        assert_eq!(ids, again);
+        let read = dict.read();
+        for (word, id) in words.iter().zip(&ids) {
+            assert_eq!(read.get(*id), Some(word.as_str()));
+        }
+        drop(read);
+        // Another dictionary on the same thread starts a fresh cache.
+        let other = Dictionary::new();
+        let first = with_cache(&other, |c| c.id("word7", &other).unwrap());
+        assert_eq!(first, 0);
+    }
+}
