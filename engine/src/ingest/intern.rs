@@ -13,25 +13,32 @@ use std::cell::RefCell;
 use super::Dictionary;
 use crate::error::Result;
 
-/// One table slot: `len == EMPTY` marks a free one.
+/// One table slot: a key's id and a fingerprint of its hash (8 bytes, so
+/// that the probed array stays small and in cache); `id == EMPTY` marks a
+/// free slot.
 #[derive(Clone, Copy)]
 struct Slot {
-    hash: u64,
+    fingerprint: u32,
+    /// Index into `entries`.
+    id: u32,
+}
+
+/// What identifies a cached key: its 16-byte head and length (enough for
+/// keys of up to 16 bytes), and for longer keys their bytes in the arena.
+#[derive(Clone, Copy)]
+struct Entry {
     head: [u64; 2],
     len: u32,
     /// Dictionary id of the key.
-    id: u32,
+    global: u32,
     /// Keys longer than 16 bytes: offset of their bytes in the arena.
     tail: u32,
 }
 
 const EMPTY: u32 = u32::MAX;
 const FREE: Slot = Slot {
-    hash: 0,
-    head: [0, 0],
-    len: EMPTY,
-    id: 0,
-    tail: 0,
+    fingerprint: 0,
+    id: EMPTY,
 };
 
 /// Keys a thread caches before it starts afresh: memory stays bounded on
@@ -96,9 +103,10 @@ pub(crate) struct KeyCache {
     /// The dictionary (by [`Dictionary::id`]) the cached ids belong to.
     dictionary: Option<u64>,
     slots: Vec<Slot>,
+    /// Cached keys, with the hash each slot was placed by.
+    entries: Vec<(Entry, u64)>,
     /// Bytes of the cached keys longer than 16 bytes.
     arena: Vec<u8>,
-    entries: usize,
 }
 
 thread_local! {
@@ -106,8 +114,8 @@ thread_local! {
         RefCell::new(KeyCache {
             dictionary: None,
             slots: Vec::new(),
+            entries: Vec::new(),
             arena: Vec::new(),
-            entries: 0,
         })
     };
 }
@@ -116,7 +124,7 @@ thread_local! {
 pub(crate) fn with_cache<R>(dict: &Dictionary, f: impl FnOnce(&mut KeyCache) -> R) -> R {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.dictionary != Some(dict.id()) || cache.entries >= MAX_CACHED {
+        if cache.dictionary != Some(dict.id()) || cache.entries.len() >= MAX_CACHED {
             cache.reset(dict.id());
         }
         f(&mut cache)
@@ -128,34 +136,52 @@ impl KeyCache {
         self.dictionary = Some(dictionary);
         self.slots.clear();
         self.slots.resize(1024, FREE);
+        self.entries.clear();
         self.arena.clear();
-        self.entries = 0;
     }
 
     /// The dictionary id of `key`, interning it on a miss.
     #[inline]
     pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
         let bytes = key.as_bytes();
+        let hash = hash(bytes, head(bytes));
+        match self.find(bytes, hash) {
+            Ok(global) => Ok(global),
+            Err(slot) => self.insert(key, hash, slot, dict),
+        }
+    }
+
+    /// The id of a cached key, or the free slot where it would go.
+    #[inline]
+    fn find(&self, bytes: &[u8], hash: u64) -> std::result::Result<u32, usize> {
         let head = head(bytes);
-        let hash = hash(bytes, head);
+        let fingerprint = (hash >> 32) as u32;
         let len = bytes.len() as u32;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
-            let slot = &self.slots[i];
-            if slot.len == EMPTY {
-                break;
+            let slot = self.slots[i];
+            if slot.id == EMPTY {
+                return Err(i);
             }
-            if slot.hash == hash
-                && slot.len == len
-                && slot.head == head
-                && (len <= 16 || self.long_key(slot) == bytes)
-            {
-                return Ok(slot.id);
+            if slot.fingerprint == fingerprint {
+                let entry = &self.entries[slot.id as usize].0;
+                if entry.len == len
+                    && entry.head == head
+                    && (len <= 16 || self.long_key(entry) == bytes)
+                {
+                    return Ok(entry.global);
+                }
             }
             i = (i + 1) & mask;
         }
-        let id = dict.intern(key)?;
+    }
+
+    #[cold]
+    fn insert(&mut self, key: &str, hash: u64, slot: usize, dict: &Dictionary) -> Result<u32> {
+        let bytes = key.as_bytes();
+        let len = bytes.len() as u32;
+        let global = dict.intern(key)?;
         let tail = if len > 16 {
             let at = self.arena.len() as u32;
             self.arena.extend_from_slice(bytes);
@@ -163,33 +189,41 @@ impl KeyCache {
         } else {
             0
         };
-        self.slots[i] = Slot {
-            hash,
-            head,
-            len,
-            id,
-            tail,
+        self.slots[slot] = Slot {
+            fingerprint: (hash >> 32) as u32,
+            id: self.entries.len() as u32,
         };
-        self.entries += 1;
-        if self.entries * 2 > self.slots.len() {
+        self.entries.push((
+            Entry {
+                head: head(bytes),
+                len,
+                global,
+                tail,
+            },
+            hash,
+        ));
+        if self.entries.len() * 2 > self.slots.len() {
             self.grow();
         }
-        Ok(id)
+        Ok(global)
     }
 
-    fn long_key(&self, slot: &Slot) -> &[u8] {
-        &self.arena[slot.tail as usize..(slot.tail + slot.len) as usize]
+    fn long_key(&self, entry: &Entry) -> &[u8] {
+        &self.arena[entry.tail as usize..(entry.tail + entry.len) as usize]
     }
 
     fn grow(&mut self) {
         let mut slots = vec![FREE; self.slots.len() * 2];
         let mask = slots.len() - 1;
-        for slot in self.slots.iter().filter(|s| s.len != EMPTY) {
-            let mut i = slot.hash as usize & mask;
-            while slots[i].len != EMPTY {
+        for (id, (_, hash)) in self.entries.iter().enumerate() {
+            let mut i = *hash as usize & mask;
+            while slots[i].id != EMPTY {
                 i = (i + 1) & mask;
             }
-            slots[i] = *slot;
+            slots[i] = Slot {
+                fingerprint: (hash >> 32) as u32,
+                id: id as u32,
+            };
         }
         self.slots = slots;
     }
