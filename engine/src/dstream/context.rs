@@ -7,18 +7,26 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
 use super::stream::{DStream, Slot};
 use crate::error::{Error, Millis, Result};
+use crate::ingest;
+use crate::source::{self, now_ms, SourceEvent};
 use crate::window::WindowSpec;
 
 /// The clock of one step: micro-batch `index` covers `[index·B, (index+1)·B)`
 /// and is labelled with its end, `time`, as Spark labels batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
-    /// Micro-batch index `k`.
+    /// Micro-batch index `k`: from 0 in virtual time, from the wall clock
+    /// (`now / B`) in real time.
     pub index: i64,
     /// Batch time `(k+1)·B`, ms.
     pub time: i64,
+    /// Steps run before this one (0 for the first).
+    pub seq: i64,
 }
 
 type Step = Box<dyn FnMut(Tick) -> Result<()>>;
@@ -30,6 +38,9 @@ pub(crate) struct Graph {
     /// How long after the sources' last record a window can still hold data:
     /// the longest chain of window lengths.
     drain_ms: i64,
+    /// Whether a source receives data in real time (a socket): batches then
+    /// follow the wall clock.
+    real_time: bool,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +95,7 @@ impl StreamingContext {
                 steps: Vec::new(),
                 sources: Vec::new(),
                 drain_ms: 0,
+                real_time: false,
             })),
         })
     }
@@ -149,7 +161,7 @@ impl StreamingContext {
         let mut ahead: Option<Option<Vec<T>>> = None;
         self.add_step(move |tick| {
             let mut state = state.borrow_mut();
-            let current = ahead.take().unwrap_or_else(|| next(tick.index));
+            let current = ahead.take().unwrap_or_else(|| next(tick.seq));
             let records = match current {
                 Some(records) if !state.ended => records,
                 _ => {
@@ -161,7 +173,7 @@ impl StreamingContext {
                 state.last_data = Some(tick.index);
             }
             if !state.ended {
-                let following = next(tick.index + 1);
+                let following = next(tick.seq + 1);
                 state.ended = following.is_none();
                 ahead = Some(following);
             }
@@ -182,49 +194,107 @@ impl StreamingContext {
     }
 
     /// Runs until every source has ended and every window holding data has
-    /// been emitted.
+    /// been emitted. With a socket source, that is until the process ends.
     pub fn run(&self) -> Result<()> {
-        self.run_while(|_| true)
+        self.run_until(None, None)
     }
 
     /// Runs exactly `batches` micro-batches (for endless sources).
     pub fn run_batches(&self, batches: i64) -> Result<()> {
+        self.run_until(Some(batches), None)
+    }
+
+    /// Runs for at most `duration` of wall-clock time (or until the sources
+    /// end, as [`run`](Self::run)).
+    pub fn run_for(&self, duration: Duration) -> Result<()> {
+        self.run_until(None, Some(Instant::now() + duration))
+    }
+
+    fn run_until(&self, batches: Option<i64>, deadline: Option<Instant>) -> Result<()> {
         let mut graph = self.graph.borrow_mut();
-        for index in 0..batches {
-            graph.step(self.tick(index))?;
+        if graph.sources.is_empty() {
+            return Err(Error::Config(
+                "the streaming context has no source to run".into(),
+            ));
+        }
+        // Real time: batch k ends at wall-clock (k+1)·B, as in Spark.
+        let first = if graph.real_time {
+            now_ms().div_euclid(self.batch) + 1
+        } else {
+            0
+        };
+        for seq in 0.. {
+            if batches.is_some_and(|n| seq >= n) || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(());
+            }
+            let index = first + seq;
+            let tick = Tick {
+                index,
+                time: (index + 1) * self.batch,
+                seq,
+            };
+            if graph.real_time {
+                let wait = tick.time - now_ms();
+                if wait > 0 {
+                    std::thread::sleep(Duration::from_millis(wait as u64));
+                }
+            }
+            graph.step(tick)?;
+            let stop = graph.stop_time(self.batch, first);
+            if batches.is_none() && stop.is_some_and(|stop| tick.time >= stop) {
+                return Ok(());
+            }
         }
         Ok(())
     }
 
-    fn tick(&self, index: i64) -> Tick {
-        Tick {
-            index,
-            time: (index + 1) * self.batch,
+    /// A stream of the lines a TCP server sends (`host:port`), as Spark's
+    /// `socketTextStream`: the context then runs in real time, one batch per
+    /// batch interval of the wall clock. The connection is retried with
+    /// backoff when the server goes away; a server that cannot be reached at
+    /// all is an error.
+    pub fn socket_text_stream(&self, addr: &str) -> Result<DStream<String>> {
+        let (tx, rx) = source::queue();
+        // The reader thread ends when this stream's receiver is dropped.
+        source::spawn_connect(addr, tx, 1 << 20, Arc::new(AtomicBool::new(false)))?;
+        let state = Rc::new(RefCell::new(SourceState::default()));
+        {
+            let mut graph = self.graph.borrow_mut();
+            graph.sources.push(Rc::clone(&state));
+            graph.real_time = true;
         }
+        let out = Slot::new();
+        let slot = out.clone();
+        self.add_step(move |tick| {
+            let mut lines = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                match event {
+                    SourceEvent::Data(chunk) => lines.extend(
+                        ingest::lines(&chunk.data).map(|l| String::from_utf8_lossy(l).into_owned()),
+                    ),
+                    SourceEvent::Notice(message) => eprintln!("engine: {message}"),
+                    SourceEvent::End => state.borrow_mut().ended = true,
+                    SourceEvent::Failed(e) => return Err(e),
+                }
+            }
+            if !lines.is_empty() {
+                state.borrow_mut().last_data = Some(tick.index);
+            }
+            slot.set(Some(Arc::new(lines)));
+            Ok(())
+        });
+        Ok(DStream::new(self.clone(), out))
     }
 
-    fn run_while(&self, mut go_on: impl FnMut(Tick) -> bool) -> Result<()> {
-        let mut graph = self.graph.borrow_mut();
-        if graph.sources.is_empty() {
-            return Err(Error::InvalidWindow(
-                "the streaming context has no source to run".into(),
-            ));
-        }
-        let mut index = 0;
-        loop {
-            let tick = self.tick(index);
-            if !go_on(tick) {
-                return Ok(());
-            }
-            graph.step(tick)?;
-            if graph
-                .stop_time(self.batch)
-                .is_some_and(|stop| tick.time >= stop)
-            {
-                return Ok(());
-            }
-            index += 1;
-        }
+    /// The lines of a file, all in the first batch: how Spark's
+    /// `textFileStream` takes in a file that appears in its directory.
+    pub fn text_file_stream(&self, path: impl AsRef<std::path::Path>) -> Result<DStream<String>> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), &e))?;
+        let lines: Vec<String> = ingest::lines(&bytes)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect();
+        Ok(self.queue_stream([lines]))
     }
 }
 
@@ -238,7 +308,7 @@ impl Graph {
 
     /// Once every source has ended: the batch time after which no window can
     /// hold data any more.
-    fn stop_time(&self, batch: i64) -> Option<i64> {
+    fn stop_time(&self, batch: i64, first: i64) -> Option<i64> {
         let mut last: Option<i64> = None;
         for source in &self.sources {
             let source = source.borrow();
@@ -249,7 +319,7 @@ impl Graph {
         }
         // The last record carries time `index·B`; the last window holding it
         // ends at most `drain_ms` later. Without windows, stop after its batch.
-        let last_time = last.map_or(0, |index| index * batch);
+        let last_time = last.map_or(first * batch, |index| index * batch);
         Some(last_time + self.drain_ms.max(batch))
     }
 }
