@@ -693,3 +693,84 @@ fn memory_stays_bounded_on_input_larger_than_the_queue() {
     let peak = peak_rss_mb(&stats);
     assert!(peak < 160.0, "peak RSS {peak} MB for 192 MiB of input");
 }
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_output_without_the_feature_names_it() {
+    let out = run(&[
+        "--generate",
+        "events",
+        "--records",
+        "10",
+        "--key-col",
+        "key",
+        "--output",
+        "parquet",
+        "--output-file",
+        "/tmp/x.parquet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the `parquet` feature"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The Parquet file holds exactly the rows the CSV output has.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_output_matches_csv_output() {
+    use polars::prelude::{ParquetReader, SerReader};
+    let dir = TempDir::new("parquet");
+    let path = dir.0.join("out.parquet");
+    let job = [
+        "--generate",
+        "events",
+        "--records",
+        "20000",
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+        "--agg",
+        "count,sum,max",
+        "--window",
+        "2s",
+        "--slide",
+        "1s",
+        "--quiet",
+    ];
+    let csv = run(&[&job[..], &["--output", "csv"]].concat());
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let out = run(&[
+        &job[..],
+        &["--output", "parquet", "--output-file", p(&path)],
+    ]
+    .concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
+        .finish()
+        .unwrap();
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["window_end", "key", "count", "sum", "max"]);
+    let (_, rows) = csv_rows(&stdout(&csv));
+    assert_eq!(frame.height(), rows.len());
+    let ends = frame.column("window_end").unwrap().i64().unwrap();
+    let keys = frame.column("key").unwrap().str().unwrap();
+    let counts = frame.column("count").unwrap().u64().unwrap();
+    for (i, ((end, key), values)) in rows.iter().enumerate() {
+        assert_eq!(ends.get(i), Some(*end));
+        assert_eq!(keys.get(i), Some(key.as_str()));
+        assert_eq!(
+            counts.get(i).map(|c| c.to_string()).as_deref(),
+            Some(values[0].as_str())
+        );
+    }
+}
