@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use engine::{Agg, AggColumn, Dictionary, WindowResult};
-use polars::prelude::{Column, DataFrame, NamedFrom, ParquetWriter};
+use polars::prelude::{Column, DataFrame, ParquetWriter};
 
 enum Values {
     U64(Vec<u64>),

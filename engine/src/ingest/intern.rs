@@ -13,22 +13,22 @@ use std::cell::RefCell;
 use super::Dictionary;
 use crate::error::Result;
 
-/// One table slot: a key's id and a fingerprint of its hash (8 bytes, so
-/// that the probed array stays small and in cache); `id == EMPTY` marks a
-/// free slot.
+/// One table slot (16 bytes, so that the probed array stays small): a key
+/// of up to 8 bytes is identified by the slot alone (its bytes and length)
+/// and `value` is its dictionary id; a longer key's `value` indexes
+/// `entries`. `len == EMPTY` marks a free slot.
 #[derive(Clone, Copy)]
 struct Slot {
-    fingerprint: u32,
-    /// Index into `entries`.
-    id: u32,
+    head: u64,
+    len: u32,
+    value: u32,
 }
 
-/// What identifies a cached key: its 16-byte head and length (enough for
-/// keys of up to 16 bytes), and for longer keys their bytes in the arena.
+/// A cached key longer than 8 bytes.
 #[derive(Clone, Copy)]
 struct Entry {
-    head: [u64; 2],
-    len: u32,
+    /// Bytes 8..16 of the head (see [`head`]).
+    head_high: u64,
     /// Dictionary id of the key.
     global: u32,
     /// Keys longer than 16 bytes: offset of their bytes in the arena.
@@ -37,8 +37,9 @@ struct Entry {
 
 const EMPTY: u32 = u32::MAX;
 const FREE: Slot = Slot {
-    fingerprint: 0,
-    id: EMPTY,
+    head: 0,
+    len: EMPTY,
+    value: 0,
 };
 
 /// Keys a thread caches before it starts afresh: memory stays bounded on
@@ -103,8 +104,10 @@ pub(crate) struct KeyCache {
     /// The dictionary (by [`Dictionary::id`]) the cached ids belong to.
     dictionary: Option<u64>,
     slots: Vec<Slot>,
-    /// Cached keys, with the hash each slot was placed by.
-    entries: Vec<(Entry, u64)>,
+    /// Hash of the key in each used slot, for growing the table.
+    hashes: Vec<(u64, usize)>,
+    /// Keys longer than 8 bytes.
+    entries: Vec<Entry>,
     /// Bytes of the cached keys longer than 16 bytes.
     arena: Vec<u8>,
 }
@@ -114,6 +117,7 @@ thread_local! {
         RefCell::new(KeyCache {
             dictionary: None,
             slots: Vec::new(),
+            hashes: Vec::new(),
             entries: Vec::new(),
             arena: Vec::new(),
         })
@@ -124,7 +128,7 @@ thread_local! {
 pub(crate) fn with_cache<R>(dict: &Dictionary, f: impl FnOnce(&mut KeyCache) -> R) -> R {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.dictionary != Some(dict.id()) || cache.entries.len() >= MAX_CACHED {
+        if cache.dictionary != Some(dict.id()) || cache.hashes.len() >= MAX_CACHED {
             cache.reset(dict.id());
         }
         f(&mut cache)
@@ -136,6 +140,7 @@ impl KeyCache {
         self.dictionary = Some(dictionary);
         self.slots.clear();
         self.slots.resize(1024, FREE);
+        self.hashes.clear();
         self.entries.clear();
         self.arena.clear();
     }
@@ -144,32 +149,22 @@ impl KeyCache {
     #[inline]
     pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
         let bytes = key.as_bytes();
-        let hash = hash(bytes, head(bytes));
-        match self.find(bytes, hash) {
-            Ok(global) => Ok(global),
-            Err(slot) => self.insert(key, hash, slot, dict),
-        }
-    }
-
-    /// The id of a cached key, or the free slot where it would go.
-    #[inline]
-    fn find(&self, bytes: &[u8], hash: u64) -> std::result::Result<u32, usize> {
         let head = head(bytes);
-        let fingerprint = (hash >> 32) as u32;
+        let hash = hash(bytes, head);
         let len = bytes.len() as u32;
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
         loop {
             let slot = self.slots[i];
-            if slot.id == EMPTY {
-                return Err(i);
+            if slot.len == EMPTY {
+                return self.insert(key, head, hash, i, dict);
             }
-            if slot.fingerprint == fingerprint {
-                let entry = &self.entries[slot.id as usize].0;
-                if entry.len == len
-                    && entry.head == head
-                    && (len <= 16 || self.long_key(entry) == bytes)
-                {
+            if slot.len == len && slot.head == head[0] {
+                if len <= 8 {
+                    return Ok(slot.value);
+                }
+                let entry = &self.entries[slot.value as usize];
+                if entry.head_high == head[1] && (len <= 16 || self.long_key(entry, len) == bytes) {
                     return Ok(entry.global);
                 }
             }
@@ -178,52 +173,60 @@ impl KeyCache {
     }
 
     #[cold]
-    fn insert(&mut self, key: &str, hash: u64, slot: usize, dict: &Dictionary) -> Result<u32> {
+    fn insert(
+        &mut self,
+        key: &str,
+        head: [u64; 2],
+        hash: u64,
+        slot: usize,
+        dict: &Dictionary,
+    ) -> Result<u32> {
         let bytes = key.as_bytes();
         let len = bytes.len() as u32;
         let global = dict.intern(key)?;
-        let tail = if len > 16 {
-            let at = self.arena.len() as u32;
-            self.arena.extend_from_slice(bytes);
-            at
+        let value = if len <= 8 {
+            global
         } else {
-            0
-        };
-        self.slots[slot] = Slot {
-            fingerprint: (hash >> 32) as u32,
-            id: self.entries.len() as u32,
-        };
-        self.entries.push((
-            Entry {
-                head: head(bytes),
-                len,
+            let tail = if len > 16 {
+                let at = self.arena.len() as u32;
+                self.arena.extend_from_slice(bytes);
+                at
+            } else {
+                0
+            };
+            self.entries.push(Entry {
+                head_high: head[1],
                 global,
                 tail,
-            },
-            hash,
-        ));
-        if self.entries.len() * 2 > self.slots.len() {
+            });
+            (self.entries.len() - 1) as u32
+        };
+        self.slots[slot] = Slot {
+            head: head[0],
+            len,
+            value,
+        };
+        self.hashes.push((hash, slot));
+        if self.hashes.len() * 2 > self.slots.len() {
             self.grow();
         }
         Ok(global)
     }
 
-    fn long_key(&self, entry: &Entry) -> &[u8] {
-        &self.arena[entry.tail as usize..(entry.tail + entry.len) as usize]
+    fn long_key(&self, entry: &Entry, len: u32) -> &[u8] {
+        &self.arena[entry.tail as usize..(entry.tail + len) as usize]
     }
 
     fn grow(&mut self) {
         let mut slots = vec![FREE; self.slots.len() * 2];
         let mask = slots.len() - 1;
-        for (id, (_, hash)) in self.entries.iter().enumerate() {
+        for (hash, old) in &mut self.hashes {
             let mut i = *hash as usize & mask;
-            while slots[i].id != EMPTY {
+            while slots[i].len != EMPTY {
                 i = (i + 1) & mask;
             }
-            slots[i] = Slot {
-                fingerprint: (hash >> 32) as u32,
-                id: id as u32,
-            };
+            slots[i] = self.slots[*old];
+            *old = i;
         }
         self.slots = slots;
     }

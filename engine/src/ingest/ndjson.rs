@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::text::check_line;
+use super::text::line_text;
 use super::{lines, with_cache, Field, Fields, ParsedChunk};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
@@ -239,6 +239,7 @@ pub(super) fn rows(
     let key_name = name(&fields.key);
     let value = fields.value.as_ref().map(|(f, kind)| (name(f), *kind));
     let time_name = fields.time.as_ref().map(name);
+    let whole = std::str::from_utf8(bytes).ok();
     let names = [
         Some(key_name.as_str()),
         value.as_ref().map(|(n, _)| n.as_str()),
@@ -253,7 +254,7 @@ pub(super) fn rows(
             }
             let record = out.records as u32;
             out.records += 1;
-            let Some(line) = check_line(raw, index, max_line_bytes, out) else {
+            let Some(line) = line_text(whole, bytes, raw, index, max_line_bytes, out) else {
                 continue;
             };
             let [key, val, time] = match members(line, names) {

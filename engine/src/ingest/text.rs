@@ -16,6 +16,27 @@ const SPACE: [bool; 256] = {
     table
 };
 
+/// Line `line` (a slice of `bytes`) as text, or `None` (counted as
+/// malformed) when it is too long or not UTF-8. `whole` is `bytes` as text
+/// when the whole chunk is valid UTF-8 (checked once, SIMD-fast in std):
+/// lines cut at ASCII newlines are then valid without a check of their own.
+pub(super) fn line_text<'a>(
+    whole: Option<&'a str>,
+    bytes: &'a [u8],
+    line: &'a [u8],
+    index: u64,
+    max_line_bytes: usize,
+    out: &mut ParsedChunk,
+) -> Option<&'a str> {
+    match whole {
+        Some(text) if line.len() <= max_line_bytes => {
+            let start = line.as_ptr() as usize - bytes.as_ptr() as usize;
+            Some(&text[start..start + line.len()])
+        }
+        _ => check_line(line, index, max_line_bytes, out),
+    }
+}
+
 /// Checks one line: too long or not UTF-8 makes it malformed.
 pub(super) fn check_line<'a>(
     line: &'a [u8],
@@ -56,15 +77,8 @@ pub(super) fn words(
             let index = index as u64;
             out.lines += 1;
             out.records += 1;
-            let line = match whole {
-                Some(text) if line.len() <= max_line_bytes => {
-                    let start = line.as_ptr() as usize - bytes.as_ptr() as usize;
-                    &text[start..start + line.len()]
-                }
-                _ => match check_line(line, index, max_line_bytes, out) {
-                    Some(line) => line,
-                    None => continue,
-                },
+            let Some(line) = line_text(whole, bytes, line, index, max_line_bytes, out) else {
+                continue;
             };
             tokenize(line, index as u32, cache, dict, out)?;
         }

@@ -514,6 +514,20 @@ impl<V: OutputValue> Core<V> {
         if first == last && first >= open {
             return self.accept(first, keys, values, t_min, t_max, sink);
         }
+        if first >= open && times.is_sorted() {
+            // In time order (a replay): one slice per pane, nothing copied.
+            let mut start = 0;
+            while start < times.len() {
+                let pane = self.spec.pane_index(times[start]);
+                let pane_end = (pane + 1) * self.spec.pane();
+                let end = start + times[start..].partition_point(|&t| t < pane_end);
+                let run_values = values.map(|v| &v[start..end]);
+                let (t0, t1) = (times[start], times[end - 1]);
+                self.accept(pane, &keys[start..end], run_values, t0, t1, sink)?;
+                start = end;
+            }
+            return Ok(());
+        }
         // Rows span several panes (or some are late): group them by pane, in
         // pane order, keeping arrival order within a pane.
         let panes: Vec<i64> = times.iter().map(|&t| self.spec.pane_index(t)).collect();
