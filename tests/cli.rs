@@ -774,3 +774,84 @@ fn parquet_output_matches_csv_output() {
         );
     }
 }
+
+#[test]
+fn csv_output_starts_with_its_header_even_without_rows() {
+    let dir = TempDir::new("empty");
+    let empty = dir.file("empty.csv", b"");
+    let header_only = dir.file("header.csv", b"ts,key,value\n");
+    for input in [&empty, &header_only] {
+        let out = run(&[
+            "--input",
+            p(input),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+            "--agg",
+            "count,max",
+            "--output",
+            "csv",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "window_end,key,count,max\n");
+    }
+    // Keys that need quoting are quoted (RFC 4180).
+    let quoted = dir.file("q.csv", b"ts,key\n0,\"a,b\"\n1,\"say \"\"hi\"\"\"\n");
+    let out = run(&[
+        "--input",
+        p(&quoted),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--output",
+        "csv",
+        "--quiet",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "window_end,key,count\n1000,\"a,b\",1\n1000,\"say \"\"hi\"\"\",1\n"
+    );
+}
+
+#[test]
+fn memory_stays_bounded_on_a_mapped_file() {
+    let dir = TempDir::new("mmap-rss");
+    let stats = dir.0.join("stats.json");
+    let mut words = datasets::WordLines::new(9, 1_000, 1.0, 10);
+    let block = words.lines(20_000).join("\n") + "\n";
+    let path = dir.0.join("big.txt");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut written = 0;
+        while written < 256 << 20 {
+            file.write_all(block.as_bytes()).unwrap();
+            written += block.len();
+        }
+    }
+    let out = run(&[
+        "--input",
+        p(&path),
+        "--job",
+        "wordcount",
+        "--rate",
+        "1000000",
+        "--window",
+        "10s",
+        "--slide",
+        "1s",
+        "--output",
+        "csv",
+        "--quiet",
+        "--stats-json",
+        p(&stats),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let peak = peak_rss_mb(&stats);
+    // Pages behind each 16 MiB segment are released as the job goes.
+    assert!(peak < 160.0, "peak RSS {peak} MB for a 256 MiB file");
+}
