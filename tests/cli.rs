@@ -855,3 +855,98 @@ fn memory_stays_bounded_on_a_mapped_file() {
     // Pages behind each 16 MiB segment are released as the job goes.
     assert!(peak < 160.0, "peak RSS {peak} MB for a 256 MiB file");
 }
+
+/// Regression: one timestamp in the wrong unit (µs among ms) must neither
+/// hang the job (10^12 empty panes) nor overflow; an absurd one is malformed.
+#[test]
+fn a_jump_in_event_time_is_skipped_quickly_and_absurd_times_are_malformed() {
+    let dir = TempDir::new("jump");
+    let input = dir.file(
+        "jump.csv",
+        b"ts,key\n1700000000000,a\n1700000000000000,b\n9223372036854775807,c\n",
+    );
+    let started = Instant::now();
+    let out = run(&[
+        "--input",
+        p(&input),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--output",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stdout(&out),
+        "window_end,key,count\n1700000001000,a,1\n1700000000001000,b,1\n"
+    );
+    assert!(
+        stderr(&out).contains("line 4: timestamp `9223372036854775807` is out of range"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Regression: a pipe given as --input is a stream, not an empty file.
+#[test]
+fn a_pipe_as_input_is_read_as_a_stream() {
+    let mut child = engine()
+        .args([
+            "--input",
+            "/dev/stdin",
+            "--job",
+            "wordcount",
+            "--rate",
+            "10",
+            "--window",
+            "1s",
+            "--output",
+            "csv",
+            "--quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x y\nx\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "window_end,key,count\n1000,x,2\n1000,y,1\n");
+}
+
+/// Regression: `engine … | head` ends quietly with status 0.
+#[test]
+fn a_closed_output_pipe_ends_the_job_quietly() {
+    let mut child = engine()
+        .args([
+            "--generate",
+            "words",
+            "--records",
+            "3000000",
+            "--rate",
+            "100000",
+            "--window",
+            "1s",
+            "--output",
+            "csv",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "window_end,key,count\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
+}

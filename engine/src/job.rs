@@ -24,6 +24,9 @@ use crate::window::{Retention, ValueType, WindowAggregator, WindowResult, Window
 /// step are released once it is done, so resident memory stays bounded.
 pub const SEGMENT_BYTES: usize = 16 << 20;
 
+/// Batch latencies a report keeps (a uniform sample beyond that).
+pub const LATENCY_SAMPLES: usize = 100_000;
+
 /// Bytes per parallel parsing task.
 pub const PIECE_BYTES: usize = 1 << 20;
 
@@ -134,7 +137,13 @@ pub struct JobReport {
     /// Wall-clock time.
     pub elapsed: Duration,
     /// Processing time of each batch of input (parse, aggregate, emit).
+    /// (A uniform sample of at most [`LATENCY_SAMPLES`] of them on long
+    /// runs, so that memory stays bounded.)
     pub batch_latencies: Vec<Duration>,
+    /// The longest batch latency.
+    pub max_batch_latency: Duration,
+    /// Batches processed.
+    pub batches: u64,
 }
 
 /// Callbacks through which a job reports.
@@ -192,8 +201,10 @@ impl JobConfig {
             }
         }
         if let TimeMode::Column(col) = &self.time {
-            if format == Format::Text {
-                return config(format!("--time-col {col} needs csv or ndjson input"));
+            if format == Format::Text || !matches!(self.kind, JobKind::Aggregate { .. }) {
+                return config(format!(
+                    "--time-col {col} reads a field: it needs --job aggregate (--key-col) on csv or ndjson input"
+                ));
             }
         }
         if let TimeMode::Rate(0) = self.time {
@@ -326,18 +337,27 @@ pub fn run(
                 message: e.to_string(),
             })?,
         parsers: HashMap::new(),
+        ignored: std::collections::HashSet::new(),
         spare: Vec::new(),
+        clock_floor: i64::MIN,
+        sampler: datasets::Rng::new(7),
         next_record: 0,
         report: JobReport::default(),
         started: Instant::now(),
     };
     let source_ended = match &config.input {
-        Input::File(path) => job.run_file(path, hooks, stop)?,
+        Input::File(path) if is_regular_file(path) => job.run_file(path, hooks, stop)?,
         input => {
             let (tx, rx) = source::queue();
             let max = config.max_line_bytes;
             match input {
                 Input::Stdin => source::spawn_stdin(tx, max, Arc::clone(stop)),
+                Input::File(path) => {
+                    // A pipe or a device cannot be mapped: read it as a stream.
+                    let shown = path.display().to_string();
+                    let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
+                    source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
+                }
                 Input::Connect(addr) => source::spawn_connect(addr, tx, max, Arc::clone(stop))?,
                 Input::Listen(addr) => {
                     let local = source::spawn_listen(addr, tx, max, Arc::clone(stop))?;
@@ -346,7 +366,6 @@ pub fn run(
                 Input::Generate { name, records } => {
                     spawn_generator(name, *records, tx, Arc::clone(stop));
                 }
-                Input::File(_) => unreachable!("handled above"),
             }
             let outcome = job.run_queue(&rx, hooks, stop);
             // Readers blocked on a full queue see it closed and end.
@@ -367,8 +386,14 @@ struct Job<'c> {
     pool: rayon::ThreadPool,
     /// One parser per origin: each CSV stream has its own header.
     parsers: HashMap<Arc<str>, Parser>,
+    /// Producers whose CSV header was unusable: their lines are skipped.
+    ignored: std::collections::HashSet<Arc<str>>,
     /// Parsed chunks to reuse.
     spare: Vec<ParsedChunk>,
+    /// Processing time: the clock the windows have been closed up to.
+    clock_floor: i64,
+    /// Picks the latencies kept in the report's sample.
+    sampler: datasets::Rng,
     next_record: u64,
     report: JobReport,
     started: Instant,
@@ -453,7 +478,9 @@ impl Job<'_> {
         let header = match header {
             Some(h) => Some(
                 std::str::from_utf8(h.strip_suffix(b"\n").unwrap_or(h))
-                    .map_err(|_| Error::Config(format!("{origin}: the CSV header is not UTF-8")))?,
+                    .map_err(|_| Error::Config(format!("{origin}: the CSV header is not UTF-8")))?
+                    // A byte-order mark is not part of the first column's name.
+                    .trim_start_matches('\u{feff}'),
             ),
             None => None,
         };
@@ -506,8 +533,9 @@ impl Job<'_> {
             }
             if processing_time {
                 let mut windows = Vec::new();
-                self.op
-                    .advance_to(source::now_ms(), &mut |w| windows.push(w))?;
+                let now = source::now_ms().max(self.clock_floor);
+                self.clock_floor = now;
+                self.op.advance_to(now, &mut |w| windows.push(w))?;
                 self.emit(windows, hooks)?;
             }
         }
@@ -517,15 +545,32 @@ impl Job<'_> {
         let mut data: &[u8] = &chunk.data;
         let mut first_line = chunk.first_line;
         if chunk.starts_origin || !self.parsers.contains_key(&chunk.origin) {
-            if self.format == Format::Csv {
-                let end = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
-                self.header_only(&chunk.origin, Some(&data[..end]))?;
+            self.ignored.remove(&chunk.origin);
+            let header_end = (self.format == Format::Csv)
+                .then(|| memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1));
+            let set_up = self.header_only(&chunk.origin, header_end.map(|end| &data[..end]));
+            match set_up {
+                Ok(()) => {}
+                // One producer among many with a bad header: that producer
+                // is ignored, the job goes on for the others.
+                Err(e) if matches!(self.config.input, Input::Listen(_) | Input::Connect(_)) => {
+                    hooks.notice(&format!("ignoring {}: {e}", chunk.origin));
+                    self.parsers.remove(&chunk.origin);
+                    self.ignored.insert(Arc::clone(&chunk.origin));
+                }
+                Err(e) => return Err(e),
+            }
+            if let Some(end) = header_end {
                 data = &data[end..];
                 first_line += 1;
                 self.report.bytes += end as u64;
-            } else {
-                self.header_only(&chunk.origin, None)?;
             }
+        }
+        if self.ignored.contains(&chunk.origin) {
+            let lines = ingest::lines(data).count() as u64;
+            self.report.records += lines;
+            self.report.skipped += lines;
+            return Ok(());
         }
         let origin = Arc::clone(&chunk.origin);
         self.process(
@@ -562,7 +607,9 @@ impl Job<'_> {
                 ),
                 hooks,
             )?;
+            // A record all the same: it has its index in virtual time.
             self.report.records += 1;
+            self.next_record += 1;
         }
         let parser = self
             .parsers
@@ -605,8 +652,24 @@ impl Job<'_> {
         self.spare.extend(outs);
         self.report.bytes += data.len() as u64;
         self.emit(windows, hooks)?;
-        self.report.batch_latencies.push(started.elapsed());
+        self.record_latency(started.elapsed());
         Ok(line - first_line)
+    }
+
+    /// Keeps a uniform sample of batch latencies (reservoir sampling) and
+    /// the maximum.
+    fn record_latency(&mut self, latency: Duration) {
+        let report = &mut self.report;
+        report.batches += 1;
+        report.max_batch_latency = report.max_batch_latency.max(latency);
+        if report.batch_latencies.len() < LATENCY_SAMPLES {
+            report.batch_latencies.push(latency);
+        } else {
+            let slot = self.sampler.below(report.batches) as usize;
+            if slot < LATENCY_SAMPLES {
+                report.batch_latencies[slot] = latency;
+            }
+        }
     }
 
     /// Feeds a parsed piece to the window operator. Event-time jobs pass
@@ -631,8 +694,12 @@ impl Job<'_> {
                     .push_events(&piece.times, &piece.keys, values(0..n), sink)
             }
             TimeMode::Processing => {
+                // Lines that arrived just before a batch closed but were
+                // processed after go to the open batch, as a lagging Spark
+                // receiver's blocks do: never dropped as late.
+                let time = arrival_ms.max(self.clock_floor);
                 self.op
-                    .push_span(arrival_ms, arrival_ms, &piece.keys, values(0..n), sink)
+                    .push_span(time, time, &piece.keys, values(0..n), sink)
             }
             TimeMode::Rate(rate) => {
                 let pane = u128::from(self.config.spec.pane().unsigned_abs());
@@ -688,16 +755,22 @@ impl Job<'_> {
     /// had not closed: it would be incomplete.
     fn finish(&mut self, source_ended: bool, hooks: &mut dyn JobHooks) -> Result<()> {
         let mut windows = Vec::new();
-        match self.config.until {
-            Some(until) => self.op.advance_to(until, &mut |w| windows.push(w))?,
-            None if source_ended => self.op.finish(&mut |w| windows.push(w))?,
-            None => {}
+        match (self.config.until, source_ended) {
+            (Some(until), true) => self.op.advance_to(until, &mut |w| windows.push(w))?,
+            (None, true) => self.op.finish(&mut |w| windows.push(w))?,
+            (_, false) => {}
         }
         self.emit(windows, hooks)?;
         self.report.late = self.op.stats().late_events;
         self.report.elapsed = self.started.elapsed();
         Ok(())
     }
+}
+
+/// Whether `path` is a regular file (which can be memory-mapped); a missing
+/// path counts as one, so that mapping reports it.
+fn is_regular_file(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).map_or(true, |m| m.is_file())
 }
 
 /// Appends the chunks already waiting from the same origin (up to half a

@@ -105,9 +105,16 @@ impl LineChunker {
         let last_newline = memchr::memrchr(b'\n', &self.pending);
         let tail_start = last_newline.map_or(0, |i| i + 1);
         if self.pending.len() - tail_start > self.max_line_bytes {
-            // An over-long partial line: keep no more of it than this.
+            // An over-long partial line: keep no more of it than this. The
+            // whole lines before it go out first, so that line numbers stay
+            // in order.
             self.pending.truncate(tail_start);
             self.dropping = true;
+            if tail_start > 0 {
+                let lines = std::mem::take(&mut self.pending);
+                return Some(self.emit(lines));
+            }
+            return None;
         }
         if tail_start == 0 || (!force && tail_start < CHUNK_BYTES) {
             return None;
@@ -211,12 +218,23 @@ fn pump(
 
 /// Reads standard input.
 pub fn spawn_stdin(tx: SyncSender<SourceEvent>, max_line_bytes: usize, stop: Arc<AtomicBool>) {
+    spawn_reader("stdin", std::io::stdin(), tx, max_line_bytes, stop);
+}
+
+/// Reads any byte stream to its end (a pipe, a FIFO, a device).
+pub fn spawn_reader(
+    name: &str,
+    mut reader: impl Read + Send + 'static,
+    tx: SyncSender<SourceEvent>,
+    max_line_bytes: usize,
+    stop: Arc<AtomicBool>,
+) {
+    let origin: Arc<str> = name.into();
     std::thread::spawn(move || {
-        let mut chunker = LineChunker::new("stdin".into(), max_line_bytes);
-        let mut stdin = std::io::stdin().lock();
-        let event = match pump(&mut stdin, &mut chunker, &tx, &stop) {
+        let mut chunker = LineChunker::new(Arc::clone(&origin), max_line_bytes);
+        let event = match pump(&mut reader, &mut chunker, &tx, &stop) {
             StreamEnd::Clean | StreamEnd::Stopped => SourceEvent::End,
-            StreamEnd::Broken(e) => SourceEvent::Failed(Error::io("stdin", &e)),
+            StreamEnd::Broken(e) => SourceEvent::Failed(Error::io(&origin, &e)),
         };
         let _ = tx.send(event);
     });

@@ -185,7 +185,8 @@ pub struct OutputOptions {
     pub stats_json: Option<PathBuf>,
 }
 
-/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into whole milliseconds.
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into whole milliseconds
+/// (exactly: decimals are read as integers, not floats).
 pub fn parse_duration(text: &str, flag: &str) -> Result<i64> {
     let bad = || {
         usage(format!(
@@ -197,20 +198,38 @@ pub fn parse_duration(text: &str, flag: &str) -> Result<i64> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(bad)?;
     let (number, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 1.0,
-        "s" => 1_000.0,
-        "m" | "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
+    let scale: u128 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(bad()),
     };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let ms = value * scale;
-    if !ms.is_finite() || ms <= 0.0 || ms.fract() != 0.0 || ms > 1e15 {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') || fraction.len() > 18 {
         return Err(bad());
     }
-    Ok(ms as i64)
+    let digits = |s: &str| -> Result<u128> {
+        if s.is_empty() {
+            Ok(0)
+        } else {
+            s.parse::<u128>().map_err(|_| bad())
+        }
+    };
+    let denominator = 10_u128.pow(fraction.len() as u32);
+    let numerator = digits(whole)?
+        .checked_mul(denominator)
+        .and_then(|n| n.checked_add(digits(fraction).ok()?))
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(bad)?;
+    if numerator == 0 || numerator % denominator != 0 {
+        return Err(bad());
+    }
+    i64::try_from(numerator / denominator)
+        .ok()
+        .filter(|&ms| ms <= 1_000_000_000_000_000)
+        .ok_or_else(bad)
 }
 
 fn parse_bytes(text: &str) -> Result<usize> {
@@ -390,7 +409,20 @@ mod tests {
         assert_eq!(parse_duration("250ms", "--batch").unwrap(), 250);
         assert_eq!(parse_duration("1.5s", "--batch").unwrap(), 1_500);
         assert_eq!(parse_duration("2m", "--batch").unwrap(), 120_000);
-        for bad in ["", "1", "s", "-1s", "0s", "1.0001ms", "1x"] {
+        assert_eq!(parse_duration("1.005s", "--batch").unwrap(), 1_005);
+        assert_eq!(parse_duration("0.25s", "--batch").unwrap(), 250);
+        for bad in [
+            "",
+            "1",
+            "s",
+            "-1s",
+            "0s",
+            "1.0001ms",
+            "1x",
+            ".s",
+            "1..2s",
+            "99999999999999999999999h",
+        ] {
             let err = parse_duration(bad, "--window").unwrap_err().to_string();
             assert!(err.contains(&format!("`{bad}` for --window")), "{err}");
         }

@@ -53,13 +53,18 @@ pub fn main() -> Result<ExitCode> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut hooks = report::CliHooks::new(out, &config, &output)?;
+    let mut hooks = report::CliHooks::new(out, &config, &output).context("writing the output")?;
     let result = job::run(&config, &mut hooks, &stop);
     let report = match result {
         Ok(report) => report,
         Err(err) => {
             hooks.finish_progress();
-            return Err(err.into());
+            return match hooks.take_write_error() {
+                // The reader went away (`| head`): nothing more to say.
+                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Some(e) => Err(anyhow::Error::new(e).context("writing the output")),
+                None => Err(err.into()),
+            };
         }
     };
     hooks

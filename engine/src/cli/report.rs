@@ -73,6 +73,11 @@ impl CliHooks {
         })
     }
 
+    /// The error that stopped writing the output, if one did.
+    pub fn take_write_error(&mut self) -> Option<std::io::Error> {
+        self.write_error.take()
+    }
+
     pub fn finish_progress(&mut self) {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
@@ -125,13 +130,11 @@ impl JobHooks for CliHooks {
             }
         };
         if let Err(e) = written {
-            // A closed pipe (`| head`) ends the job quietly; other errors are
-            // reported at the end.
-            self.write_error = (e.kind() != std::io::ErrorKind::BrokenPipe).then_some(e);
-            return Err(engine::Error::Io {
-                what: "output".into(),
-                message: "closed".into(),
-            });
+            // The job stops; `main` tells a closed pipe (`| head`: a quiet
+            // end) from a real write error.
+            let stop = engine::Error::io("output", &e);
+            self.write_error = Some(e);
+            return Err(stop);
         }
         Ok(())
     }
@@ -211,7 +214,7 @@ impl Summary {
             windows: report.windows,
             p50: at(0.5),
             p99: at(0.99),
-            max: latencies.last().copied().unwrap_or_default(),
+            max: report.max_batch_latency,
             peak_rss_mb: peak_rss_mb(),
         }
     }

@@ -46,6 +46,9 @@ const FREE: Slot = Slot {
 /// streams of ever-new keys (about 16 MiB of slots per thread).
 const MAX_CACHED: usize = 1 << 18;
 
+/// Bytes of long keys a thread caches before it starts afresh.
+const MAX_ARENA_BYTES: usize = 64 << 20;
+
 /// The 16-byte head of a key, loaded so that `(head, len)` identifies keys
 /// of up to 16 bytes: overlapping loads cover every byte, as wyhash-style
 /// hashers read short inputs.
@@ -128,7 +131,10 @@ thread_local! {
 pub(crate) fn with_cache<R>(dict: &Dictionary, f: impl FnOnce(&mut KeyCache) -> R) -> R {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.dictionary != Some(dict.id()) || cache.hashes.len() >= MAX_CACHED {
+        if cache.dictionary != Some(dict.id())
+            || cache.hashes.len() >= MAX_CACHED
+            || cache.arena.len() >= MAX_ARENA_BYTES
+        {
             cache.reset(dict.id());
         }
         f(&mut cache)

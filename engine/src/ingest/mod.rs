@@ -275,14 +275,24 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// A timestamp field: integer milliseconds.
+/// Largest accepted |event time|, ms: 2^53, about 285 000 years. Beyond it
+/// a timestamp is surely in other units, and window arithmetic on it could
+/// overflow.
+pub const MAX_TIME_MS: i64 = 1 << 53;
+
+/// A timestamp field: integer milliseconds, within ±[`MAX_TIME_MS`].
 pub(crate) fn parse_time(text: &[u8]) -> std::result::Result<i64, String> {
-    parse_i64(text).ok_or_else(|| {
-        format!(
+    match parse_i64(text) {
+        Some(t) if t.abs() <= MAX_TIME_MS => Ok(t),
+        Some(_) => Err(format!(
+            "timestamp `{}` is out of range (milliseconds within ±2^53 expected)",
+            String::from_utf8_lossy(text)
+        )),
+        None => Err(format!(
             "bad timestamp `{}` (integer milliseconds expected)",
             String::from_utf8_lossy(text)
-        )
-    })
+        )),
+    }
 }
 
 /// Parses a value field and appends it to the chunk's value column (if the

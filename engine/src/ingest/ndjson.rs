@@ -273,12 +273,17 @@ pub(super) fn rows(
                 (Some(n), None) => Err(format!("missing time `{n}`")),
                 (Some(_), Some(t)) => super::parse_time(t.text().as_bytes()).map(Some),
             };
-            let value = match (&value, val) {
-                (None, _) => Ok(()),
-                (Some((n, _)), None) => Err(format!("missing value `{n}`")),
-                (Some(_), Some(v)) => super::push_value(&mut out.values, v.text().as_bytes()),
-            };
-            let time = match time.and_then(|t| value.map(|()| t)) {
+            // The value is pushed last, once nothing else can reject the
+            // record: the value column must stay aligned with the keys.
+            let time = time.and_then(|t| {
+                match (&value, val) {
+                    (None, _) => Ok(()),
+                    (Some((n, _)), None) => Err(format!("missing value `{n}`")),
+                    (Some(_), Some(v)) => super::push_value(&mut out.values, v.text().as_bytes()),
+                }
+                .map(|()| t)
+            });
+            let time = match time {
                 Ok(time) => time,
                 Err(reason) => {
                     out.bad(index, || reason);
@@ -313,6 +318,22 @@ mod tests {
         assert_eq!(k.unwrap().text(), "a\"b");
         assert_eq!(v.unwrap().text(), "2.5");
         assert_eq!(t.unwrap().text(), "17");
+    }
+
+    #[test]
+    fn a_record_rejected_for_its_time_leaves_no_value_behind() {
+        let dict = Dictionary::new();
+        let fields = Fields {
+            key: Field::Name("k".into()),
+            value: Some((Field::Name("v".into()), ValueKind::Int)),
+            time: Some(Field::Name("t".into())),
+            columns: 0,
+        };
+        let parser = Parser::new(Format::Ndjson, Extract::Fields(fields), 1 << 20);
+        let input = b"{\"k\":\"a\",\"v\":100}\n{\"k\":\"b\",\"v\":1,\"t\":5}\n";
+        let parsed = parser.parse(input, &dict).unwrap();
+        assert_eq!(parsed.values, Some(Column::I64(vec![1])));
+        assert_eq!(parsed.keys.len(), 1);
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::aggregate::AggSet;
 use crate::batch::{Batch, Values, CHUNK_ROWS, MIN_PARALLEL_ROWS};
 use crate::error::{Error, Result};
 
+/// Longest run of empty panes closed one by one when nothing is held;
+/// longer idle stretches are skipped up to their last this-many panes.
+const MAX_IDLE_PANES: i64 = 10_000;
+
 /// Below this many entries to touch, a pane closes on the calling thread.
 const PARALLEL_THRESHOLD: usize = 16 * 1024;
 
@@ -261,6 +265,10 @@ impl WindowAggregator {
         if let Values::F64(v) = values {
             crate::batch::check_finite(v, 0)?;
         }
+        if let (Some(&min), Some(&max)) = (times.iter().min(), times.iter().max()) {
+            check_time(min)?;
+            check_time(max)?;
+        }
         let (column, expected) = (self.value_column, self.values);
         self.run(keys.len(), sink, |core, sink| {
             match (core, expected, values) {
@@ -289,6 +297,8 @@ impl WindowAggregator {
         sink: &mut dyn FnMut(WindowResult),
     ) -> Result<()> {
         let spec = self.spec();
+        check_time(first)?;
+        check_time(last)?;
         if spec.pane_index(first) != spec.pane_index(last) || first > last {
             return Err(Error::InvalidWindow(format!(
                 "a span of events must lie in one pane of {} ms: {first}..{last}",
@@ -342,6 +352,7 @@ impl WindowAggregator {
         if let Values::F64(v) = values {
             crate::batch::check_finite(v, 0)?;
         }
+        check_time(index.saturating_mul(self.spec().batch()))?;
         let expected = self.values;
         self.run(keys.len(), sink, |core, sink| {
             match (core, expected, values) {
@@ -362,6 +373,7 @@ impl WindowAggregator {
     /// Closes every pane that ends at or before `time` and emits the windows
     /// that end there: the clock of processing-time streams.
     pub fn advance_to(&mut self, time: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+        let time = time.clamp(-crate::ingest::MAX_TIME_MS, crate::ingest::MAX_TIME_MS);
         self.run(0, sink, |core, sink| match core {
             Cores::Int(core) => core.advance_to(time, sink),
             Cores::Float(core) => core.advance_to(time, sink),
@@ -423,6 +435,18 @@ impl WindowAggregator {
             Cores::Int(core) => core.spec,
             Cores::Float(core) => core.spec,
         }
+    }
+}
+
+/// Event times must lie within ±[`crate::ingest::MAX_TIME_MS`], so that
+/// pane and window arithmetic cannot overflow.
+fn check_time(t: i64) -> Result<()> {
+    if t.abs() <= crate::ingest::MAX_TIME_MS {
+        Ok(())
+    } else {
+        Err(Error::InvalidWindow(format!(
+            "event time {t} ms is out of range (within ±2^53 ms expected)"
+        )))
     }
 }
 
@@ -733,12 +757,32 @@ impl<V: OutputValue> Core<V> {
         let Some(mut open) = self.open_pane else {
             return Ok(());
         };
-        while (open + 1) * self.spec.pane() <= time {
+        // Panes before `target` end at or before `time`.
+        let target = time.div_euclid(self.spec.pane());
+        while open < target {
+            if target - open > MAX_IDLE_PANES && self.holds_nothing() {
+                // Every window of an idle stretch is empty: only the last
+                // ones before `time` are reported, so that a jump in event
+                // time costs neither hours nor gigabytes of empty windows.
+                open = target - MAX_IDLE_PANES;
+            }
             self.close_pane(open, sink)?;
             open += 1;
             self.open_pane = Some(open);
         }
         Ok(())
+    }
+
+    /// Whether no key is in any window and no event waits in a pane (so
+    /// that every window until the next event is empty).
+    fn holds_nothing(&mut self) -> bool {
+        matches!(self.retention, Retention::Live)
+            && self.partitions.iter().all(Partition::holds_nothing)
+            && self.scratches.iter_mut().all(|s| {
+                s.get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_empty()
+            })
     }
 
     fn finish(&mut self, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {

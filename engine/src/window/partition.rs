@@ -87,6 +87,11 @@ impl<V: Numeric> Partition<V> {
         (key / self.partitions) as usize
     }
 
+    /// Whether the partition holds no key, no closed pane and no open one.
+    pub fn holds_nothing(&self) -> bool {
+        self.slots.keys.is_empty() && self.ring.is_empty() && self.acc.is_empty()
+    }
+
     /// Number of live key slots.
     pub fn live_keys(&self) -> usize {
         self.slots.keys.len()
