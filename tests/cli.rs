@@ -18,6 +18,29 @@ fn engine() -> Command {
     cmd
 }
 
+/// Starts a socket job: `source` (`--connect ADDR` or `--listen PORT`), a
+/// word count over 100 ms batches in `output` format, stopped after at most
+/// 30 s; stdout and stderr piped.
+fn spawn_wordcount(source: [&str; 2], window: &str, output: &str) -> Child {
+    engine()
+        .args(source)
+        .args([
+            "--job",
+            "wordcount",
+            "--batch",
+            "100ms",
+            "--window",
+            window,
+            "--slide",
+            "100ms",
+        ])
+        .args(["--output", output, "--run-for", "30s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn run(args: &[&str]) -> Output {
     engine()
         .args(args)
@@ -467,27 +490,7 @@ fn last_count(lines: &[String], word: &str) -> Option<u64> {
 fn socket_wordcount_survives_the_server_dropping_and_coming_back() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr().unwrap().to_string();
-    let mut child = engine()
-        .args([
-            "--connect",
-            &addr,
-            "--job",
-            "wordcount",
-            "--batch",
-            "100ms",
-            "--window",
-            "60s",
-            "--slide",
-            "100ms",
-            "--output",
-            "csv",
-            "--run-for",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_wordcount(["--connect", &addr], "60s", "csv");
     let rx = lines_of(&mut child);
     // First connection: 50 lines, then the server goes away.
     let (mut conn, _) = server.accept().unwrap();
@@ -521,27 +524,7 @@ fn socket_wordcount_survives_the_server_dropping_and_coming_back() {
 fn a_quiet_socket_still_yields_its_windows() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr().unwrap().to_string();
-    let mut child = engine()
-        .args([
-            "--connect",
-            &addr,
-            "--job",
-            "wordcount",
-            "--batch",
-            "100ms",
-            "--window",
-            "300ms",
-            "--slide",
-            "100ms",
-            "--output",
-            "table",
-            "--run-for",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_wordcount(["--connect", &addr], "300ms", "table");
     let rx = lines_of(&mut child);
     let (mut conn, _) = server.accept().unwrap();
     conn.write_all(b"hello hello world\n").unwrap();
@@ -572,27 +555,7 @@ fn a_listening_engine_takes_two_producers_at_once() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = engine()
-        .args([
-            "--listen",
-            &port.to_string(),
-            "--job",
-            "wordcount",
-            "--batch",
-            "100ms",
-            "--window",
-            "60s",
-            "--slide",
-            "100ms",
-            "--output",
-            "csv",
-            "--run-for",
-            "30s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_wordcount(["--listen", &port.to_string()], "60s", "csv");
     let rx = lines_of(&mut child);
     let connect = || {
         let deadline = Instant::now() + Duration::from_secs(10);

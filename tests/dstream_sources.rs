@@ -85,6 +85,6 @@ fn text_file_stream_reads_a_file_into_the_first_batch() {
         2,
         "the file's lines leave the window after 2 s"
     );
-    let missing = ssc.text_file_stream("/no/such/file").err().unwrap();
+    let missing = ssc.file_stream("/no/such/file").err().unwrap();
     assert!(missing.to_string().contains("/no/such/file"), "{missing}");
 }

@@ -352,8 +352,9 @@ fn window_recompute_baseline(c: &mut Criterion, batches: &Batches) {
     group.finish();
 }
 
-fn window_threads(c: &mut Criterion, batches: &Batches) {
-    let mut group = c.benchmark_group("window_threads");
+/// Count and sum at `W/S` = 60 on 1 and 2 threads, as benchmark group `name`.
+fn by_threads(c: &mut Criterion, batches: &Batches, name: &str) {
+    let mut group = c.benchmark_group(name);
     configure(&mut group, batches);
     let ratio = 60;
     for threads in [1, 2] {
@@ -371,23 +372,12 @@ fn window_threads(c: &mut Criterion, batches: &Batches) {
     group.finish();
 }
 
+fn window_threads(c: &mut Criterion, batches: &Batches) {
+    by_threads(c, batches, "window_threads");
+}
+
 fn window_small_batches(c: &mut Criterion, batches: &Batches) {
-    let mut group = c.benchmark_group("window_small_batches");
-    configure(&mut group, batches);
-    let ratio = 60;
-    for threads in [1, 2] {
-        let mut state = None;
-        group.bench_with_input(
-            BenchmarkId::from_parameter(threads),
-            &threads,
-            |b, &threads| {
-                let state = state
-                    .get_or_insert_with(|| Incremental::new(batches, "count,sum", ratio, threads));
-                b.iter_custom(|iters| state.run(iters));
-            },
-        );
-    }
-    group.finish();
+    by_threads(c, batches, "window_small_batches");
 }
 
 /// Float sums pre-aggregate in fixed-size chunks (the order of additions

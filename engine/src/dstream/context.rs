@@ -288,6 +288,13 @@ impl StreamingContext {
 
     /// The lines of a file, all in the first batch: how Spark's
     /// `textFileStream` takes in a file that appears in its directory.
+    /// (Spark's name for the same: [`text_file_stream`](Self::text_file_stream).)
+    pub fn file_stream(&self, path: impl AsRef<std::path::Path>) -> Result<DStream<String>> {
+        self.text_file_stream(path)
+    }
+
+    /// The lines of a file, all in the first batch, as
+    /// [`file_stream`](Self::file_stream).
     pub fn text_file_stream(&self, path: impl AsRef<std::path::Path>) -> Result<DStream<String>> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), &e))?;

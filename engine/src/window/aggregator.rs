@@ -215,6 +215,29 @@ enum Cores {
     Float(Core<f64>),
 }
 
+/// Runs `$call` with `$c` bound to the typed core and `$v` to the typed
+/// values (`None` for count-only jobs), or reports a value column of the
+/// wrong type.
+macro_rules! dispatch {
+    ($core:expr, $expected:expr, $values:expr, $column:expr, |$c:ident, $v:ident| $call:expr) => {
+        match ($core, $expected, $values) {
+            (Cores::Int($c), ValueType::None, _) => {
+                let $v = None;
+                $call
+            }
+            (Cores::Int($c), ValueType::I64, Values::I64(values)) => {
+                let $v = Some(values);
+                $call
+            }
+            (Cores::Float($c), ValueType::F64, Values::F64(values)) => {
+                let $v = Some(values);
+                $call
+            }
+            (_, expected, found) => Err(value_mismatch(expected, found, $column)),
+        }
+    };
+}
+
 impl WindowAggregator {
     /// A builder for a job over `spec`.
     #[must_use]
@@ -250,37 +273,22 @@ impl WindowAggregator {
         values: Values<'_>,
         sink: &mut dyn FnMut(WindowResult),
     ) -> Result<()> {
-        for (column, len) in [
-            ("keys", keys.len()),
-            ("values", values.len().unwrap_or(times.len())),
-        ] {
-            if len != times.len() {
-                return Err(Error::LengthMismatch {
-                    column: column.into(),
-                    expected: times.len(),
-                    actual: len,
-                });
-            }
+        if keys.len() != times.len() {
+            return Err(Error::LengthMismatch {
+                column: "keys".into(),
+                expected: times.len(),
+                actual: keys.len(),
+            });
         }
-        if let Values::F64(v) = values {
-            crate::batch::check_finite(v, 0)?;
-        }
+        check_values(keys.len(), values)?;
         if let (Some(&min), Some(&max)) = (times.iter().min(), times.iter().max()) {
             check_time(min)?;
             check_time(max)?;
         }
         let (column, expected) = (self.value_column, self.values);
         self.run(keys.len(), sink, |core, sink| {
-            match (core, expected, values) {
-                (Cores::Int(core), ValueType::None, _) => core.push(times, keys, None, sink),
-                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
-                    core.push(times, keys, Some(v), sink)
-                }
-                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                    core.push(times, keys, Some(v), sink)
-                }
-                (_, expected, found) => Err(value_mismatch(expected, found, column)),
-            }
+            dispatch!(core, expected, values, column, |c, v| c
+                .push(times, keys, v, sink))
         })
     }
 
@@ -305,30 +313,11 @@ impl WindowAggregator {
                 spec.pane()
             )));
         }
-        if let Some(len) = values.len().filter(|&len| len != keys.len()) {
-            return Err(Error::LengthMismatch {
-                column: "values".into(),
-                expected: keys.len(),
-                actual: len,
-            });
-        }
-        if let Values::F64(v) = values {
-            crate::batch::check_finite(v, 0)?;
-        }
+        check_values(keys.len(), values)?;
         let expected = self.values;
         self.run(keys.len(), sink, |core, sink| {
-            match (core, expected, values) {
-                (Cores::Int(core), ValueType::None, _) => {
-                    core.push_span(first, last, keys, None, sink)
-                }
-                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
-                    core.push_span(first, last, keys, Some(v), sink)
-                }
-                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                    core.push_span(first, last, keys, Some(v), sink)
-                }
-                (_, expected, found) => Err(value_mismatch(expected, found, 0)),
-            }
+            dispatch!(core, expected, values, 0, |c, v| c
+                .push_span(first, last, keys, v, sink))
         })
     }
 
@@ -342,31 +331,12 @@ impl WindowAggregator {
         values: Values<'_>,
         sink: &mut dyn FnMut(WindowResult),
     ) -> Result<()> {
-        if let Some(len) = values.len().filter(|&len| len != keys.len()) {
-            return Err(Error::LengthMismatch {
-                column: "values".into(),
-                expected: keys.len(),
-                actual: len,
-            });
-        }
-        if let Values::F64(v) = values {
-            crate::batch::check_finite(v, 0)?;
-        }
+        check_values(keys.len(), values)?;
         check_time(index.saturating_mul(self.spec().batch()))?;
         let expected = self.values;
         self.run(keys.len(), sink, |core, sink| {
-            match (core, expected, values) {
-                (Cores::Int(core), ValueType::None, _) => {
-                    core.push_batch_time(index, keys, None, sink)
-                }
-                (Cores::Int(core), ValueType::I64, Values::I64(v)) => {
-                    core.push_batch_time(index, keys, Some(v), sink)
-                }
-                (Cores::Float(core), ValueType::F64, Values::F64(v)) => {
-                    core.push_batch_time(index, keys, Some(v), sink)
-                }
-                (_, expected, found) => Err(value_mismatch(expected, found, 0)),
-            }
+            dispatch!(core, expected, values, 0, |c, v| c
+                .push_batch_time(index, keys, v, sink))
         })
     }
 
@@ -436,6 +406,21 @@ impl WindowAggregator {
             Cores::Float(core) => core.spec,
         }
     }
+}
+
+/// A value column must match the keys in length and hold finite floats.
+fn check_values(rows: usize, values: Values<'_>) -> Result<()> {
+    if let Some(len) = values.len().filter(|&len| len != rows) {
+        return Err(Error::LengthMismatch {
+            column: "values".into(),
+            expected: rows,
+            actual: len,
+        });
+    }
+    if let Values::F64(v) = values {
+        crate::batch::check_finite(v, 0)?;
+    }
+    Ok(())
 }
 
 /// Event times must lie within ±[`crate::ingest::MAX_TIME_MS`], so that
