@@ -23,6 +23,7 @@ mod csv;
 mod intern;
 mod ndjson;
 mod number;
+mod split;
 mod text;
 
 use std::fmt;

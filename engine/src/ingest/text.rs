@@ -73,6 +73,18 @@ pub(super) fn words(
         // The common case, a valid UTF-8 chunk, is checked at once (SIMD-fast in
         // std); lines are then cut at ASCII newlines, always char boundaries.
         let whole = std::str::from_utf8(bytes).ok();
+        let (lines_in_chunk, longest) = super::split::line_stats(bytes);
+        if let Some(text) = whole.filter(|_| longest <= max_line_bytes) {
+            // No malformed line: split the whole chunk 64 bytes at a time.
+            out.lines = lines_in_chunk;
+            out.records = lines_in_chunk;
+            return super::split::split_words(bytes, |start, end, line| {
+                // Cut at ASCII whitespace of valid UTF-8: valid UTF-8.
+                out.keys.push(cache.id(&text[start..end], dict)?);
+                out.record_of.push(line);
+                Ok(())
+            });
+        }
         for (index, line) in lines(bytes).enumerate() {
             let index = index as u64;
             out.lines += 1;
