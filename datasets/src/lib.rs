@@ -1,232 +1,271 @@
-//! Deterministic, seeded generators of event streams for the engine's tests
-//! and benchmarks. The same seed gives the same stream on every machine.
+//! Deterministic, seeded generators of data sets for the engine's tests and
+//! benchmarks. The same seed and parameters give the same bytes on every
+//! machine.
+//!
+//! - [`Rng`] and [`Zipf`]: the random draws every generator is built on.
+//! - [`WordLines`] (`words`): text lines of Zipf-distributed words, or
+//!   fixed-width (e.g. 100-byte) records of them.
+//! - [`EventStream`] and [`events`] (`events`): keyed, timed integer events
+//!   `ts,key,value`, with key skew and a fraction of late (out-of-order)
+//!   events; CSV or a documented binary layout ([`EventFormat`]).
+//! - [`YsbStream`] (`ysb`): the Yahoo Streaming Benchmark's ad events as
+//!   JSON lines, and its ad → campaign table.
+//! - [`BidStream`] (`nexmark`): Nexmark bids `auction, bidder, price,
+//!   date_time` as CSV or NDJSON, with hot auctions.
+//!
+//! Every generator is a [`Generator`]: it appends records to a byte buffer,
+//! and [`write_records`] streams them to any writer in large chunks, without
+//! allocating per record. The `datasets` binary is the command-line front:
+//! `cargo run -p datasets --release -- words --out words.txt --records 1000000`
+//! (see `--help`).
 //!
 //! ```
-//! use datasets::{EventConfig, Rng};
+//! use datasets::{EventConfig, Limit, Rng, WordLines};
+//!
+//! // Columnar events, e.g. to feed an engine directly.
 //! let events = datasets::events(&EventConfig { keys: 100, events: 1_000, ..EventConfig::default() });
 //! assert_eq!(events.keys.len(), 1_000);
 //! assert!(events.keys.iter().all(|&k| k < 100));
 //! assert_eq!(Rng::new(7).next_u64(), Rng::new(7).next_u64());
+//!
+//! // The bytes of a data set: three lines of four words.
+//! let mut text = Vec::new();
+//! let mut words = WordLines::new(42, 1_000, 1.0, 4);
+//! let written = datasets::write_records(&mut words, Limit::Records(3), &mut text, |_| {}).unwrap();
+//! assert_eq!(written.records, 3);
+//! assert_eq!(written.bytes, text.len() as u64);
+//! let text = String::from_utf8(text).unwrap();
+//! assert!(text.lines().all(|line| line.split(' ').count() == 4));
+//!
+//! // Same seed, same bytes.
+//! let mut again = Vec::new();
+//! let mut words = WordLines::new(42, 1_000, 1.0, 4);
+//! datasets::write_records(&mut words, Limit::Records(3), &mut again, |_| {}).unwrap();
+//! assert_eq!(text.as_bytes(), again);
 //! ```
 
-/// A small, fast, seeded generator (xoshiro256++ seeded by `SplitMix64`).
-#[derive(Debug, Clone)]
-pub struct Rng {
-    s: [u64; 4],
-}
+use std::io::{self, Write};
 
-impl Rng {
-    /// A generator seeded with `seed`.
-    #[must_use]
-    pub fn new(seed: u64) -> Self {
-        let mut x = seed;
-        let mut next = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Self {
-            s: [next(), next(), next(), next()],
-        }
+mod event;
+mod nexmark;
+mod num;
+mod rng;
+mod words;
+mod ysb;
+
+pub use event::{events, Event, EventConfig, EventFormat, EventStream, Events, EVENT_RECORD_BYTES};
+pub use nexmark::{Bid, BidConfig, BidFormat, BidStream, FIRST_AUCTION_ID, FIRST_PERSON_ID};
+pub use rng::{Rng, Zipf};
+pub use words::WordLines;
+pub use ysb::{YsbConfig, YsbEvent, YsbStream, AD_TYPES, EVENT_TYPES, YSB_MEMBERS};
+
+/// A source of records written as bytes.
+pub trait Generator {
+    /// Bytes written once before the first record (a CSV header line); by
+    /// default none.
+    fn header(&self) -> &[u8] {
+        b""
     }
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
-    }
-
-    /// A uniform integer in `0..n` (`n > 0`), by Lemire's multiply-shift.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// A uniform float in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1_u64 << 53) as f64)
-    }
+    /// Appends the next record to `out`, with its terminating newline in
+    /// text formats.
+    fn append_record(&mut self, out: &mut Vec<u8>);
 }
 
-/// Samples ranks `0..n` with probability proportional to `1 / (rank + 1)^s`
-/// (Zipf), by binary search in a precomputed cumulative table.
-#[derive(Debug, Clone)]
-pub struct Zipf {
-    cumulative: Vec<f64>,
+/// When [`write_records`] stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// After this many records.
+    Records(u64),
+    /// After the first record that brings the output (header included) to
+    /// at least this many bytes: whole records only.
+    Bytes(u64),
 }
 
-impl Zipf {
-    /// A Zipf distribution over `n > 0` ranks with exponent `s` (0 = uniform).
-    #[must_use]
-    pub fn new(n: usize, s: f64) -> Self {
-        let mut total = 0.0;
-        let cumulative = (0..n.max(1))
-            .map(|rank| {
-                total += 1.0 / ((rank + 1) as f64).powf(s);
-                total
-            })
-            .collect::<Vec<f64>>();
-        let cumulative = cumulative.into_iter().map(|c| c / total).collect();
-        Self { cumulative }
-    }
-
-    /// One rank.
-    pub fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.unit();
-        self.cumulative
-            .partition_point(|&c| c <= u)
-            .min(self.cumulative.len() - 1)
-    }
+/// What [`write_records`] has written so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Written {
+    /// Records (the header is none).
+    pub records: u64,
+    /// Bytes, the header's included.
+    pub bytes: u64,
 }
 
-/// Parameters of [`events`].
-#[derive(Debug, Clone)]
-pub struct EventConfig {
-    /// Seed of the generator.
-    pub seed: u64,
-    /// Number of events.
-    pub events: usize,
-    /// Number of distinct keys (ids `0..keys`).
-    pub keys: usize,
-    /// Zipf exponent of key popularity; 0 is uniform.
-    pub skew: f64,
-    /// Events per second of event time.
-    pub rate: u64,
-    /// Time of the first event, ms.
-    pub start_ms: i64,
-    /// Values are uniform integers in `-value_range..=value_range`.
-    pub value_range: i64,
-}
+/// Bytes generated before each write to the output.
+pub const CHUNK_BYTES: usize = 1 << 20;
 
-impl Default for EventConfig {
-    fn default() -> Self {
-        Self {
-            seed: 42,
-            events: 1_000_000,
-            keys: 10_000,
-            skew: 0.0,
-            rate: 1_000_000,
-            start_ms: 0,
-            value_range: 1_000,
-        }
-    }
-}
-
-/// Columnar events: `times[i]`, `keys[i]`, `values[i]`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Events {
-    /// Event times, ms, non-decreasing.
-    pub times: Vec<i64>,
-    /// Key ids.
-    pub keys: Vec<u32>,
-    /// Integer values.
-    pub values: Vec<i64>,
-}
-
-/// Generates `config.events` events in time order.
-#[must_use]
-pub fn events(config: &EventConfig) -> Events {
-    let mut rng = Rng::new(config.seed);
-    let zipf = (config.skew > 0.0).then(|| Zipf::new(config.keys, config.skew));
-    let span = 2 * config.value_range.max(0) as u64 + 1;
-    let mut out = Events {
-        times: Vec::with_capacity(config.events),
-        keys: Vec::with_capacity(config.events),
-        values: Vec::with_capacity(config.events),
+/// Writes `generator`'s header and records up to `limit` to `out`, in
+/// chunks of about [`CHUNK_BYTES`], calling `progress` after each chunk;
+/// then flushes `out`. Returns what was written.
+pub fn write_records<G, W, P>(
+    generator: &mut G,
+    limit: Limit,
+    out: &mut W,
+    mut progress: P,
+) -> io::Result<Written>
+where
+    G: Generator + ?Sized,
+    W: Write + ?Sized,
+    P: FnMut(Written),
+{
+    let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
+    buf.extend_from_slice(generator.header());
+    let mut done = Written::default();
+    let mut flush = |buf: &mut Vec<u8>, done: &mut Written| -> io::Result<()> {
+        out.write_all(buf)?;
+        done.bytes += buf.len() as u64;
+        buf.clear();
+        progress(*done);
+        Ok(())
     };
-    let rate = config.rate.max(1);
-    for i in 0..config.events as u64 {
-        out.times.push(config.start_ms + (i * 1_000 / rate) as i64);
-        let key = match &zipf {
-            Some(z) => z.sample(&mut rng),
-            None => rng.below(config.keys.max(1) as u64) as usize,
-        };
-        out.keys.push(key as u32);
-        out.values
-            .push(rng.below(span) as i64 - config.value_range.max(0));
-    }
-    out
-}
-
-/// Lines of Zipf-distributed words over a fixed vocabulary (`w0`, `w1`, …),
-/// the input of word-count jobs.
-///
-/// ```
-/// let mut words = datasets::WordLines::new(1, 1_000, 1.0, 8);
-/// let lines = words.lines(3);
-/// assert_eq!(lines.len(), 3);
-/// assert!(lines.iter().all(|l| l.split(' ').count() == 8));
-/// ```
-#[derive(Debug, Clone)]
-pub struct WordLines {
-    rng: Rng,
-    zipf: Zipf,
-    vocabulary: Vec<String>,
-    words_per_line: usize,
-}
-
-impl WordLines {
-    /// A generator over `vocabulary` words with Zipf exponent `skew`.
-    #[must_use]
-    pub fn new(seed: u64, vocabulary: usize, skew: f64, words_per_line: usize) -> Self {
-        Self {
-            rng: Rng::new(seed),
-            zipf: Zipf::new(vocabulary.max(1), skew),
-            vocabulary: (0..vocabulary.max(1)).map(|i| format!("w{i}")).collect(),
-            words_per_line: words_per_line.max(1),
-        }
-    }
-
-    /// The next line.
-    pub fn line(&mut self) -> String {
-        let mut line = String::with_capacity(self.words_per_line * 6);
-        for i in 0..self.words_per_line {
-            if i > 0 {
-                line.push(' ');
+    match limit {
+        Limit::Records(records) => {
+            while done.records < records {
+                generator.append_record(&mut buf);
+                done.records += 1;
+                if buf.len() >= CHUNK_BYTES {
+                    flush(&mut buf, &mut done)?;
+                }
             }
-            line.push_str(&self.vocabulary[self.zipf.sample(&mut self.rng)]);
         }
-        line
+        Limit::Bytes(bytes) => {
+            while done.bytes + (buf.len() as u64) < bytes {
+                generator.append_record(&mut buf);
+                done.records += 1;
+                if buf.len() >= CHUNK_BYTES {
+                    flush(&mut buf, &mut done)?;
+                }
+            }
+        }
     }
-
-    /// The next `n` lines.
-    pub fn lines(&mut self, n: usize) -> Vec<String> {
-        (0..n).map(|_| self.line()).collect()
+    // The rest, and at least one report.
+    if !buf.is_empty() || done.bytes == 0 {
+        flush(&mut buf, &mut done)?;
     }
+    out.flush()?;
+    Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn same_seed_same_stream_other_seed_other_stream() {
-        let config = EventConfig {
-            events: 1_000,
-            ..EventConfig::default()
-        };
-        assert_eq!(events(&config), events(&config));
-        let other = EventConfig {
-            seed: 1,
-            ..config.clone()
-        };
-        assert_ne!(events(&config).keys, events(&other).keys);
+    fn bytes_of<G: Generator>(mut generator: G, limit: Limit) -> (Vec<u8>, Written) {
+        let mut out = Vec::new();
+        let written = write_records(&mut generator, limit, &mut out, |_| {}).unwrap();
+        assert_eq!(written.bytes, out.len() as u64);
+        (out, written)
     }
 
     #[test]
-    fn zipf_favours_low_ranks() {
-        let zipf = Zipf::new(1_000, 1.2);
-        let mut rng = Rng::new(3);
-        let hits = (0..10_000).filter(|_| zipf.sample(&mut rng) == 0).count();
-        assert!(hits > 1_000, "rank 0 drawn {hits} times");
+    fn same_seed_same_bytes_for_every_generator() {
+        let limit = Limit::Bytes(3 * CHUNK_BYTES as u64 + 5);
+        let all = |seed: u64| {
+            [
+                bytes_of(WordLines::new(seed, 10_000, 1.0, 10), limit).0,
+                bytes_of(
+                    WordLines::new(seed, 10_000, 1.0, 10).with_record_bytes(100),
+                    limit,
+                )
+                .0,
+                bytes_of(
+                    EventStream::new(&EventConfig {
+                        seed,
+                        out_of_order: 0.1,
+                        ..EventConfig::default()
+                    }),
+                    limit,
+                )
+                .0,
+                bytes_of(
+                    EventStream::new(&EventConfig {
+                        seed,
+                        ..EventConfig::default()
+                    })
+                    .with_format(EventFormat::Binary),
+                    limit,
+                )
+                .0,
+                bytes_of(
+                    YsbStream::new(&YsbConfig {
+                        seed,
+                        ..YsbConfig::default()
+                    }),
+                    limit,
+                )
+                .0,
+                bytes_of(
+                    BidStream::new(&BidConfig {
+                        seed,
+                        ..BidConfig::default()
+                    }),
+                    limit,
+                )
+                .0,
+            ]
+        };
+        let (a, b, c) = (all(42), all(42), all(43));
+        for i in 0..a.len() {
+            assert!(a[i].len() as u64 >= 3 * CHUNK_BYTES as u64 + 5);
+            assert_eq!(a[i], b[i], "generator {i}");
+            assert_ne!(a[i], c[i], "generator {i}");
+        }
+    }
+
+    #[test]
+    fn limits_count_whole_records() {
+        let (out, written) = bytes_of(
+            WordLines::new(1, 100, 1.0, 5).with_record_bytes(100),
+            Limit::Records(12_345),
+        );
+        assert_eq!(
+            written,
+            Written {
+                records: 12_345,
+                bytes: 12_345 * 101
+            }
+        );
+        assert_eq!(out.len(), 12_345 * 101);
+
+        let (out, written) = bytes_of(
+            WordLines::new(1, 100, 1.0, 5).with_record_bytes(100),
+            Limit::Bytes(1_000),
+        );
+        assert_eq!(written.records, 10);
+        assert_eq!(out.len(), 1_010);
+
+        let (out, written) = bytes_of(EventStream::new(&EventConfig::default()), Limit::Records(0));
+        assert_eq!(written.records, 0);
+        assert_eq!(out, b"ts,key,value\n");
+
+        // A prefix of a longer run: chunking does not change the bytes.
+        let (long, _) = bytes_of(
+            YsbStream::new(&YsbConfig::default()),
+            Limit::Records(20_000),
+        );
+        let (short, _) = bytes_of(YsbStream::new(&YsbConfig::default()), Limit::Records(7_000));
+        assert!(long.starts_with(&short));
+        assert_eq!(short.split(|&b| b == b'\n').count() - 1, 7_000);
+    }
+
+    #[test]
+    fn progress_reports_every_chunk() {
+        let mut reports = Vec::new();
+        let mut out = Vec::new();
+        let mut words = WordLines::new(3, 1_000, 1.0, 10);
+        let written = write_records(
+            &mut words,
+            Limit::Bytes(5 * CHUNK_BYTES as u64),
+            &mut out,
+            |w| {
+                reports.push(w);
+            },
+        )
+        .unwrap();
+        assert!(reports.len() >= 5);
+        assert!(reports
+            .windows(2)
+            .all(|w| w[0].bytes < w[1].bytes && w[0].records < w[1].records));
+        assert_eq!(reports.last(), Some(&written));
     }
 }

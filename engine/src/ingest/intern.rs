@@ -152,7 +152,7 @@ impl KeyCache {
     }
 
     /// The dictionary id of `key`, interning it on a miss.
-    #[inline(always)]
+    #[inline]
     pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
         let bytes = key.as_bytes();
         let head = head(bytes);
