@@ -22,10 +22,10 @@
 //! - `ingest_csv`: CSV `ts,key,value` rows as the `events` generator writes
 //!   them (no header, 10 000 uniform keys `k0`…, integer values read as
 //!   floats), key, value and time extracted.
-//! - `ingest_ndjson`: Yahoo-Streaming-Benchmark-like NDJSON events (seven
-//!   string members, about 250 bytes a line), extracting the key `ad_id` (1 000
-//!   distinct) and the time `event_time` (a quoted integer), no value; the
-//!   other members are skipped.
+//! - `ingest_ndjson`: Yahoo Streaming Benchmark NDJSON events from
+//!   [`datasets::YsbStream`] (seven string members), extracting the key
+//!   `ad_id` (1 000 distinct) and the time `event_time` (a quoted integer),
+//!   no value; the other members are skipped.
 //! - `wordcount_end_to_end`: the whole `--job wordcount` on a memory-mapped
 //!   file of about [`FILE_BYTES`] (256 MiB) of the same text lines, with
 //!   virtual time at 1 M lines/s (about 6 s of event time) and a 30 s window
@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use datasets::{EventConfig, Rng, WordLines};
+use datasets::{EventConfig, WordLines};
 use engine::ingest::{self, Extract, Field, Fields, Format, Parser, ValueKind};
 use engine::job::{self, Input, JobConfig, JobHooks, JobKind, OnError, TimeMode};
 use engine::{Dictionary, WindowResult, WindowSpec};
@@ -105,52 +105,16 @@ fn csv_input(target: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// A random UUID-looking string (version 4 layout).
-fn uuid(rng: &mut Rng) -> String {
-    let (a, b) = (rng.next_u64(), rng.next_u64());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        0x8000 | (b >> 48) & 0x3fff,
-        b & 0xffff_ffff_ffff
-    )
-}
-
-/// At least `target` bytes of NDJSON events shaped like the Yahoo Streaming
-/// Benchmark's: 100 users, 100 pages, 1 000 ads, event times 10 a
-/// millisecond from the benchmark's epoch.
+/// At least `target` bytes of Yahoo Streaming Benchmark events, from the
+/// `datasets` generator (1 000 ads in 100 campaigns).
 fn ndjson_input(target: usize) -> Vec<u8> {
-    const AD_TYPES: [&str; 5] = ["banner", "modal", "sponsored-search", "mail", "mobile"];
-    const EVENT_TYPES: [&str; 3] = ["view", "click", "purchase"];
-    let mut rng = Rng::new(42);
-    let users: Vec<String> = (0..100).map(|_| uuid(&mut rng)).collect();
-    let pages: Vec<String> = (0..100).map(|_| uuid(&mut rng)).collect();
-    let ads: Vec<String> = (0..1_000).map(|_| uuid(&mut rng)).collect();
-    let pick = |rng: &mut Rng, n: usize| rng.below(n as u64) as usize;
-    let mut out = String::with_capacity(target + 1024);
-    let mut i: i64 = 0;
+    use datasets::Generator;
+    let mut ysb = datasets::YsbStream::new(&datasets::YsbConfig::default());
+    let mut out = Vec::with_capacity(target + 1024);
     while out.len() < target {
-        let user = &users[pick(&mut rng, users.len())];
-        let page = &pages[pick(&mut rng, pages.len())];
-        let ad = &ads[pick(&mut rng, ads.len())];
-        let ad_type = AD_TYPES[pick(&mut rng, AD_TYPES.len())];
-        let event_type = EVENT_TYPES[pick(&mut rng, EVENT_TYPES.len())];
-        let time = 1_455_556_345_662 + i / 10;
-        let ip = rng.next_u64();
-        writeln!(
-            out,
-            r#"{{"user_id":"{user}","page_id":"{page}","ad_id":"{ad}","ad_type":"{ad_type}","event_type":"{event_type}","event_time":"{time}","ip_address":"{}.{}.{}.{}"}}"#,
-            ip & 0xff,
-            (ip >> 8) & 0xff,
-            (ip >> 16) & 0xff,
-            (ip >> 24) & 0xff,
-        )
-        .expect("writing to a string");
-        i += 1;
+        ysb.append_record(&mut out);
     }
-    out.into_bytes()
+    out
 }
 
 /// Parses one piece and drops the result, returning its events.
