@@ -28,6 +28,11 @@
 //!   by pre-aggregation chunk size (float sums are chunked so that results do
 //!   not depend on the thread count): the measurement behind
 //!   [`engine::CHUNK_ROWS`].
+//! - `window_hashmap_baseline`: a plain single-threaded implementation on
+//!   `std`'s `HashMap` (per-pane maps, running totals, subtract on evict),
+//!   count and sum at `W/S` = 10, 60, 600 with the same 1 M-event batches.
+//! - `window_keys`: count and sum at `W/S` = 60, one thread, with 100,
+//!   10 000, 100 000 and 1 000 000 distinct keys.
 //! - `window_small_batches`: count and sum at `W/S` = 60 with [`SMALL_BATCH`]
 //!   events a batch, 1 and 2 threads: 10 events per key and slide, so the
 //!   per-key work of a slide weighs more.
@@ -39,7 +44,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -68,20 +73,26 @@ const RATIOS: [i64; 4] = [10, 60, 600, 3600];
 /// The pre-built input batches.
 struct Batches {
     events_per_batch: usize,
+    key_count: usize,
     keys: Vec<Vec<u32>>,
     values: Vec<Vec<i64>>,
 }
 
 impl Batches {
     fn new(events_per_batch: usize) -> Self {
+        Self::with_keys(events_per_batch, KEYS)
+    }
+
+    fn with_keys(events_per_batch: usize, key_count: usize) -> Self {
         let events = datasets::events(&EventConfig {
             events: events_per_batch * DISTINCT_BATCHES,
-            keys: KEYS,
+            keys: key_count,
             skew: 0.0,
             ..EventConfig::default()
         });
         Self {
             events_per_batch,
+            key_count,
             keys: events
                 .keys
                 .chunks(events_per_batch)
@@ -140,7 +151,12 @@ impl<'a> Incremental<'a> {
             ratio as u64 + 1,
             "one window per slide"
         );
-        assert_eq!(this.op.live_keys(), KEYS, "every key is in a full window");
+        let live = this.op.live_keys();
+        assert!(
+            live > 0 && live <= batches.key_count,
+            "{live} live keys of {}",
+            batches.key_count
+        );
         this
     }
 
@@ -426,13 +442,116 @@ fn chunk_rows(c: &mut Criterion, batches: &Batches) {
     group.finish();
 }
 
+/// Count and sum at `W/S` = 60, one thread, by number of distinct keys.
+fn window_keys(c: &mut Criterion) {
+    let mut group = c.benchmark_group("window_keys");
+    for keys in [100, 10_000, 100_000, 1_000_000] {
+        let batches = Batches::with_keys(EVENTS_PER_BATCH, keys);
+        configure(&mut group, &batches);
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::from_parameter(keys), &keys, |b, _| {
+            let state = state.get_or_insert_with(|| Incremental::new(&batches, "count,sum", 60, 1));
+            b.iter_custom(|iters| state.run(iters));
+        });
+    }
+    group.finish();
+}
+
+/// A plain single-threaded windowed count and sum on `std`'s `HashMap`:
+/// per-pane maps, running totals, subtract on evict (incremental too, but
+/// with a hashed lookup per event and no columns).
+struct HashMapWindow<'a> {
+    batches: &'a Batches,
+    ratio: usize,
+    panes: VecDeque<HashMap<u32, (u64, i64)>>,
+    totals: HashMap<u32, (u64, i64)>,
+    next: i64,
+    rows: u64,
+}
+
+impl<'a> HashMapWindow<'a> {
+    fn new(batches: &'a Batches, ratio: i64) -> Self {
+        let mut this = Self {
+            batches,
+            ratio: ratio as usize,
+            panes: VecDeque::new(),
+            totals: HashMap::new(),
+            next: 0,
+            rows: 0,
+        };
+        for _ in 0..ratio + 2 {
+            this.push();
+        }
+        this
+    }
+
+    fn push(&mut self) {
+        let (keys, values) = self.batches.get(self.next);
+        let mut pane: HashMap<u32, (u64, i64)> = HashMap::new();
+        for (&key, &value) in keys.iter().zip(values) {
+            let entry = pane.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += value;
+        }
+        for (&key, &(count, sum)) in &pane {
+            let total = self.totals.entry(key).or_default();
+            total.0 += count;
+            total.1 += sum;
+        }
+        self.panes.push_back(pane);
+        if self.panes.len() > self.ratio {
+            let old = self.panes.pop_front().expect("more panes than the window");
+            for (key, (count, sum)) in old {
+                let total = self
+                    .totals
+                    .get_mut(&key)
+                    .expect("an evicted key has a total");
+                total.0 -= count;
+                total.1 -= sum;
+                if total.0 == 0 {
+                    self.totals.remove(&key);
+                }
+            }
+        }
+        // Emit the window, as the engine does.
+        let rows: Vec<(u32, u64, i64)> =
+            self.totals.iter().map(|(&k, &(c, s))| (k, c, s)).collect();
+        self.rows += black_box(rows).len() as u64;
+        self.next += 1;
+    }
+
+    fn run(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            self.push();
+        }
+        start.elapsed()
+    }
+}
+
+fn window_hashmap_baseline(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("window_hashmap_baseline");
+    configure(&mut group, batches);
+    group.sample_size(10);
+    for ratio in [10, 60, 600] {
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::from_parameter(ratio), &ratio, |b, &ratio| {
+            let state = state.get_or_insert_with(|| HashMapWindow::new(batches, ratio));
+            b.iter_custom(|iters| state.run(iters));
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let large = Batches::new(EVENTS_PER_BATCH);
     window_sum_count(c, &large);
     window_max(c, &large);
     window_threads(c, &large);
     chunk_rows(c, &large);
+    window_hashmap_baseline(c, &large);
     drop(large);
+    window_keys(c);
     let small = Batches::new(SMALL_BATCH);
     window_recompute_baseline(c, &small);
     window_small_batches(c, &small);
