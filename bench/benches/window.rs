@@ -33,6 +33,8 @@
 //!   count and sum at `W/S` = 10, 60, 600 with the same 1 M-event batches.
 //! - `window_keys`: count and sum at `W/S` = 60, one thread, with 100,
 //!   10 000, 100 000 and 1 000 000 distinct keys.
+//! - `latency`: the time of one micro-batch of 1 000, 10 000 and 100 000
+//!   events (count and sum, W/S = 10, one thread); p50 and p99 on stderr.
 //! - `window_small_batches`: count and sum at `W/S` = 60 with [`SMALL_BATCH`]
 //!   events a batch, 1 and 2 threads: 10 events per key and slide, so the
 //!   per-key work of a slide weighs more.
@@ -543,6 +545,43 @@ fn window_hashmap_baseline(c: &mut Criterion, batches: &Batches) {
     group.finish();
 }
 
+/// Time to process one micro-batch (aggregate it, close its pane, evict,
+/// emit the window) for 1 000, 10 000 and 100 000-event batches: count and
+/// sum, 10 000 keys, W/S = 10, one thread. Criterion reports the mean; the
+/// p50 and p99 of the same pushes are printed on stderr.
+fn latency(c: &mut Criterion) {
+    let mut group = c.benchmark_group("latency");
+    for events in [1_000, 10_000, 100_000] {
+        let batches = Batches::new(events);
+        configure(&mut group, &batches);
+        let mut state = None;
+        let mut samples: Vec<Duration> = Vec::new();
+        group.bench_with_input(BenchmarkId::from_parameter(events), &events, |b, _| {
+            let state = state.get_or_insert_with(|| Incremental::new(&batches, "count,sum", 10, 1));
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let one = state.run(1);
+                    samples.push(one);
+                    total += one;
+                }
+                total
+            });
+        });
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+        if !samples.is_empty() {
+            eprintln!(
+                "latency/{events}: p50 {:.1} µs, p99 {:.1} µs over {} batches",
+                at(0.5),
+                at(0.99),
+                samples.len()
+            );
+        }
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let large = Batches::new(EVENTS_PER_BATCH);
     window_sum_count(c, &large);
@@ -552,6 +591,7 @@ fn benches(c: &mut Criterion) {
     window_hashmap_baseline(c, &large);
     drop(large);
     window_keys(c);
+    latency(c);
     let small = Batches::new(SMALL_BATCH);
     window_recompute_baseline(c, &small);
     window_small_batches(c, &small);
