@@ -592,6 +592,21 @@ fn a_listening_engine_takes_two_producers_at_once() {
     assert_eq!(last_count(&seen, "y"), Some(50));
 }
 
+/// The word count the bounded-memory tests run (input and stats added).
+const RSS_JOB: &[&str] = &[
+    "--job",
+    "wordcount",
+    "--rate",
+    "1000000",
+    "--window",
+    "10s",
+    "--slide",
+    "1s",
+    "--output",
+    "csv",
+    "--quiet",
+];
+
 /// Peak resident memory of a finished child, from its stats.
 fn peak_rss_mb(stats: &Path) -> f64 {
     let json = std::fs::read_to_string(stats).unwrap();
@@ -613,23 +628,9 @@ fn memory_stays_bounded_on_input_larger_than_the_queue() {
     let stats = dir.0.join("stats.json");
     // 192 MiB of text through stdin: twelve times the queue.
     let mut child = engine()
-        .args([
-            "--input",
-            "-",
-            "--job",
-            "wordcount",
-            "--rate",
-            "1000000",
-            "--window",
-            "10s",
-            "--slide",
-            "1s",
-            "--output",
-            "csv",
-            "--quiet",
-            "--stats-json",
-            p(&stats),
-        ])
+        .args(["--input", "-"])
+        .args(RSS_JOB)
+        .args(["--stats-json", p(&stats)])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -797,22 +798,11 @@ fn memory_stays_bounded_on_a_mapped_file() {
         }
     }
     let out = run(&[
-        "--input",
-        p(&path),
-        "--job",
-        "wordcount",
-        "--rate",
-        "1000000",
-        "--window",
-        "10s",
-        "--slide",
-        "1s",
-        "--output",
-        "csv",
-        "--quiet",
-        "--stats-json",
-        p(&stats),
-    ]);
+        &["--input", p(&path)],
+        RSS_JOB,
+        &["--stats-json", p(&stats)],
+    ]
+    .concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let peak = peak_rss_mb(&stats);
     // Pages behind each 16 MiB segment are released as the job goes.

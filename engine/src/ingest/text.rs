@@ -136,11 +136,12 @@ pub(super) fn grep(
 ) -> Result<()> {
     let key = dict.intern(pattern)?;
     let finder = memchr::memmem::Finder::new(pattern.as_bytes());
+    let whole = std::str::from_utf8(bytes).ok();
     for (index, line) in lines(bytes).enumerate() {
         let index = index as u64;
         out.lines += 1;
         out.records += 1;
-        let Some(line) = check_line(line, index, max_line_bytes, out) else {
+        let Some(line) = line_text(whole, bytes, line, index, max_line_bytes, out) else {
             continue;
         };
         if finder.find(line.as_bytes()).is_some() {

@@ -281,10 +281,6 @@ impl WindowAggregator {
             });
         }
         check_values(keys.len(), values)?;
-        if let (Some(&min), Some(&max)) = (times.iter().min(), times.iter().max()) {
-            check_time(min)?;
-            check_time(max)?;
-        }
         let (column, expected) = (self.value_column, self.values);
         self.run(keys.len(), sink, |core, sink| {
             dispatch!(core, expected, values, column, |c, v| c
@@ -518,6 +514,9 @@ impl<V: OutputValue> Core<V> {
         let (Some(&t_min), Some(&t_max)) = (times.iter().min(), times.iter().max()) else {
             return Ok(());
         };
+        // The batch's range, scanned once, is also what the range check needs.
+        check_time(t_min)?;
+        check_time(t_max)?;
         let (first, last) = (self.spec.pane_index(t_min), self.spec.pane_index(t_max));
         let open = self.open_pane.unwrap_or(i64::MIN);
         if first == last && first >= open {
