@@ -193,6 +193,7 @@ fn ingest_csv(c: &mut Criterion) {
             value: Some((Field::Column(2), ValueKind::Float)),
             time: Some(Field::Column(0)),
             columns: 3,
+            filter: None,
         }),
         MAX_LINE_BYTES,
     );
@@ -208,6 +209,7 @@ fn ingest_ndjson(c: &mut Criterion) {
             value: None,
             time: Some(Field::Name("event_time".into())),
             columns: 0,
+            filter: None,
         }),
         MAX_LINE_BYTES,
     );

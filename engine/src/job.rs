@@ -17,6 +17,7 @@ use crate::batch::{Column, Values};
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::ingest::{self, Extract, Field, Fields, Format, ParsedChunk, Parser, ValueKind};
+use crate::lookup::{KeyMapper, Lookup};
 use crate::source::{self, Chunk, SourceEvent};
 use crate::window::{Retention, ValueType, WindowAggregator, WindowResult, WindowSpec};
 
@@ -77,6 +78,11 @@ pub enum JobKind {
         aggs: AggSet,
         /// The value type.
         value_kind: ValueKind,
+        /// Only records whose field (name) equals the text are events.
+        filter: Option<(String, String)>,
+        /// Keys are replaced by their group in this table; events whose key
+        /// is not in it are dropped and counted ([`JobReport::unmatched`]).
+        lookup: Option<Arc<Lookup>>,
     },
     /// Words (split on ASCII whitespace) counted per word.
     WordCount,
@@ -132,6 +138,8 @@ pub struct JobReport {
     pub skipped: u64,
     /// Records dropped because their window had already closed.
     pub late: u64,
+    /// Events dropped because their key is not in the lookup table.
+    pub unmatched: u64,
     /// Windows emitted.
     pub windows: u64,
     /// Wall-clock time.
@@ -240,6 +248,7 @@ impl JobConfig {
                 key,
                 value,
                 value_kind,
+                filter,
                 ..
             } => {
                 let time = match &self.time {
@@ -270,6 +279,10 @@ impl JobConfig {
                                 .map(|f| (f, *value_kind)),
                             time: time.map(|t| column(t, "--time-col")).transpose()?,
                             columns: names.len(),
+                            filter: filter
+                                .as_ref()
+                                .map(|(f, v)| Ok::<_, Error>((column(f, "--where")?, v.clone())))
+                                .transpose()?,
                         }
                     }
                     _ => Fields {
@@ -277,6 +290,9 @@ impl JobConfig {
                         value: value.clone().map(|v| (Field::Name(v), *value_kind)),
                         time: time.map(|t| Field::Name(t.to_owned())),
                         columns: 0,
+                        filter: filter
+                            .as_ref()
+                            .map(|(f, v)| (Field::Name(f.clone()), v.clone())),
                     },
                 };
                 Extract::Fields(fields)
@@ -341,6 +357,13 @@ pub fn run(
         spare: Vec::new(),
         clock_floor: i64::MIN,
         sampler: datasets::Rng::new(7),
+        mapper: match &config.kind {
+            JobKind::Aggregate {
+                lookup: Some(table),
+                ..
+            } => Some(KeyMapper::new(Arc::clone(table))),
+            _ => None,
+        },
         next_record: 0,
         report: JobReport::default(),
         started: Instant::now(),
@@ -394,6 +417,8 @@ struct Job<'c> {
     clock_floor: i64,
     /// Picks the latencies kept in the report's sample.
     sampler: datasets::Rng,
+    /// Re-keys events through `--lookup`.
+    mapper: Option<KeyMapper>,
     next_record: u64,
     report: JobReport,
     started: Instant,
@@ -638,8 +663,11 @@ impl Job<'_> {
         };
         let mut line = first_line;
         let mut windows = Vec::new();
-        for (result, piece) in parsed.into_iter().zip(&outs) {
+        for (result, piece) in parsed.into_iter().zip(&mut outs) {
             result?;
+            if let Some(mapper) = &mut self.mapper {
+                self.report.unmatched += mapper.apply(piece, &self.dict)?;
+            }
             for bad in &piece.errors {
                 self.bad(origin, line + bad.line, &bad.reason, hooks)?;
             }

@@ -41,6 +41,7 @@ pub mod dstream;
 mod error;
 pub mod ingest;
 pub mod job;
+pub mod lookup;
 pub mod output;
 pub mod source;
 pub mod window;

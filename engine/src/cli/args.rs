@@ -2,12 +2,14 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use engine::ingest::{Format, ValueKind};
 use engine::job::{Input, JobConfig, JobKind, OnError, TimeMode};
+use engine::lookup::Lookup;
 use engine::output::OutputFormat;
 use engine::{AggSet, WindowSpec};
 
@@ -124,6 +126,15 @@ pub struct RunArgs {
     /// Pattern of --job grep (plain text).
     #[arg(long, value_name = "P")]
     pub pattern: Option<String>,
+    /// Only records whose field equals the text are events, e.g. `--where
+    /// event_type=view` (aggregate jobs).
+    #[arg(long = "where", value_name = "FIELD=TEXT")]
+    pub where_: Option<String>,
+    /// Replace each key by its group from a CSV table `key,group` (with a
+    /// header); events whose key is not in it are dropped and counted, e.g.
+    /// YSB's ad → campaign table (aggregate jobs).
+    #[arg(long, value_name = "PATH")]
+    pub lookup: Option<PathBuf>,
     /// Event time from this column: integer ms since the epoch.
     #[arg(long, value_name = "C", conflicts_with = "rate")]
     pub time_col: Option<String>,
@@ -333,6 +344,11 @@ impl RunArgs {
         if self.pattern.is_some() && job != JobArg::Grep {
             bail!(usage("--pattern goes with --job grep"));
         }
+        if job != JobArg::Aggregate && (self.where_.is_some() || self.lookup.is_some()) {
+            bail!(usage(
+                "--where and --lookup read fields: they go with --job aggregate (--key-col)"
+            ));
+        }
         Ok(match job {
             JobArg::Aggregate => {
                 let Some(key) = self.key_col.clone() else {
@@ -346,6 +362,23 @@ impl RunArgs {
                         ValueTypeArg::Int => ValueKind::Int,
                         ValueTypeArg::Float => ValueKind::Float,
                     },
+                    filter: self
+                        .where_
+                        .as_deref()
+                        .map(|w| match w.split_once('=') {
+                            Some((field, text)) if !field.is_empty() => {
+                                Ok((field.to_owned(), text.to_owned()))
+                            }
+                            _ => Err(usage(format!(
+                                "--where {w}: FIELD=TEXT expected, e.g. --where event_type=view"
+                            ))),
+                        })
+                        .transpose()?,
+                    lookup: self
+                        .lookup
+                        .as_deref()
+                        .map(|p| Lookup::from_csv_file(p).map(Arc::new))
+                        .transpose()?,
                 }
             }
             JobArg::Wordcount => JobKind::WordCount,

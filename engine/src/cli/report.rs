@@ -105,6 +105,12 @@ impl CliHooks {
                 report.late
             );
         }
+        if report.unmatched > 0 {
+            eprintln!(
+                "engine: dropped {} events whose key is not in the --lookup table",
+                report.unmatched
+            );
+        }
         if !self.quiet {
             eprintln!("{}", summary.text());
         }
@@ -176,6 +182,7 @@ struct Summary {
     elapsed: Duration,
     skipped: u64,
     late: u64,
+    unmatched: u64,
     windows: u64,
     p50: Duration,
     p99: Duration,
@@ -211,6 +218,7 @@ impl Summary {
             elapsed: report.elapsed,
             skipped: report.skipped,
             late: report.late,
+            unmatched: report.unmatched,
             windows: report.windows,
             p50: at(0.5),
             p99: at(0.99),
@@ -249,7 +257,7 @@ impl Summary {
         format!(
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
-             \"skipped\":{},\"late\":{},\"peak_rss_mb\":{:.1}}}\n",
+             \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1}}}\n",
             self.records,
             self.bytes,
             self.seconds(),
@@ -261,6 +269,7 @@ impl Summary {
             ms(self.max),
             self.skipped,
             self.late,
+            self.unmatched,
             self.peak_rss_mb,
         )
     }

@@ -113,6 +113,10 @@ pub(super) fn rows(
     let key_col = column(&fields.key);
     let value_col = fields.value.as_ref().map(|(f, kind)| (column(f), *kind));
     let time_col = fields.time.as_ref().map(column);
+    let filter = fields
+        .filter
+        .as_ref()
+        .map(|(f, v)| (column(f), v.as_bytes()));
     with_cache(dict, |cache| {
         let mut cells = Vec::with_capacity(fields.columns);
         let whole = std::str::from_utf8(bytes).ok();
@@ -140,6 +144,11 @@ pub(super) fn rows(
                     format!("{found} columns, the header has {}", fields.columns)
                 });
                 continue;
+            }
+            if let Some((c, wanted)) = filter {
+                if *cells[c] != *wanted {
+                    continue;
+                }
             }
             let key = &cells[key_col];
             if key.is_empty() {
@@ -200,6 +209,7 @@ mod tests {
             value: Some((Field::Column(2), ValueKind::Float)),
             time: Some(Field::Column(0)),
             columns: 3,
+            filter: None,
         };
         let parser = Parser::new(Format::Csv, Extract::Fields(fields), 1 << 20);
         let input = b"10,a,1.5\n11,\"b,\"\"x\"\"\",2\n12,a\n13,,4\nxx,a,1\n14,a,inf\n\n15,c,3\n";
@@ -221,5 +231,25 @@ mod tests {
                 "line 6: bad value `inf` (finite number expected)",
             ]
         );
+    }
+
+    #[test]
+    fn a_filter_keeps_only_rows_whose_column_matches() {
+        let dict = Dictionary::new();
+        let fields = Fields {
+            key: Field::Column(0),
+            value: None,
+            time: None,
+            columns: 2,
+            filter: Some((Field::Column(1), "view".into())),
+        };
+        let parser = Parser::new(Format::Csv, Extract::Fields(fields), 1 << 20);
+        let parsed = parser
+            .parse(b"a,view\nb,click\nc,\"view\"\nd\n", &dict)
+            .unwrap();
+        let read = dict.read();
+        let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!((parsed.records, parsed.skipped), (4, 1));
     }
 }

@@ -99,6 +99,10 @@ pub struct Fields {
     pub time: Option<Field>,
     /// CSV: the number of columns every row must have.
     pub columns: usize,
+    /// Only records whose field equals this text become events (`--where
+    /// FIELD=VALUE`); the others, and records without the field, are
+    /// filtered out: records all the same, neither events nor malformed.
+    pub filter: Option<(Field, String)>,
 }
 
 /// What becomes an event.

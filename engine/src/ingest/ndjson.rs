@@ -186,9 +186,9 @@ fn unescape(raw: &str) -> Option<String> {
     Some(out)
 }
 
-/// The wanted members of one object line: `[key, value, time]`.
-fn members<'a>(line: &'a str, names: [Option<&str>; 3]) -> Result<[Option<Scalar<'a>>; 3], String> {
-    let mut found: [Option<Scalar<'a>>; 3] = [None, None, None];
+/// The wanted members of one object line: `[key, value, time, filter]`.
+fn members<'a>(line: &'a str, names: [Option<&str>; 4]) -> Result<[Option<Scalar<'a>>; 4], String> {
+    let mut found: [Option<Scalar<'a>>; 4] = [None, None, None, None];
     let mut sc = Scanner { s: line, i: 0 };
     sc.expect(b'{')?;
     sc.skip_ws();
@@ -239,11 +239,13 @@ pub(super) fn rows(
     let key_name = name(&fields.key);
     let value = fields.value.as_ref().map(|(f, kind)| (name(f), *kind));
     let time_name = fields.time.as_ref().map(name);
+    let filter = fields.filter.as_ref().map(|(f, v)| (name(f), v.as_str()));
     let whole = std::str::from_utf8(bytes).ok();
     let names = [
         Some(key_name.as_str()),
         value.as_ref().map(|(n, _)| n.as_str()),
         time_name.as_deref(),
+        filter.as_ref().map(|(n, _)| n.as_str()),
     ];
     with_cache(dict, |cache| {
         for (index, raw) in lines(bytes).enumerate() {
@@ -257,13 +259,18 @@ pub(super) fn rows(
             let Some(line) = line_text(whole, bytes, raw, index, max_line_bytes, out) else {
                 continue;
             };
-            let [key, val, time] = match members(line, names) {
+            let [key, val, time, filtered] = match members(line, names) {
                 Ok(found) => found,
                 Err(reason) => {
                     out.bad(index, || reason);
                     continue;
                 }
             };
+            if let Some((_, wanted)) = filter {
+                if filtered.as_ref().map(Scalar::text) != Some(wanted) {
+                    continue;
+                }
+            }
             let Some(key) = key.filter(|k| !k.text().is_empty()) else {
                 out.bad(index, || format!("missing or empty key `{key_name}`"));
                 continue;
@@ -314,7 +321,8 @@ mod tests {
     fn members_are_found_at_the_top_level_only() {
         let line =
             r#"{"x": {"key": "nested"}, "key": "a\"b", "arr": [1, {"v": 2}], "v": 2.5, "t": "17"}"#;
-        let [k, v, t] = members(line, [Some("key"), Some("v"), Some("t")]).unwrap();
+        let [k, v, t, f] = members(line, [Some("key"), Some("v"), Some("t"), Some("arr")]).unwrap();
+        assert!(f.is_none(), "an array is not a scalar");
         assert_eq!(k.unwrap().text(), "a\"b");
         assert_eq!(v.unwrap().text(), "2.5");
         assert_eq!(t.unwrap().text(), "17");
@@ -328,6 +336,7 @@ mod tests {
             value: Some((Field::Name("v".into()), ValueKind::Int)),
             time: Some(Field::Name("t".into())),
             columns: 0,
+            filter: None,
         };
         let parser = Parser::new(Format::Ndjson, Extract::Fields(fields), 1 << 20);
         let input = b"{\"k\":\"a\",\"v\":100}\n{\"k\":\"b\",\"v\":1,\"t\":5}\n";
@@ -344,6 +353,7 @@ mod tests {
             value: Some((Field::Name("v".into()), ValueKind::Int)),
             time: Some(Field::Name("t".into())),
             columns: 0,
+            filter: None,
         };
         let parser = Parser::new(Format::Ndjson, Extract::Fields(fields), 1 << 20);
         let input = concat!(
@@ -376,5 +386,31 @@ mod tests {
             parsed.errors[2].to_string(),
             "line 4: bad value `x` (integer expected)"
         );
+    }
+
+    #[test]
+    fn a_filter_keeps_only_records_whose_member_matches() {
+        let dict = Dictionary::new();
+        let fields = Fields {
+            key: Field::Name("k".into()),
+            value: None,
+            time: None,
+            columns: 0,
+            filter: Some((Field::Name("type".into()), "view".into())),
+        };
+        let parser = Parser::new(Format::Ndjson, Extract::Fields(fields), 1 << 20);
+        let input = concat!(
+            "{\"k\":\"a\",\"type\":\"view\"}\n",
+            "{\"k\":\"b\",\"type\":\"click\"}\n",
+            "{\"k\":\"c\"}\n",
+            "{\"type\":\"view\",\"k\":\"d\"}\n",
+            "{\"type\":\"view\"\n",
+        );
+        let parsed = parser.parse(input.as_bytes(), &dict).unwrap();
+        let read = dict.read();
+        let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
+        assert_eq!(keys, ["a", "d"]);
+        assert_eq!(parsed.record_of, [0, 3]);
+        assert_eq!((parsed.records, parsed.skipped), (5, 1));
     }
 }
