@@ -6,5 +6,8 @@
 // a `# Panics` section on every helper would say only that.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod harness;
 pub mod jobs;
+pub mod machine;
+pub mod svg;
 pub mod workloads;

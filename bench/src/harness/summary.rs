@@ -1,0 +1,525 @@
+//! `summary.md` and the plots of a run: medians of the raw rows, ratios,
+//! the published figures beside ours (per core) and the targets.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{Options, Recorder};
+use crate::jobs::Workload;
+use crate::machine::Machine;
+use crate::svg::{Chart, Series};
+
+/// A published figure, per core.
+struct Published {
+    source: &'static str,
+    workload: &'static str,
+    /// Records (events) per second per core.
+    per_core: f64,
+    /// How the per-core figure was derived.
+    derivation: &'static str,
+    /// Which of our figures it is compared with: `(suite, case, param)`.
+    ours: (&'static str, &'static str, i64),
+    /// What our figure is.
+    ours_is: &'static str,
+}
+
+const PUBLISHED: &[Published] = &[
+    Published {
+        source: "D-Streams (SOSP 2013)",
+        workload: "Grep, 100-byte records",
+        per_core: 160e3,
+        derivation: "≈ 640 K records/s per 4-core node (approximate, read off Fig. 8)",
+        ours: ("jobs", "grep", 0),
+        ours_is: "`grep` job, 100-byte records from an mmap'd file",
+    },
+    Published {
+        source: "D-Streams (SOSP 2013)",
+        workload: "WordCount, 30 s sliding window, inverse reduce",
+        per_core: 62.5e3,
+        derivation: "≈ 250 K records/s per 4-core node (approximate)",
+        ours: ("jobs", "wordcount", 0),
+        ours_is: "`wordcount` job, 30 s window / 1 s slide, 100-byte records",
+    },
+    Published {
+        source: "YSB follow-ups (Databricks 2017, McSherry 2018)",
+        workload: "YSB, Flink (no JSON parsing), best",
+        per_core: 4.0e6,
+        derivation: "1.6–4.0 M events/s per core; the upper end",
+        ours: ("jobs", "ysb", 0),
+        ours_is: "`ysb` job from NDJSON (parsing included)",
+    },
+    Published {
+        source: "YSB follow-ups",
+        workload: "YSB, Spark (no JSON parsing)",
+        per_core: 2.5e6,
+        derivation: "2.5 M events/s per core",
+        ours: ("jobs", "ysb", 0),
+        ours_is: "`ysb` job from NDJSON (parsing included)",
+    },
+    Published {
+        source: "McSherry 2018",
+        workload: "YSB, differential dataflow (no JSON parsing)",
+        per_core: 35e6,
+        derivation: "≈ 35 M events/s on one thread",
+        ours: ("jobs", "ysb", 0),
+        ours_is: "`ysb` job from NDJSON (parsing included)",
+    },
+    Published {
+        source: "LightSaber (SIGMOD 2020)",
+        workload: "sliding-window aggregation, in-memory tuples",
+        per_core: 470e6 / 16.0,
+        derivation: "470 M records/s on 16 cores",
+        ours: ("window", "engine_count_sum", 60),
+        ours_is: "window operator, count and sum, W/S 60, columns in memory",
+    },
+];
+
+/// Throughput in millions per second, or a dash.
+fn m(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".into(), |r| format!("{:.2}", r / 1e6))
+}
+
+/// A ratio `a / b` as `12.3×`, or a dash.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+/// `met` or `missed (0.25× of the target)`.
+fn verdict(value: Option<f64>, target: f64, higher_is_better: bool) -> String {
+    match value {
+        None => "not measured in this run".into(),
+        Some(v) if (v >= target) == higher_is_better => {
+            format!(
+                "**met** ({:.2}× the target)",
+                if higher_is_better {
+                    v / target
+                } else {
+                    target / v
+                }
+            )
+        }
+        Some(v) => format!(
+            "**missed**: {:.2}× of the target",
+            if higher_is_better {
+                v / target
+            } else {
+                target / v
+            }
+        ),
+    }
+}
+
+/// Writes `summary.md` and the plots.
+pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -> Result<()> {
+    let all_threads = options.threads.max(1);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Summary: {} run on {}\n\n{}\nFigures are medians of the iterations in `raw.csv` (elements per second of wall-clock time). \
+         \"Per core\" is the 1-thread figure. Ratios are ours ÷ theirs.\n",
+        if options.sizes.quick { "quick" } else { "full" },
+        machine.host,
+        machine.markdown()
+    );
+
+    // Window operator by W/S.
+    let _ = writeln!(out, "## Window operator by W/S (1 thread, M events/s)\n");
+    let _ = writeln!(
+        out,
+        "| W/S | engine count,sum | engine max | recompute baseline | HashMap baseline | engine ÷ recompute | engine ÷ HashMap |\n|---|---|---|---|---|---|---|"
+    );
+    for &ratio_ws in options.sizes.ratios {
+        let engine = rec.median("window", "engine_count_sum", ratio_ws, 1);
+        let max = rec.median("window", "engine_max", ratio_ws, 1);
+        let recompute = rec.median("window", "recompute", ratio_ws, 1);
+        let hashmap = rec.median("window", "hashmap", ratio_ws, 1);
+        let _ = writeln!(
+            out,
+            "| {ratio_ws} | {} | {} | {} | {} | {} | {} |",
+            m(engine),
+            m(max),
+            m(recompute),
+            m(hashmap),
+            ratio(engine, recompute),
+            ratio(engine, hashmap)
+        );
+    }
+
+    // Scaling.
+    let _ = writeln!(
+        out,
+        "\n## Scaling: 1 thread vs {all_threads} (M per second)\n"
+    );
+    let _ = writeln!(out, "| workload | 1 thread | {all_threads} threads | speed-up | MB/s on {all_threads} threads |\n|---|---|---|---|---|");
+    let one = rec.median("threads", "engine_count_sum", 60, 1);
+    let all = rec.median("threads", "engine_count_sum", 60, all_threads);
+    let _ = writeln!(
+        out,
+        "| window count,sum, W/S 60 (events) | {} | {} | {} | |",
+        m(one),
+        m(all),
+        ratio(all, one)
+    );
+    for w in Workload::ALL {
+        let one = rec.median("jobs", w.name(), 0, 1);
+        let all = rec.median("jobs", w.name(), 0, all_threads);
+        let bytes = rec
+            .facts
+            .get(&format!("bytes_per_record_{}", w.name()))
+            .copied();
+        let mbs = all
+            .zip(bytes)
+            .map_or_else(|| "–".into(), |(r, b)| format!("{:.0}", r * b / 1e6));
+        let _ = writeln!(
+            out,
+            "| job `{}` (records) | {} | {} | {} | {mbs} |",
+            w.name(),
+            m(one),
+            m(all),
+            ratio(all, one)
+        );
+    }
+
+    latency_section(&mut out, rec);
+    peers_section(&mut out, rec, all_threads);
+    published_section(&mut out, rec, machine);
+    targets_section(&mut out, rec, all_threads);
+    if !rec.notes.is_empty() {
+        let _ = writeln!(out, "\n## Notes\n");
+        for note in &rec.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    std::fs::write(dir.join("summary.md"), out)?;
+    write_plots(dir, rec, options)
+}
+
+/// The latency table.
+fn latency_section(out: &mut String, rec: &Recorder) {
+    let _ = writeln!(
+        out,
+        "\n## Latency per micro-batch (count,sum, 10 000 keys, W/S 10, 1 thread; µs)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| batch | p50 | p90 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|"
+    );
+    let at = |points: &[(f64, f64)], p: f64| {
+        points
+            .iter()
+            .find(|(q, _)| (*q - p).abs() < 1e-9)
+            .map_or_else(|| "–".into(), |(_, us)| format!("{us:.0}"))
+    };
+    for (events, points) in &rec.latency {
+        let mean = rec.facts.get(&format!("latency_mean_us_{events}")).copied();
+        let _ = writeln!(
+            out,
+            "| {events} events | {} | {} | {} | {} | {} | {} |",
+            at(points, 50.0),
+            at(points, 90.0),
+            at(points, 99.0),
+            at(points, 99.9),
+            at(points, 100.0),
+            mean.map_or_else(|| "–".into(), |m| format!("{m:.0}"))
+        );
+    }
+}
+
+/// The polars and Spark tables.
+fn peers_section(out: &mut String, rec: &Recorder, all_threads: usize) {
+    let _ = writeln!(
+        out,
+        "\n## The engine vs polars `group_by_dynamic` (same events and windows; M events/s)\n"
+    );
+    if rec.rows().iter().any(|r| r.suite == "polars") {
+        let _ = writeln!(out, "| W/S | engine, 1 thread | engine, {all_threads} threads | polars, {all_threads} threads | engine ÷ polars ({all_threads} threads each) |\n|---|---|---|---|---|");
+        for r in [10, 60] {
+            let _ = writeln!(
+                out,
+                "| {r} | {} | {} | {} | {} |",
+                m(rec.median("polars", "engine", r, 1)),
+                m(rec.median("polars", "engine", r, all_threads)),
+                m(rec.median("polars", "polars", r, all_threads)),
+                ratio(polars_ratio(rec, r, all_threads), Some(1.0))
+            );
+        }
+        let _ = writeln!(out, "\npolars gets its input already sorted by key (outside the timing, which favours it); the engine reads it in time order, one push per second of event time, and both results are checked equal (rows and total count).");
+    } else {
+        let _ = writeln!(out, "Not run in this run.");
+    }
+
+    let _ = writeln!(out, "\n## Spark side by side (WordCount, 30 s window / 1 s slide, the same 100-byte records, local[{all_threads}])\n");
+    let (engine_wc, spark_d, spark_s) = spark_rates(rec, all_threads);
+    let _ = writeln!(out, "| system | records/s | engine ÷ it |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| engine, {all_threads} threads | {} M | |",
+        m(engine_wc)
+    );
+    let _ = writeln!(
+        out,
+        "| Spark DStream (reduceByKeyAndWindow with inverse, checkpointing) | {} M | {} |",
+        m(spark_d),
+        ratio(engine_wc, spark_d)
+    );
+    let _ = writeln!(
+        out,
+        "| Spark Structured Streaming (groupBy(window, word).count()) | {} M | {} |",
+        m(spark_s),
+        ratio(engine_wc, spark_s)
+    );
+}
+
+/// The published figures beside ours.
+fn published_section(out: &mut String, rec: &Recorder, machine: &Machine) {
+    let _ = writeln!(out, "\n## Published figures, per core\n");
+    let _ = writeln!(out, "| source | workload | published per core | how | ours per core | ours is | ours ÷ published |\n|---|---|---|---|---|---|---|");
+    for p in PUBLISHED {
+        let ours = rec.median(p.ours.0, p.ours.1, p.ours.2, 1);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} M/s | {} | {} M/s | {} | {} |",
+            p.source,
+            p.workload,
+            m(Some(p.per_core)),
+            p.derivation,
+            m(ours),
+            p.ours_is,
+            ratio(ours, Some(p.per_core))
+        );
+    }
+    let ceiling = machine.read_gbps * 1e9 / 12.0;
+    let window_one = rec.median("window", "engine_count_sum", 60, 1);
+    let _ = writeln!(
+        out,
+        "| this machine | memory-bandwidth ceiling of one core | {} M/s | measured read {:.1} GB/s ÷ 12 bytes an event (u32 key + i64 value) | {} M/s | window operator, W/S 60 | {} |",
+        m(Some(ceiling)),
+        machine.read_gbps,
+        m(window_one),
+        ratio(window_one, Some(ceiling))
+    );
+    let mean_10k = rec.facts.get("latency_mean_us_10000").copied();
+    let _ = writeln!(
+        out,
+        "\nLatency: LightSaber reports 132 µs on average; our mean processing time per 10 000-event micro-batch is {} µs (p99 {}). D-Streams reports sub-second end-to-end latency with 1 s batches.",
+        mean_10k.map_or_else(|| "–".into(), |v| format!("{v:.0}")),
+        p99_10k(rec).map_or_else(|| "–".into(), |v| format!("{v:.0} µs"))
+    );
+}
+
+/// The targets, met or missed.
+fn targets_section(out: &mut String, rec: &Recorder, all_threads: usize) {
+    let (engine_wc, spark_d, _) = spark_rates(rec, all_threads);
+    let p99 = p99_10k(rec);
+    let _ = writeln!(
+        out,
+        "\n## Targets\n\n| target | measured | verdict |\n|---|---|---|"
+    );
+    let ysb = rec.median("jobs", "ysb", 0, 1);
+    let _ = writeln!(
+        out,
+        "| YSB from an NDJSON file ≥ 10 M events/s per core | {} M/s | {} |",
+        m(ysb),
+        verdict(ysb, 10e6, true)
+    );
+    let wc = rec.median("jobs", "wordcount", 0, 1);
+    let _ = writeln!(
+        out,
+        "| WordCount ≥ 100× D-Streams per core (≥ 6.25 M records/s) | {} M/s ({}) | {} |",
+        m(wc),
+        ratio(wc, Some(62.5e3)),
+        verdict(wc, 100.0 * 62.5e3, true)
+    );
+    let _ = writeln!(
+        out,
+        "| WordCount ≥ 100× Spark DStream side by side | {} | {} |",
+        ratio(engine_wc, spark_d),
+        verdict(engine_wc.zip(spark_d).map(|(a, b)| a / b), 100.0, true)
+    );
+    for r in [10, 60] {
+        let v = rec
+            .median("polars", "engine", r, all_threads)
+            .zip(rec.median("polars", "polars", r, all_threads))
+            .map(|(a, b)| a / b);
+        let _ = writeln!(
+            out,
+            "| ≥ 50× polars at W/S {r} | {} | {} |",
+            ratio(polars_ratio(rec, r, all_threads), Some(1.0)),
+            verdict(v, 50.0, true)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| p99 batch latency ≤ 1 ms for 10 k-event batches | {} | {} |",
+        p99.map_or_else(|| "–".into(), |v| format!("{v:.0} µs")),
+        verdict(p99, 1_000.0, false)
+    );
+}
+
+/// The p99 latency of the 10 000-event batches, µs.
+fn p99_10k(rec: &Recorder) -> Option<f64> {
+    rec.latency
+        .iter()
+        .find(|(e, _)| *e == 10_000)
+        .and_then(|(_, pts)| pts.iter().find(|(q, _)| (*q - 99.0).abs() < 1e-9))
+        .map(|(_, us)| *us)
+}
+
+/// The engine's speed over polars' at `W/S` = `r`, both on `threads`.
+fn polars_ratio(rec: &Recorder, r: i64, threads: usize) -> Option<f64> {
+    rec.median("polars", "engine", r, threads)
+        .zip(rec.median("polars", "polars", r, threads))
+        .map(|(a, b)| a / b)
+}
+
+/// The engine's WordCount on all threads and the Spark peers' rates.
+fn spark_rates(rec: &Recorder, all_threads: usize) -> (Option<f64>, Option<f64>, Option<f64>) {
+    (
+        rec.median("jobs", "wordcount", 0, all_threads),
+        rec.facts.get("spark_dstream_records_per_s").copied(),
+        rec.facts.get("spark_structured_records_per_s").copied(),
+    )
+}
+
+fn write_plots(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
+    window_plot(dir, rec, options)?;
+    threads_plot(dir, rec, options)?;
+    latency_plot(dir, rec)
+}
+
+/// Throughput by `W/S`: the engine, the baselines, polars.
+fn window_plot(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
+    let n = options.threads.max(1);
+    let by_ratio = |suite: &str, case: &str, threads: usize, ratios: &[i64]| -> Vec<(f64, f64)> {
+        ratios
+            .iter()
+            .filter_map(|&r| {
+                rec.median(suite, case, r, threads)
+                    .map(|v| (r as f64, v / 1e6))
+            })
+            .collect()
+    };
+    let ratios = options.sizes.ratios;
+    let mut series = vec![
+        Series {
+            name: "engine count,sum (inverse-reduce)".into(),
+            points: by_ratio("window", "engine_count_sum", 1, ratios),
+        },
+        Series {
+            name: "engine max (deques)".into(),
+            points: by_ratio("window", "engine_max", 1, ratios),
+        },
+        Series {
+            name: "recompute baseline".into(),
+            points: by_ratio("window", "recompute", 1, ratios),
+        },
+        Series {
+            name: "HashMap baseline".into(),
+            points: by_ratio("window", "hashmap", 1, ratios),
+        },
+    ];
+    let polars = by_ratio("polars", "polars", n, &[10, 60]);
+    if !polars.is_empty() {
+        series.push(Series {
+            name: format!("polars ({n} threads)"),
+            points: polars,
+        });
+        series.push(Series {
+            name: "engine, polars' input".into(),
+            points: by_ratio("polars", "engine", 1, &[10, 60]),
+        });
+    }
+    let chart = Chart {
+        title: "Window throughput by W/S (1 thread unless noted)".into(),
+        x_label: "window length ÷ slide".into(),
+        y_label: "M events/s".into(),
+        log_x: true,
+        log_y: true,
+        series,
+    };
+    std::fs::write(dir.join("window_throughput.svg"), chart.render())?;
+    Ok(())
+}
+
+/// Throughput by threads: the window operator and every job.
+fn threads_plot(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
+    let n = options.threads.max(1);
+    let threads: Vec<usize> = {
+        let mut t = vec![1, n];
+        t.dedup();
+        t
+    };
+    let by_threads = |suite: &str, case: &str, param: i64| -> Vec<(f64, f64)> {
+        threads
+            .iter()
+            .filter_map(|&t| {
+                rec.median(suite, case, param, t)
+                    .map(|v| (t as f64, v / 1e6))
+            })
+            .collect()
+    };
+    let mut series = vec![Series {
+        name: "window count,sum W/S 60".into(),
+        points: by_threads("threads", "engine_count_sum", 60),
+    }];
+    for w in Workload::ALL {
+        series.push(Series {
+            name: format!("job {}", w.name()),
+            points: by_threads("jobs", w.name(), 0),
+        });
+    }
+    let chart = Chart {
+        title: "Throughput by threads".into(),
+        x_label: "threads".into(),
+        y_label: "M events (records)/s".into(),
+        log_x: false,
+        log_y: true,
+        series,
+    };
+    std::fs::write(dir.join("threads.svg"), chart.render())?;
+    Ok(())
+}
+
+/// The latency distribution of each batch size, HDR-style.
+fn latency_plot(dir: &Path, rec: &Recorder) -> Result<()> {
+    // HDR-style: x = 1 / (1 − percentile), the maximum drawn one decade on.
+    let series = rec
+        .latency
+        .iter()
+        .map(|(events, points)| {
+            let mut last_x = 1.0;
+            let pts = points
+                .iter()
+                .filter(|(p, _)| *p > 0.0)
+                .map(|&(p, us)| {
+                    let x = if p >= 100.0 {
+                        last_x * 10.0
+                    } else {
+                        100.0 / (100.0 - p)
+                    };
+                    last_x = x;
+                    (x, us)
+                })
+                .collect();
+            Series {
+                name: format!("{events} events"),
+                points: pts,
+            }
+        })
+        .collect();
+    let chart = Chart {
+        title: "Micro-batch latency distribution (x: 1/(1 − percentile); last point: max)".into(),
+        x_label: "2 = p50, 10 = p90, 100 = p99, 1000 = p99.9".into(),
+        y_label: "µs".into(),
+        log_x: true,
+        log_y: true,
+        series,
+    };
+    std::fs::write(dir.join("latency.svg"), chart.render())?;
+    Ok(())
+}
