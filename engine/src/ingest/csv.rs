@@ -119,7 +119,7 @@ pub(super) fn rows(
         .map(|(f, v)| (column(f), v.as_bytes()));
     with_cache(dict, |cache| {
         let mut cells = Vec::with_capacity(fields.columns);
-        let whole = std::str::from_utf8(bytes).ok();
+        let whole = super::chunk_text(bytes);
         let estimate = bytes.len() / 24;
         out.keys.reserve(estimate);
         out.record_of.reserve(estimate);

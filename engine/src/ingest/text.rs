@@ -72,7 +72,7 @@ pub(super) fn words(
         out.record_of.reserve(bytes.len() / 6);
         // The common case, a valid UTF-8 chunk, is checked at once (SIMD-fast in
         // std); lines are then cut at ASCII newlines, always char boundaries.
-        let whole = std::str::from_utf8(bytes).ok();
+        let whole = super::chunk_text(bytes);
         let (lines_in_chunk, longest) = super::split::line_stats(bytes);
         if let Some(text) = whole.filter(|_| longest <= max_line_bytes) {
             // No malformed line: split the whole chunk 64 bytes at a time.
@@ -136,7 +136,7 @@ pub(super) fn grep(
 ) -> Result<()> {
     let key = dict.intern(pattern)?;
     let finder = memchr::memmem::Finder::new(pattern.as_bytes());
-    let whole = std::str::from_utf8(bytes).ok();
+    let whole = super::chunk_text(bytes);
     for (index, line) in lines(bytes).enumerate() {
         let index = index as u64;
         out.lines += 1;
