@@ -56,6 +56,38 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// What a measured case is: its suite, name, parameter and threads.
+#[derive(Clone, Copy)]
+struct Case<'a> {
+    suite: &'static str,
+    name: &'a str,
+    param: i64,
+    threads: usize,
+}
+
+/// Records `iterations` runs of `one`, each processing `elements`.
+fn measure(
+    rec: &mut Recorder,
+    case: Case<'_>,
+    iterations: u64,
+    elements: usize,
+    mut one: impl FnMut() -> Duration,
+) -> Result<()> {
+    for iteration in 0..iterations {
+        let seconds = secs(one());
+        rec.push(Row {
+            suite: case.suite,
+            case: case.name.into(),
+            param: case.param,
+            threads: case.threads,
+            iteration,
+            elements: elements as u64,
+            seconds,
+        })?;
+    }
+    Ok(())
+}
+
 /// Steady-state window throughput by `W/S`: the engine (count and sum, max),
 /// the recompute baseline and the `HashMap` baseline, one thread.
 pub fn window(rec: &mut Recorder, options: &Options) -> Result<()> {
@@ -65,34 +97,28 @@ pub fn window(rec: &mut Recorder, options: &Options) -> Result<()> {
         for (case, aggs) in [("engine_count_sum", "count,sum"), ("engine_max", "max")] {
             rec.say(&format!("window: {case} at W/S {ratio}"));
             let mut op = Incremental::new(&large, aggs, ratio, 1);
-            for iteration in 0..s.window_iterations {
-                let seconds = secs(op.run(1));
-                rec.push(Row {
-                    suite: "window",
-                    case: case.into(),
-                    param: ratio,
-                    threads: 1,
-                    iteration,
-                    elements: EVENTS_PER_BATCH as u64,
-                    seconds,
-                })?;
-            }
+            let case = Case {
+                suite: "window",
+                name: case,
+                param: ratio,
+                threads: 1,
+            };
+            measure(rec, case, s.window_iterations, EVENTS_PER_BATCH, || {
+                op.run(1)
+            })?;
         }
         if ratio <= 600 {
             rec.say(&format!("window: HashMap baseline at W/S {ratio}"));
             let mut baseline = HashMapWindow::new(&large, ratio);
-            for iteration in 0..s.hashmap_iterations {
-                let seconds = secs(baseline.run(1));
-                rec.push(Row {
-                    suite: "window",
-                    case: "hashmap".into(),
-                    param: ratio,
-                    threads: 1,
-                    iteration,
-                    elements: EVENTS_PER_BATCH as u64,
-                    seconds,
-                })?;
-            }
+            let case = Case {
+                suite: "window",
+                name: "hashmap",
+                param: ratio,
+                threads: 1,
+            };
+            measure(rec, case, s.hashmap_iterations, EVENTS_PER_BATCH, || {
+                baseline.run(1)
+            })?;
         }
     }
     drop(large);
@@ -101,18 +127,15 @@ pub fn window(rec: &mut Recorder, options: &Options) -> Result<()> {
     for &ratio in s.ratios {
         rec.say(&format!("window: recompute baseline at W/S {ratio}"));
         let mut baseline = Recompute::new(&small, ratio);
-        for iteration in 0..s.recompute_iterations {
-            let seconds = secs(baseline.run(1));
-            rec.push(Row {
-                suite: "window",
-                case: "recompute".into(),
-                param: ratio,
-                threads: 1,
-                iteration,
-                elements: SMALL_BATCH as u64,
-                seconds,
-            })?;
-        }
+        let case = Case {
+            suite: "window",
+            name: "recompute",
+            param: ratio,
+            threads: 1,
+        };
+        measure(rec, case, s.recompute_iterations, SMALL_BATCH, || {
+            baseline.run(1)
+        })?;
     }
     Ok(())
 }
@@ -130,18 +153,14 @@ pub fn threads(rec: &mut Recorder, options: &Options) -> Result<()> {
     for threads in thread_counts(options) {
         rec.say(&format!("threads: window count,sum at W/S 60 on {threads}"));
         let mut op = Incremental::new(&large, "count,sum", 60, threads);
-        for iteration in 0..options.sizes.window_iterations {
-            let seconds = secs(op.run(1));
-            rec.push(Row {
-                suite: "threads",
-                case: "engine_count_sum".into(),
-                param: 60,
-                threads,
-                iteration,
-                elements: EVENTS_PER_BATCH as u64,
-                seconds,
-            })?;
-        }
+        let case = Case {
+            suite: "threads",
+            name: "engine_count_sum",
+            param: 60,
+            threads,
+        };
+        let iterations = options.sizes.window_iterations;
+        measure(rec, case, iterations, EVENTS_PER_BATCH, || op.run(1))?;
     }
     Ok(())
 }
@@ -163,19 +182,17 @@ pub fn latency(rec: &mut Recorder, options: &Options) -> Result<()> {
         let mut op = Incremental::new(&input, "count,sum", 10, 1);
         // Nanoseconds, 1 ns to 100 s, 3 significant digits.
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3)?;
-        for iteration in 0..batches {
+        let case = Case {
+            suite: "latency",
+            name: "batch",
+            param: events as i64,
+            threads: 1,
+        };
+        measure(rec, case, batches, events, || {
             let took = op.run(1);
             histogram.saturating_record(took.as_nanos() as u64);
-            rec.push(Row {
-                suite: "latency",
-                case: "batch".into(),
-                param: events as i64,
-                threads: 1,
-                iteration,
-                elements: events as u64,
-                seconds: secs(took),
-            })?;
-        }
+            took
+        })?;
         let points = PERCENTILES
             .iter()
             .map(|&p| {
