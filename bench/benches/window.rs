@@ -18,6 +18,8 @@
 //!   = 10, 60, 600 and 3600, one thread, [`EVENTS_PER_BATCH`] events a batch.
 //!   Incremental aggregation should make throughput independent of `W/S`.
 //! - `window_max`: max (not invertible: monotonic deques per key), same.
+//! - `window_aggs`: each aggregate alone (count, sum, avg, min, max) at
+//!   `W/S` = 60, one thread: what each costs.
 //! - `window_threads`: count and sum at `W/S` = 60 with 1 and 2 threads.
 //! - `window_recompute_baseline`: a naive operator written here that keeps the
 //!   window's batches and re-aggregates all `ratio` of them into a dense array
@@ -88,6 +90,19 @@ fn window_sum_count(c: &mut Criterion, batches: &Batches) {
 
 fn window_max(c: &mut Criterion, batches: &Batches) {
     incremental_by_ratio(c, batches, "window_max", "max");
+}
+
+fn window_aggs(c: &mut Criterion, batches: &Batches) {
+    let mut group = c.benchmark_group("window_aggs");
+    configure(&mut group, batches);
+    for aggs in ["count", "sum", "avg", "min", "max"] {
+        let mut state = None;
+        group.bench_with_input(BenchmarkId::from_parameter(aggs), &aggs, |b, &aggs| {
+            let state = state.get_or_insert_with(|| Incremental::new(batches, aggs, 60, 1));
+            b.iter_custom(|iters| state.run(iters));
+        });
+    }
+    group.finish();
 }
 
 fn window_recompute_baseline(c: &mut Criterion, batches: &Batches) {
@@ -255,6 +270,7 @@ fn benches(c: &mut Criterion) {
     let large = Batches::new(EVENTS_PER_BATCH);
     window_sum_count(c, &large);
     window_max(c, &large);
+    window_aggs(c, &large);
     window_threads(c, &large);
     chunk_rows(c, &large);
     window_hashmap_baseline(c, &large);
