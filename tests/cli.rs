@@ -987,7 +987,7 @@ fn ysb_filter_and_campaign_lookup_equal_a_direct_count() {
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with(dropped_ad))
-        .map(|l| format!("{l}\n"))
+        .flat_map(|l| [l, "\n"])
         .collect();
     let short = dir.file("short.csv", table.as_bytes());
     let stats = dir.0.join("stats.json");

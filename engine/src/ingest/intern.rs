@@ -51,7 +51,9 @@ const MAX_ARENA_BYTES: usize = 64 << 20;
 
 /// The 16-byte head of a key, loaded so that `(head, len)` identifies keys
 /// of up to 16 bytes: overlapping loads cover every byte, as wyhash-style
-/// hashers read short inputs.
+/// hashers read short inputs. A key shorter than 8 bytes has its bytes,
+/// zero-padded, in `head[0]` (little-endian), which [`KeyCache::id_in`]
+/// gets with one masked load.
 #[inline]
 fn head(key: &[u8]) -> [u64; 2] {
     let n = key.len();
@@ -66,12 +68,11 @@ fn head(key: &[u8]) -> [u64; 2] {
     } else if n >= 8 {
         [load8(0), load8(n - 8)]
     } else if n >= 4 {
-        [load4(0) | (load4(n - 4) << 32), 0]
+        // The two loads overlap on equal bytes: OR keeps them.
+        [load4(0) | (load4(n - 4) << (8 * (n - 4))), 0]
     } else if n > 0 {
-        [
-            u64::from(key[0]) | (u64::from(key[n / 2]) << 8) | (u64::from(key[n - 1]) << 16),
-            0,
-        ]
+        let at = |i: usize| u64::from(key[i]) << (8 * i);
+        [at(0) | at(n / 2) | at(n - 1), 0]
     } else {
         [0, 0]
     }
@@ -154,8 +155,35 @@ impl KeyCache {
     /// The dictionary id of `key`, interning it on a miss.
     #[inline]
     pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
+        self.find(key, head(key.as_bytes()), dict)
+    }
+
+    /// [`KeyCache::id`] of `text[start..end]`, where `text` is the whole
+    /// chunk: a key shorter than 8 bytes that is not at the chunk's very end
+    /// is read with one load and a mask, without branching on its length
+    /// (which words change at random).
+    #[inline]
+    pub fn id_in(
+        &mut self,
+        text: &str,
+        start: usize,
+        end: usize,
+        dict: &Dictionary,
+    ) -> Result<u32> {
+        let n = end - start;
+        let bytes = text.as_bytes();
+        let head = if n < 8 && start + 8 <= bytes.len() {
+            let word = u64::from_le_bytes(bytes[start..start + 8].try_into().expect("8 bytes"));
+            [word & ((1_u64 << (8 * n)) - 1), 0]
+        } else {
+            head(&bytes[start..end])
+        };
+        self.find(&text[start..end], head, dict)
+    }
+
+    #[inline]
+    fn find(&mut self, key: &str, head: [u64; 2], dict: &Dictionary) -> Result<u32> {
         let bytes = key.as_bytes();
-        let head = head(bytes);
         let hash = hash(bytes, head);
         let len = bytes.len() as u32;
         let mask = self.slots.len() - 1;
@@ -262,6 +290,28 @@ mod tests {
             assert_eq!(read.get(*id), Some(word.as_str()));
         }
         drop(read);
+        // Keys read in place from a larger text get the same ids.
+        let text: String = words.iter().flat_map(|w| [w.as_str(), " "]).collect();
+        let in_place: Vec<u32> = with_cache(&dict, |c| {
+            let mut at = 0;
+            words
+                .iter()
+                .map(|w| {
+                    let id = c.id_in(&text, at, at + w.len(), &dict).unwrap();
+                    at += w.len() + 1;
+                    id
+                })
+                .collect()
+        });
+        assert_eq!(ids, in_place);
+        for len in 0..8 {
+            let key = "abcdefgh".get(..len).unwrap();
+            assert_eq!(head(key.as_bytes())[0], {
+                let mut padded = [0_u8; 8];
+                padded[..len].copy_from_slice(key.as_bytes());
+                u64::from_le_bytes(padded)
+            });
+        }
         // Another dictionary on the same thread starts a fresh cache.
         let other = Dictionary::new();
         let first = with_cache(&other, |c| c.id("word7", &other).unwrap());

@@ -4,13 +4,17 @@
 
 /// ASCII whitespace as `split_ascii_whitespace` has it: space, \t, \n,
 /// \x0C and \r.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const WHITESPACE: [u8; 5] = [b' ', b'\t', b'\n', 0x0C, b'\r'];
 
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const LOW: u64 = 0x0101_0101_0101_0101;
+#[cfg(any(test, not(target_arch = "x86_64")))]
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of every byte of `x` that equals `byte`, exactly (no
 /// borrow between bytes, unlike the classic `haszero`).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline]
 fn eq_bytes(x: u64, byte: u8) -> u64 {
     let y = x ^ (LOW * u64::from(byte));
@@ -20,6 +24,7 @@ fn eq_bytes(x: u64, byte: u8) -> u64 {
 }
 
 /// Gathers the high bit of each byte into the low 8 bits (byte k → bit k).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline]
 fn gather(high_bits: u64) -> u64 {
     ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
@@ -36,6 +41,56 @@ fn masks(block: &[u8]) -> (u64, u64) {
         padded[..block.len()].copy_from_slice(block);
         &padded
     };
+    block_masks(bytes)
+}
+
+/// The whitespace and newline masks of 64 bytes, 16 at a time with SSE2
+/// (part of every x86-64 CPU).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_masks(bytes: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let (mut ws, mut nl) = (0, 0);
+    for lane in 0..4 {
+        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics
+        // exist on every CPU this code runs on; bytes 16·lane..16·lane + 16
+        // lie inside the 64-byte array, and the unaligned load has no
+        // alignment requirement.
+        #[allow(clippy::cast_ptr_alignment)] // `loadu`: any alignment.
+        let (space, newline) = unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().add(16 * lane).cast::<__m128i>());
+            let newline = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            let space = _mm_or_si128(
+                _mm_or_si128(newline, _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))),
+                _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x0C)),
+                    ),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
+                ),
+            );
+            (_mm_movemask_epi8(space), _mm_movemask_epi8(newline))
+        };
+        ws |= u64::from(space as u16) << (16 * lane);
+        nl |= u64::from(newline as u16) << (16 * lane);
+    }
+    (ws, nl)
+}
+
+/// The whitespace and newline masks of 64 bytes, eight at a time (SWAR).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn block_masks(bytes: &[u8; 64]) -> (u64, u64) {
+    block_masks_swar(bytes)
+}
+
+/// [`block_masks`] with plain 64-bit integer operations: the portable
+/// version, and the reference the SIMD one is tested against.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn block_masks_swar(bytes: &[u8; 64]) -> (u64, u64) {
     let (mut ws, mut nl) = (0, 0);
     for (lane, chunk) in bytes.chunks_exact(8).enumerate() {
         let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
@@ -146,6 +201,21 @@ mod tests {
         .concat();
         assert_eq!(split(&long), reference(&long));
         assert_eq!(split(b""), []);
+    }
+
+    #[test]
+    fn simd_and_swar_masks_agree() {
+        let mut rng = datasets::Rng::new(5);
+        let alphabet = [
+            b' ', b'\t', b'\n', 0x0B, 0x0C, b'\r', b'a', 0x00, 0x80, 0xFF, 0xA0, 0x85,
+        ];
+        for _ in 0..20_000 {
+            let mut block = [0_u8; 64];
+            for b in &mut block {
+                *b = alphabet[rng.below(alphabet.len() as u64) as usize];
+            }
+            assert_eq!(block_masks(&block), block_masks_swar(&block), "{block:?}");
+        }
     }
 
     proptest! {

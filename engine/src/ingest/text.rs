@@ -80,7 +80,7 @@ pub(super) fn words(
             out.records = lines_in_chunk;
             return super::split::split_words(bytes, |start, end, line| {
                 // Cut at ASCII whitespace of valid UTF-8: valid UTF-8.
-                out.keys.push(cache.id(&text[start..end], dict)?);
+                out.keys.push(cache.id_in(text, start, end, dict)?);
                 out.record_of.push(line);
                 Ok(())
             });
