@@ -270,7 +270,11 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
             .args(["--cores", &cores.to_string()])
             // DStream: 1 s batches, as the engine's; Structured Streaming
             // triggers each micro-batch when the last one ends (its fastest).
-            .args(if mode == "dstream" { &["--batch-ms", "1000"][..] } else { &[] })
+            .args(if mode == "dstream" {
+                &["--batch-ms", "1000"][..]
+            } else {
+                &[]
+            })
             .args(["--window-s", "30", "--slide-s", "1"])
             .args(["--duration-s", &options.sizes.spark_seconds.to_string()])
             // The JIT, code generation and backpressure settle over the
