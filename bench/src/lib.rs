@@ -9,5 +9,7 @@
 pub mod harness;
 pub mod jobs;
 pub mod machine;
+#[cfg(feature = "polars")]
+pub mod polars_cmp;
 pub mod svg;
 pub mod workloads;

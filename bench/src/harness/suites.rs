@@ -374,26 +374,33 @@ pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
         ..datasets::EventConfig::default()
     });
     let values: Vec<f64> = events.values.iter().map(|&v| v as f64).collect();
-    let input = PolarsInput::new(&events.times, &events.keys, &values)?;
+    rec.say("polars: building the frames (sorting one by key, untimed)");
+    let sorted = PolarsInput::new(&events.times, &events.keys, &values)?;
+    let arrival = PolarsInput::in_time_order(&events.times, &events.keys, &values)?;
     for ratio in [10_i64, 60] {
         let (window, slide) = (ratio * 1_000, 1_000);
         // (rows, total count) of each side, which must agree.
         let mut polars_result = None;
-        for iteration in 0..s.polars_iterations {
-            rec.say(&format!("polars: group_by_dynamic at W/S {ratio}"));
-            let started = Instant::now();
-            let result = sliding_count_sum(&input, window, slide)?;
-            let seconds = secs(started.elapsed());
-            polars_result = Some((result.count.len() as u64, result.count.iter().sum::<u64>()));
-            rec.push(Row {
-                suite: "polars",
-                case: "polars".into(),
-                param: ratio,
-                threads: options.threads,
-                iteration,
-                elements: input.rows() as u64,
-                seconds,
-            })?;
+        for (input, case) in [(&sorted, "polars"), (&arrival, "polars_time_order")] {
+            for iteration in 0..s.polars_iterations {
+                rec.say(&format!("polars: group_by_dynamic at W/S {ratio} ({case})"));
+                let started = Instant::now();
+                let result = sliding_count_sum(input, window, slide)?;
+                let seconds = secs(started.elapsed());
+                let summary = (result.count.len() as u64, result.count.iter().sum::<u64>());
+                if *polars_result.get_or_insert(summary) != summary {
+                    bail!("W/S {ratio}: polars' results differ by input order");
+                }
+                rec.push(Row {
+                    suite: "polars",
+                    case: case.into(),
+                    param: ratio,
+                    threads: options.threads,
+                    iteration,
+                    elements: input.rows() as u64,
+                    seconds,
+                })?;
+            }
         }
         for threads in thread_counts(options) {
             for iteration in 0..s.polars_iterations {
@@ -441,7 +448,7 @@ pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
                     param: ratio,
                     threads,
                     iteration,
-                    elements: input.rows() as u64,
+                    elements: values.len() as u64,
                     seconds,
                 })?;
             }
