@@ -29,6 +29,10 @@ struct Args {
     /// environment on first use: bench/spark/install.sh).
     #[arg(long)]
     with_spark: bool,
+    /// Run only this suite (repeatable): window, threads, latency, jobs,
+    /// polars, spark.
+    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "polars", "spark"])]
+    only: Vec<String>,
     /// Threads of the "all threads" cases [default: all cores].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -57,6 +61,7 @@ fn main() -> Result<()> {
         out: args.out.unwrap_or_else(harness::default_out_dir),
         with_polars: args.with_polars,
         with_spark: args.with_spark,
+        only: args.only,
         threads,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };

@@ -104,6 +104,9 @@ pub struct Options {
     pub with_polars: bool,
     /// Include the Spark peers (needs `bench/spark/install.sh` to succeed).
     pub with_spark: bool,
+    /// Run only these suites (`window`, `threads`, `latency`, `jobs`,
+    /// `polars`, `spark`); empty: all that are enabled.
+    pub only: Vec<String>,
     /// All threads, for the scaling cases.
     pub threads: usize,
     /// The command line, for `setup.md`.
@@ -244,27 +247,43 @@ pub fn run(options: &Options) -> Result<()> {
     let machine = Machine::probe(options.sizes.bandwidth_bytes);
     write_setup(dir, options, &machine)?;
 
-    suites::window(&mut rec, options)?;
-    suites::threads(&mut rec, options)?;
-    suites::latency(&mut rec, options)?;
-    let scratch = std::env::temp_dir().join(format!("engine-reproduce-{}", std::process::id()));
-    let jobs = suites::jobs(&mut rec, options, &scratch);
-    let spark = jobs.and_then(|inputs| {
-        let outcome = if options.with_spark {
-            suites::spark(&mut rec, options, &inputs)
+    let wanted = |suite: &str| options.only.is_empty() || options.only.iter().any(|s| s == suite);
+    if wanted("window") {
+        suites::window(&mut rec, options)?;
+    }
+    if wanted("threads") {
+        suites::threads(&mut rec, options)?;
+    }
+    if wanted("latency") {
+        suites::latency(&mut rec, options)?;
+    }
+    let spark = options.with_spark && wanted("spark");
+    if wanted("jobs") || spark {
+        let scratch = std::env::temp_dir().join(format!("engine-reproduce-{}", std::process::id()));
+        let jobs = if wanted("jobs") {
+            suites::jobs(&mut rec, options, &scratch)
         } else {
-            rec.notes
-                .push("Spark peers not run (add `--with-spark`).".into());
-            Ok(())
+            suites::job_inputs(&mut rec, options, &scratch)
         };
-        inputs.remove();
-        outcome
-    });
-    let _ = std::fs::remove_dir_all(&scratch);
-    spark?;
-    if options.with_polars {
+        let outcome = jobs.and_then(|inputs| {
+            let outcome = if spark {
+                suites::spark(&mut rec, options, &inputs)
+            } else {
+                Ok(())
+            };
+            inputs.remove();
+            outcome
+        });
+        let _ = std::fs::remove_dir_all(&scratch);
+        outcome?;
+    }
+    if !options.with_spark {
+        rec.notes
+            .push("Spark peers not run (add `--with-spark`).".into());
+    }
+    if options.with_polars && wanted("polars") {
         suites::polars(&mut rec, options)?;
-    } else {
+    } else if !options.with_polars {
         rec.notes.push(
             "polars comparison not run (add `--with-polars`, built with `--features polars`)."
                 .into(),

@@ -211,15 +211,20 @@ pub fn latency(rec: &mut Recorder, options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Whole jobs on generated files, on 1 thread and on all. Returns the
-/// inputs, which the Spark peers read too.
-pub fn jobs(rec: &mut Recorder, options: &Options, scratch: &Path) -> Result<JobInputs> {
+/// Generates the jobs' inputs (which the Spark peers read too).
+pub fn job_inputs(rec: &mut Recorder, options: &Options, scratch: &Path) -> Result<JobInputs> {
     rec.say(&format!(
         "jobs: generating {} MiB of each input in {}",
         options.sizes.job_bytes >> 20,
         scratch.display()
     ));
-    let inputs = JobInputs::create(scratch, options.sizes.job_bytes)?;
+    JobInputs::create(scratch, options.sizes.job_bytes)
+}
+
+/// Whole jobs on generated files, on 1 thread and on all. Returns the
+/// inputs, which the Spark peers read too.
+pub fn jobs(rec: &mut Recorder, options: &Options, scratch: &Path) -> Result<JobInputs> {
+    let inputs = job_inputs(rec, options, scratch)?;
     for workload in Workload::ALL {
         let mut checksum = None;
         for threads in thread_counts(options) {
