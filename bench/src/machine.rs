@@ -67,8 +67,17 @@ impl Machine {
             .map_or_else(
                 || "unknown".to_owned(),
                 |c| {
-                    let dirty = command("git", &["-C", manifest, "status", "--porcelain"])
-                        .is_some_and(|s| !s.is_empty());
+                    let dirty = command(
+                        "git",
+                        &[
+                            "-C",
+                            manifest,
+                            "status",
+                            "--porcelain",
+                            "--untracked-files=no",
+                        ],
+                    )
+                    .is_some_and(|s| !s.is_empty());
                     if dirty {
                         format!("{c}-dirty")
                     } else {

@@ -58,17 +58,30 @@ struct Axis {
     log: bool,
     lo: f64,
     hi: f64,
+    /// Ticks at whole numbers (a linear axis of a few small integers, such
+    /// as thread counts).
+    integer_ticks: bool,
 }
 
 impl Axis {
     fn new(values: impl Iterator<Item = f64>, log: bool) -> Self {
         let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+        let mut whole = true;
         for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
             lo = lo.min(v);
             hi = hi.max(v);
+            whole &= v.fract() == 0.0;
         }
         if lo > hi {
             (lo, hi) = (1.0, 10.0);
+        }
+        if !log && whole && hi - lo <= 16.0 {
+            return Self {
+                log,
+                lo: lo - 0.5,
+                hi: hi + 0.5,
+                integer_ticks: true,
+            };
         }
         if log {
             lo = 10_f64.powf(lo.log10().floor());
@@ -80,7 +93,12 @@ impl Axis {
             }
             hi *= 1.05;
         }
-        Self { log, lo, hi }
+        Self {
+            log,
+            lo,
+            hi,
+            integer_ticks: false,
+        }
     }
 
     /// Position in 0..=1.
@@ -93,6 +111,10 @@ impl Axis {
     }
 
     fn ticks(&self) -> Vec<f64> {
+        if self.integer_ticks {
+            let (a, b) = ((self.lo + 0.5) as i64, (self.hi - 0.5) as i64);
+            return (a..=b).map(|t| t as f64).collect();
+        }
         if self.log {
             let (a, b) = (
                 self.lo.log10().round() as i32,

@@ -232,8 +232,11 @@ impl Recorder {
 #[must_use]
 pub fn default_out_dir() -> PathBuf {
     let date = suites::today();
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results/runs")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .unwrap_or(manifest)
+        .join("results/runs")
         .join(format!("{date}-{}", crate::machine::host_name()))
 }
 

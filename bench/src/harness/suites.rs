@@ -254,32 +254,44 @@ pub fn jobs(rec: &mut Recorder, options: &Options, scratch: &Path) -> Result<Job
 }
 
 /// The Spark peers (`bench/spark/run.sh`) on the WordCount input: DStream
-/// WordCount with an inverse-reduce window, and Structured Streaming. A
-/// peer that cannot be installed or run is skipped with a note.
+/// WordCount with an inverse-reduce window, fed by a receiver-less source
+/// (Spark's fastest) and by a receiver (as `socketTextStream` is), and
+/// Structured Streaming. A peer that cannot be installed or run is skipped
+/// with a note.
 pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("spark/run.sh");
     let cores = options.threads.max(1);
     let work = std::env::temp_dir().join(format!("engine-spark-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    for mode in ["dstream", "structured"] {
+    // (case, program, extra arguments)
+    let peers: [(&str, &str, &[&str]); 3] = [
+        (
+            "dstream",
+            "dstream",
+            &["--batch-ms", "1000", "--source", "direct"],
+        ),
+        (
+            "dstream_receiver",
+            "dstream",
+            &["--batch-ms", "1000", "--source", "receiver"],
+        ),
+        // Structured Streaming triggers each micro-batch when the last one
+        // ends: its fastest.
+        ("structured", "structured", &[]),
+    ];
+    for (case, mode, extra) in peers {
         rec.say(&format!(
-            "spark: {mode} WordCount, local[{cores}], {} s (installs on first use)",
+            "spark: {case} WordCount, local[{cores}], {} s (installs on first use)",
             options.sizes.spark_seconds
         ));
-        let csv = work.join(format!("{mode}.csv"));
+        let csv = work.join(format!("{case}.csv"));
         let started = Instant::now();
         let out = Command::new("bash")
             .arg(&script)
             .arg(mode)
             .args(["--input", &inputs.words.to_string_lossy()])
             .args(["--cores", &cores.to_string()])
-            // DStream: 1 s batches, as the engine's; Structured Streaming
-            // triggers each micro-batch when the last one ends (its fastest).
-            .args(if mode == "dstream" {
-                &["--batch-ms", "1000"][..]
-            } else {
-                &[]
-            })
+            .args(extra)
             .args(["--window-s", "30", "--slide-s", "1"])
             .args(["--duration-s", &options.sizes.spark_seconds.to_string()])
             // The JIT, code generation and backpressure settle over the
@@ -288,7 +300,7 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
             .args(["--out", &csv.to_string_lossy()])
             .args([
                 "--checkpoint",
-                &work.join(format!("{mode}-checkpoint")).to_string_lossy(),
+                &work.join(format!("{case}-checkpoint")).to_string_lossy(),
             ])
             .output()
             .with_context(|| format!("running {}", script.display()))?;
@@ -300,9 +312,9 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
                 .find(|l| l.starts_with("spark peer unavailable"))
                 .or_else(|| stderr.lines().last())
                 .unwrap_or("no message");
-            rec.say(&format!("spark: {mode} skipped: {why}"));
+            rec.say(&format!("spark: {case} skipped: {why}"));
             rec.notes.push(format!(
-                "Spark {mode} skipped after {:.0} s: {why}",
+                "Spark {case} skipped after {:.0} s: {why}",
                 started.elapsed().as_secs_f64()
             ));
             continue;
@@ -312,17 +324,17 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
             .find(|l| l.starts_with(&format!("spark {mode}:")))
         else {
             rec.notes
-                .push(format!("Spark {mode}: no summary line in its output"));
+                .push(format!("Spark {case}: no summary line in its output"));
             continue;
         };
         rec.say(summary);
-        rec.notes.push(format!("Spark said: `{summary}`"));
+        rec.notes.push(format!("Spark {case} said: `{summary}`"));
         if let Some(rate) = number_before(summary, "records/s") {
             rec.facts
-                .insert(format!("spark_{mode}_records_per_s"), rate);
+                .insert(format!("spark_{case}_records_per_s"), rate);
         }
         if let Some(p99) = number_before(summary, "ms").filter(|_| summary.contains("p99")) {
-            rec.facts.insert(format!("spark_{mode}_p99_ms"), p99);
+            rec.facts.insert(format!("spark_{case}_p99_ms"), p99);
         }
         let text = std::fs::read_to_string(&csv).unwrap_or_default();
         for (iteration, line) in text.lines().skip(1).enumerate() {
@@ -336,7 +348,7 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
             };
             rec.push(Row {
                 suite: "spark",
-                case: mode.into(),
+                case: case.into(),
                 param: 0,
                 threads: cores,
                 iteration: iteration as u64,
