@@ -393,6 +393,19 @@ fn random_bytes_never_panic() {
 }
 
 /// Every usage mistake is one clear line and exit status 2.
+/// Runs the engine with `args` and checks it fails as a usage mistake:
+/// exit status 2, `needle` in the one-line message, no panic.
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let out = run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: `{needle}` missing from {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn usage_errors_name_the_culprit_and_exit_2() {
     let dir = TempDir::new("usage");
@@ -433,14 +446,7 @@ fn usage_errors_name_the_culprit_and_exit_2() {
         ),
     ];
     for (args, needle) in cases {
-        let out = run(&args);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(needle),
-            "{args:?}: `{needle}` missing from {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        assert_usage_error(&args, needle);
     }
 }
 
@@ -1028,13 +1034,6 @@ fn where_and_lookup_mistakes_exit_2_naming_the_flag() {
             "--job aggregate",
         ),
     ] {
-        let out = run(&[&["--input", p(&csv)][..], &args].concat());
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(needle),
-            "{args:?}: `{needle}` missing from {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        assert_usage_error(&[&["--input", p(&csv)][..], &args].concat(), needle);
     }
 }

@@ -57,10 +57,8 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
-import java.util.stream.Stream;
 
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
@@ -207,20 +205,12 @@ public final class DStreamWordCount {
         ssc.stop(true, true);
         PeerBench.report("dstream", cores, batches, measureFrom, measureTo, out,
             "batch latency = total delay (scheduling + processing)");
-        deleteTree(checkpoint);
+        PeerBench.deleteTree(checkpoint);
         System.exit(0);
     }
 
     static long optLong(Option<Object> o, long dflt) {
         return o.isDefined() ? (Long) o.get() : dflt;
-    }
-
-    static void deleteTree(Path p) {
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException e) {
-            System.err.println("warning: could not remove " + p + ": " + e);
-        }
     }
 
     /** Byte offsets of every STRIDE-th line of the file, and its line count. */

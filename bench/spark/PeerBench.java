@@ -8,10 +8,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 final class PeerBench {
     private PeerBench() {}
@@ -186,6 +188,15 @@ final class PeerBench {
     static void sleepUntil(long wallMs) throws InterruptedException {
         for (long now = System.currentTimeMillis(); now < wallMs; now = System.currentTimeMillis()) {
             Thread.sleep(Math.min(500, wallMs - now));
+        }
+    }
+
+    /** Removes a directory tree (checkpoints, part files), warning on failure. */
+    static void deleteTree(Path p) {
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            System.err.println("warning: could not remove " + p + ": " + e);
         }
     }
 }

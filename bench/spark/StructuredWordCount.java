@@ -52,11 +52,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 
 import org.apache.spark.SparkConf;
 import org.apache.spark.sql.Column;
@@ -192,20 +190,12 @@ public final class StructuredWordCount {
         PeerBench.report("structured", cores, batches, measureFrom, measureTo, out,
             "batch latency = triggerExecution");
         spark.stop();
-        deleteTree(root);
+        PeerBench.deleteTree(root);
         System.exit(0);
     }
 
     static long gcd(long x, long y) {
         return y == 0 ? x : gcd(y, x % y);
-    }
-
-    static void deleteTree(Path p) {
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-        } catch (IOException e) {
-            System.err.println("warning: could not remove " + p + ": " + e);
-        }
     }
 
     /** Cuts the input into part files named by their first line's number, looping over the input. */
