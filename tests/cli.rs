@@ -583,9 +583,12 @@ fn a_listening_engine_takes_two_producers_at_once() {
     }
     drop((a, b));
     let mut seen = Vec::new();
-    // Rows come in key order: once z is complete, so is the window.
+    // Every word's final count, whichever producer's words were seen first
+    // (that decides the order of a window's rows).
     let ok = wait_for(&rx, &mut seen, Duration::from_secs(20), |l| {
-        last_count(l, "x") == Some(200) && last_count(l, "z") == Some(100)
+        last_count(l, "x") == Some(200)
+            && last_count(l, "z") == Some(100)
+            && last_count(l, "y") == Some(50)
     });
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
