@@ -282,7 +282,7 @@ pub fn run(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<Out
         report.skipped + hooks.bad + report.late + report.unmatched == 0,
         "{}: {} malformed, {} late, {} unmatched records",
         workload.name(),
-        report.skipped,
+        report.skipped.max(hooks.bad),
         report.late,
         report.unmatched
     );

@@ -52,6 +52,12 @@ fn main() -> Result<()> {
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
+    if args.with_polars {
+        // polars sizes its thread pool from this on first use: the same
+        // threads as the engine's "all threads" cases, so ratios compare
+        // equal resources. Set before any other thread exists.
+        std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
+    }
     let options = Options {
         sizes: if args.quick {
             Sizes::QUICK

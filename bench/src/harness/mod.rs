@@ -7,7 +7,8 @@
 //!   sizes and the versions;
 //! - `raw.csv`: one row per measured iteration, columns `suite, case, param,
 //!   threads, iteration, elements, seconds, per_second` (elements per
-//!   second);
+//!   second of wall-clock time; for the Spark peers a row is one micro-batch
+//!   and `seconds` its processing time, which Spark reports);
 //! - `latency.csv`: per batch size, the latency at each percentile, from an
 //!   HDR histogram of every measured batch;
 //! - `summary.md`: medians, ratios, the published figures beside ours and

@@ -362,10 +362,7 @@ fn targets_section(out: &mut String, rec: &Recorder, all_threads: usize) {
         verdict(engine_wc.zip(spark_d).map(|(a, b)| a / b), 100.0, true)
     );
     for r in [10, 60] {
-        let v = rec
-            .median("polars", "engine", r, all_threads)
-            .zip(rec.median("polars", "polars", r, all_threads))
-            .map(|(a, b)| a / b);
+        let v = polars_ratio(rec, r, all_threads);
         let _ = writeln!(
             out,
             "| ≥ 50× polars at W/S {r} | {} | {} |",

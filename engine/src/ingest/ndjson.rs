@@ -193,7 +193,13 @@ fn members<'a>(line: &'a str, names: [Option<&str>; 4]) -> Result<[Option<Scalar
     sc.expect(b'{')?;
     sc.skip_ws();
     if sc.peek() == Some(b'}') {
-        return Ok(found);
+        sc.i += 1;
+        sc.skip_ws();
+        return if sc.peek().is_none() {
+            Ok(found)
+        } else {
+            Err(sc.error("trailing characters after the object"))
+        };
     }
     loop {
         sc.skip_ws();
@@ -316,7 +322,9 @@ fn members_fast<'a>(line: &'a str, names: [Option<&str>; 4]) -> Option<[Option<S
             b'{' | b'[' => return None,
             _ => {
                 let start = i;
-                while i < b.len() && !matches!(b[i], b',' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                while i < b.len()
+                    && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                {
                     i += 1;
                 }
                 if i == start {
@@ -534,6 +542,8 @@ mod tests {
             "\"",
             "",
             "\"unterminated",
+            "1]",
+            "]",
         ];
         let ws = ["", " ", "\t", "  "];
         let pick = |rng: &mut datasets::Rng, n: usize| rng.below(n as u64) as usize;
@@ -551,11 +561,11 @@ mod tests {
             line.push_str(ws[pick(rng, 4)]);
             line.push_str(if rng.below(40) == 0 { "" } else { ":" });
             line.push_str(ws[pick(rng, 4)]);
-            // Broken values (the last three) are rare.
+            // Broken values (the last five) are rare.
             let v = if rng.below(20) == 0 {
                 pick(rng, values.len())
             } else {
-                pick(rng, values.len() - 3)
+                pick(rng, values.len() - 5)
             };
             line.push_str(values[v]);
             line.push_str(ws[pick(rng, 4)]);
@@ -580,6 +590,12 @@ mod tests {
             }
         }
         assert!(fast_hits > 10_000, "the fast path is taken: {fast_hits}");
+        // Regressions: a bracket ends a bare token, and text after an empty
+        // object is an error, on both paths.
+        for bad in [r#"{"k":x]}"#, r#"{"k":"a","n":1]}"#, r#"{"k":]}"#, "{} x"] {
+            assert!(members(bad, names).is_err(), "{bad}");
+            assert!(members_fast(bad, names).is_none(), "{bad}");
+        }
         let ysb = r#"{"user_id":"u1","page_id":"p","ad_id":"a9","ad_type":"mail","event_type":"view","event_time":"1700000000000","ip_address":"1.2.3.4"}"#;
         let names = [Some("ad_id"), None, Some("event_time"), Some("event_type")];
         let fast = members_fast(ysb, names).expect("a plain YSB line takes the fast path");

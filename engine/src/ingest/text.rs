@@ -18,7 +18,7 @@ const SPACE: [bool; 256] = {
 
 /// Line `line` (a slice of `bytes`) as text, or `None` (counted as
 /// malformed) when it is too long or not UTF-8. `whole` is `bytes` as text
-/// when the whole chunk is valid UTF-8 (checked once, SIMD-fast in std):
+/// when the whole chunk is valid UTF-8 (checked once per chunk, with SIMD):
 /// lines cut at ASCII newlines are then valid without a check of their own.
 pub(super) fn line_text<'a>(
     whole: Option<&'a str>,
@@ -70,7 +70,7 @@ pub(super) fn words(
     with_cache(dict, |cache| {
         out.keys.reserve(bytes.len() / 6);
         out.record_of.reserve(bytes.len() / 6);
-        // The common case, a valid UTF-8 chunk, is checked at once (SIMD-fast in
+        // The common case, a valid UTF-8 chunk, is checked at once (SIMD, in
         // std); lines are then cut at ASCII newlines, always char boundaries.
         let whole = super::chunk_text(bytes);
         let (lines_in_chunk, longest) = super::split::line_stats(bytes);
