@@ -1011,6 +1011,43 @@ fn ysb_filter_and_campaign_lookup_equal_a_direct_count() {
 }
 
 #[test]
+fn a_where_that_matches_nothing_is_reported() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/samples");
+    let out = run(&[
+        "--input",
+        p(&samples.join("ysb.ndjson")),
+        "--key-col",
+        "ad_id",
+        "--where",
+        "event_tpye=view",
+        "--rate",
+        "1000",
+        "--output",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no record has event_tpye = \"view\" (--where)"),
+        "{}",
+        stderr(&out)
+    );
+    // A filter that matches stays quiet.
+    let out = run(&[
+        "--input",
+        p(&samples.join("ysb.ndjson")),
+        "--key-col",
+        "ad_id",
+        "--where",
+        "event_type=view",
+        "--rate",
+        "1000",
+        "--output",
+        "csv",
+    ]);
+    assert!(!stderr(&out).contains("no record has"), "{}", stderr(&out));
+}
+
+#[test]
 fn where_and_lookup_mistakes_exit_2_naming_the_flag() {
     let dir = TempDir::new("where");
     let csv = dir.file("e.csv", b"ts,key,value\n1,a,2\n");

@@ -365,6 +365,7 @@ pub fn run(
             _ => None,
         },
         next_record: 0,
+        events_parsed: 0,
         report: JobReport::default(),
         started: Instant::now(),
     };
@@ -420,6 +421,8 @@ struct Job<'c> {
     /// Re-keys events through `--lookup`.
     mapper: Option<KeyMapper>,
     next_record: u64,
+    /// Events the parsers produced (before `--lookup`).
+    events_parsed: u64,
     report: JobReport,
     started: Instant,
 }
@@ -665,6 +668,7 @@ impl Job<'_> {
         let mut windows = Vec::new();
         for (result, piece) in parsed.into_iter().zip(&mut outs) {
             result?;
+            self.events_parsed += piece.keys.len() as u64;
             if let Some(mapper) = &mut self.mapper {
                 self.report.unmatched += mapper.apply(piece, &self.dict)?;
             }
@@ -789,6 +793,20 @@ impl Job<'_> {
             (_, false) => {}
         }
         self.emit(windows, hooks)?;
+        if let JobKind::Aggregate {
+            filter: Some((field, text)),
+            ..
+        } = &self.config.kind
+        {
+            // A misspelt NDJSON member cannot be caught up front (members
+            // are not declared): say so when it filtered everything out.
+            let good = self.report.records - self.report.skipped;
+            if good > 0 && self.events_parsed == 0 {
+                hooks.notice(&format!(
+                    "no record has {field} = {text:?} (--where): check the field name and the text"
+                ));
+            }
+        }
         self.report.late = self.op.stats().late_events;
         self.report.elapsed = self.started.elapsed();
         Ok(())
