@@ -317,6 +317,12 @@ pub fn spark(rec: &mut Recorder, options: &Options, inputs: &JobInputs) -> Resul
                 "Spark {case} skipped after {:.0} s: {why}",
                 started.elapsed().as_secs_f64()
             ));
+            if why.starts_with("spark peer unavailable") {
+                // Not installable: the other peers would fail the same way.
+                rec.notes
+                    .push("The other Spark peers were not tried (same installation).".into());
+                break;
+            }
             continue;
         }
         let Some(summary) = stdout
