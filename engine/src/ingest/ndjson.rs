@@ -245,14 +245,35 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The offset of the first `"` in `b`, 8 bytes at a time (strings are
-/// short: a call of `memchr` costs more than it saves).
+/// The offset of the first `"` in `b`, 16 bytes at a time with SSE2 (part
+/// of every x86-64 CPU), then 8 at a time (strings are short: a call of
+/// `memchr` costs more than it saves).
 #[inline]
 fn find_quote(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const QUOTES: u64 = ONES * b'"' as u64;
     let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is part of the x86-64 baseline; bytes i..i + 16
+            // lie inside `b`, and the unaligned load has no alignment
+            // requirement.
+            #[allow(clippy::cast_ptr_alignment)] // `loadu`: any alignment.
+            let mask = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)))
+            };
+            if mask != 0 {
+                return Some(i + mask.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+    }
     while i + 8 <= b.len() {
         let word = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let x = word ^ QUOTES;
