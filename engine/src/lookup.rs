@@ -35,7 +35,7 @@ use crate::Column;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     groups: HashMap<String, String>,
-    /// The header's first two names, for messages.
+    /// The header's first two names.
     columns: (String, String),
 }
 
@@ -70,11 +70,10 @@ impl Lookup {
         }
         let mut groups = HashMap::new();
         for (index, line) in lines {
-            let field = |i| {
-                ingest::parse_csv_field(line.as_bytes(), i)
-                    .map(|f| String::from_utf8_lossy(&f).into_owned())
-            };
             let bad = |what: &str| Error::Config(format!("{origin} line {}: {what}", index + 1));
+            // One split per row; a row with broken quoting has no columns.
+            let row = ingest::parse_csv_row(line.as_bytes()).unwrap_or_default();
+            let field = |i: usize| row.get(i).map(|f| String::from_utf8_lossy(f).into_owned());
             let (Some(key), Some(group)) = (field(0), field(1)) else {
                 return Err(bad("two columns expected"));
             };

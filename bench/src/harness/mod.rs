@@ -64,7 +64,7 @@ impl Sizes {
     /// The documented full run: under 15 minutes on 2 cores, Spark excluded.
     pub const FULL: Sizes = Sizes {
         quick: false,
-        ratios: &[10, 60, 600, 3600],
+        ratios: &crate::workloads::RATIOS,
         window_iterations: 40,
         recompute_iterations: 5,
         hashmap_iterations: 10,

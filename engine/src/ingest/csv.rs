@@ -29,9 +29,15 @@ pub fn csv_header_fields(line: &str) -> Vec<String> {
 /// fields or broken quoting.
 #[must_use]
 pub fn parse_csv_field(line: &[u8], index: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+    parse_csv_row(line)?.into_iter().nth(index)
+}
+
+/// Every field of a CSV line, unquoted; `None` on broken quoting.
+#[must_use]
+pub fn parse_csv_row(line: &[u8]) -> Option<Vec<std::borrow::Cow<'_, [u8]>>> {
     let mut fields = Vec::new();
     split_row(line, &mut fields).ok()?;
-    fields.into_iter().nth(index)
+    Some(fields)
 }
 
 /// One field at the start of `bytes` and how many bytes it took (not the

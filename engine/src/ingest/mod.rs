@@ -28,7 +28,7 @@ mod text;
 
 use std::fmt;
 
-pub use self::csv::{csv_header_fields, parse_csv_field};
+pub use self::csv::{csv_header_fields, parse_csv_field, parse_csv_row};
 pub use number::{parse_f64, parse_i64};
 
 pub(crate) use intern::{with_cache, KeyCache};

@@ -359,7 +359,7 @@ fn members_fast<'a>(line: &'a str, names: [Option<&str>; 4]) -> Option<[Option<S
             if let Some(wanted) = wanted {
                 // Every slot naming the member gets it (a key may be the
                 // filter field too).
-                if wanted.len() == name.len() && same_short(wanted.as_bytes(), name) {
+                if same_short(wanted.as_bytes(), name) {
                     found[slot].clone_from(&value);
                 }
             }
