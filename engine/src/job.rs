@@ -576,7 +576,6 @@ impl Job<'_> {
         Ok(())
     }
 
-
     /// Runs until the source ends (`true`) or the job is stopped (`false`).
     fn run_queue(&mut self, rx: &Receiver<SourceEvent>, hooks: &mut dyn JobHooks) -> Result<bool> {
         let processing_time = self.config.time == TimeMode::Processing;
@@ -621,12 +620,17 @@ impl Job<'_> {
     fn process_chunk(&mut self, chunk: &Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
         let mut data: &[u8] = &chunk.data;
         let mut first_line = chunk.first_line;
-        let known = self.parsers.contains_key(&chunk.origin) || self.ignored.contains(&chunk.origin);
+        let known =
+            self.parsers.contains_key(&chunk.origin) || self.ignored.contains(&chunk.origin);
         if chunk.starts_origin || !known {
             self.ignored.remove(&chunk.origin);
             self.parsers.remove(&chunk.origin);
             // A byte-order mark is not part of the first record.
-            let bom = if chunk.starts_origin { bom_len(data) } else { 0 };
+            let bom = if chunk.starts_origin {
+                bom_len(data)
+            } else {
+                0
+            };
             data = &data[bom..];
             self.report.bytes += bom as u64;
             let header_end = (self.format == Format::Csv)

@@ -73,9 +73,9 @@ pub fn main() -> Result<ExitCode> {
             Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         ),
     };
-    let rows_path = pending.as_ref().map(|p| p.temp_path().to_path_buf());
-    let mut hooks = report::CliHooks::new(out, &config, &output, rows_path)
-        .context("writing the output")?;
+    let rows_path = pending.as_ref().map(output_file::PendingFile::temp_path);
+    let mut hooks =
+        report::CliHooks::new(out, &config, &output, rows_path).context("writing the output")?;
     let result = job::run(&config, &mut hooks, signals.stop_flag());
     let report = match result {
         Ok(report) => report,
@@ -83,7 +83,9 @@ pub fn main() -> Result<ExitCode> {
             hooks.finish_progress();
             let failure = match hooks.take_write_error() {
                 // The reader went away (`| head`): nothing more to say.
-                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
                 Some(e) => anyhow::Error::new(e).context("writing the output"),
                 None => err.into(),
             };
@@ -94,7 +96,12 @@ pub fn main() -> Result<ExitCode> {
     match hooks.finish(&report, &output, signals.received()) {
         Ok(()) => {}
         Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(left_alone(e.context("writing the output"), output.file.as_deref())),
+        Err(e) => {
+            return Err(left_alone(
+                e.context("writing the output"),
+                output.file.as_deref(),
+            ))
+        }
     }
     if all_malformed && !report.interrupted {
         return Err(left_alone(

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 /// An output file being written: `temp` until [`commit`](Self::commit)
 /// renames it to `target`; dropped without a commit, it is removed and the
-/// target is left as it was.
+/// target is left as it was. A target that is not a regular file (a device
+/// such as `/dev/null`, a FIFO) is written in place: replacing it would
+/// destroy it.
 pub struct PendingFile {
     target: PathBuf,
     temp: PathBuf,
+    in_place: bool,
     committed: bool,
 }
 
@@ -17,6 +20,35 @@ impl PendingFile {
     /// Creates the temporary file beside `target` (same directory, so that
     /// the rename is atomic), with the permissions of an existing target.
     pub fn create(target: &Path) -> Result<(Self, File), engine::Error> {
+        let shown = || target.display().to_string();
+        if let Ok(meta) = std::fs::metadata(target) {
+            if meta.is_dir() {
+                return Err(engine::Error::Config(format!(
+                    "{} is a directory, not a file for the output",
+                    shown()
+                )));
+            }
+            if !meta.is_file() {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(target)
+                    .map_err(|e| engine::Error::io(shown(), &e))?;
+                let pending = Self {
+                    target: target.to_path_buf(),
+                    temp: target.to_path_buf(),
+                    in_place: true,
+                    committed: false,
+                };
+                return Ok((pending, file));
+            }
+        }
+        // A symbolic link stays a link: the file it points to is replaced.
+        let target = match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf())
+            }
+            _ => target.to_path_buf(),
+        };
         let name = target
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
@@ -26,13 +58,14 @@ impl PendingFile {
         };
         let temp = dir.join(format!(".{name}.engine-{}.tmp", std::process::id()));
         let file = File::create(&temp).map_err(|e| engine::Error::io(temp.display(), &e))?;
-        if let Ok(meta) = std::fs::metadata(target) {
+        if let Ok(meta) = std::fs::metadata(&target) {
             let _ = file.set_permissions(meta.permissions());
         }
         Ok((
             Self {
-                target: target.to_path_buf(),
+                target,
                 temp,
+                in_place: false,
                 committed: false,
             },
             file,
@@ -46,6 +79,10 @@ impl PendingFile {
 
     /// Makes the written file the target: synced, then renamed over it.
     pub fn commit(mut self) -> Result<(), engine::Error> {
+        if self.in_place {
+            self.committed = true;
+            return Ok(());
+        }
         if let Ok(file) = File::open(&self.temp) {
             // Data first, then the name: a crash leaves the old file or the
             // new one, never a truncated one.
@@ -61,7 +98,7 @@ impl PendingFile {
 
 impl Drop for PendingFile {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.committed && !self.in_place {
             let _ = std::fs::remove_file(&self.temp);
         }
     }

@@ -45,13 +45,13 @@ impl CliHooks {
         out: Box<dyn Write>,
         config: &JobConfig,
         options: &OutputOptions,
-        rows_path: Option<std::path::PathBuf>,
+        rows_path: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         let (aggs, names): (Vec<_>, Vec<_>) = config.output_columns().into_iter().unzip();
         let sink = match &options.file {
             #[cfg(feature = "parquet")]
             Some(path) if options.parquet => Sink::Parquet(super::parquet::ParquetSink::new(
-                rows_path.unwrap_or_else(|| path.clone()),
+                rows_path.map_or_else(|| path.clone(), std::path::Path::to_path_buf),
                 &aggs,
                 &names,
             )),
@@ -118,7 +118,10 @@ impl CliHooks {
         }
         let summary = Summary::of(report);
         if report.skipped > 0 {
-            diag(&format!("engine: skipped {} malformed records", report.skipped));
+            diag(&format!(
+                "engine: skipped {} malformed records",
+                report.skipped
+            ));
         }
         if report.late > 0 {
             diag(&format!(

@@ -787,7 +787,7 @@ impl<V: OutputValue> Core<V> {
                 // time costs neither hours nor gigabytes of empty windows.
                 open = target - MAX_IDLE_PANES;
             }
-            self.close_pane(open, sink)?;
+            self.close_pane(open, sink);
             open += 1;
             self.open_pane = Some(open);
         }
@@ -815,7 +815,7 @@ impl<V: OutputValue> Core<V> {
 
     /// Closes pane `pane`, evicts what leaves the window ending with it, and
     /// emits that window when it is due.
-    fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+    fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) {
         if V::EXACT && self.partitions.len() > 1 {
             self.flush_scratches();
         }
@@ -833,7 +833,6 @@ impl<V: OutputValue> Core<V> {
             partition.close_pane(pane);
             partition.evict_before(first_kept, retention);
             emit.then(|| partition.emit(end, aggs, retention))
-                .transpose()
         };
         let work: usize = partitions
             .iter()
@@ -841,9 +840,9 @@ impl<V: OutputValue> Core<V> {
             .sum();
         // Waking the pool costs microseconds: not worth it for a few keys.
         let parts: Vec<Option<WindowResult>> = if work < PARALLEL_THRESHOLD {
-            partitions.iter_mut().map(step).collect::<Result<_>>()?
+            partitions.iter_mut().map(step).collect()
         } else {
-            pool.install(|| partitions.par_iter_mut().map(step).collect::<Result<_>>())?
+            pool.install(|| partitions.par_iter_mut().map(step).collect())
         };
         if emit {
             self.stats.windows += 1;
@@ -852,6 +851,5 @@ impl<V: OutputValue> Core<V> {
                 parts.into_iter().flatten().collect(),
             ));
         }
-        Ok(())
     }
 }

@@ -7,7 +7,6 @@ use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
 use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
-use crate::error::Result;
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -184,10 +183,9 @@ impl<V: Numeric> Partition<V> {
                 if self.layout.extremes {
                     self.slots.extremes[slot].evict_through(pane.index);
                 }
-                if !empty
-                    && !(self.slots.sums.get(slot).copied().is_none_or(V::sum_is_finite)
-                        && self.slots.squares.get(slot).copied().is_none_or(V::sum_is_finite))
-                {
+                let finite = |sums: &[V::Sum]| sums.get(slot).copied().is_none_or(V::sum_is_finite);
+                let poisoned_sums = !(finite(&self.slots.sums) && finite(&self.slots.squares));
+                if !empty && poisoned_sums {
                     poisoned.push(self.slots.keys[slot]);
                 }
                 if empty && matches!(retention, Retention::Live) {
@@ -238,7 +236,7 @@ impl<V: Numeric> Partition<V> {
 
     /// This partition's rows of the window ending at `end`. With a filter,
     /// keys it rejects leave the state.
-    pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> Result<WindowResult>
+    pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> WindowResult
     where
         V: OutputValue,
     {
@@ -263,7 +261,7 @@ impl<V: Numeric> Partition<V> {
                 }
             }
         }
-        Ok(result)
+        result
     }
 
     /// One output column. A result that does not fit its type (a float sum
