@@ -142,6 +142,8 @@ pub struct JobReport {
     pub unmatched: u64,
     /// Events aggregated into windows.
     pub events: u64,
+    /// Of those, events at or after `--until`: in no window that is written.
+    pub after_until: u64,
     /// Well-formed records that are not events: `--where` filtered them out.
     pub filtered: u64,
     /// Window results that overflowed their type and were written as null
@@ -362,11 +364,11 @@ pub fn run(
         max_pane: i64::MIN,
         late: 0,
         pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
+            .num_threads(crate::window::resolve_threads(config.threads))
             .thread_name(|i| format!("engine-parse-{i}"))
             .build()
             .map_err(|e| Error::ThreadPool {
-                threads: config.threads,
+                threads: crate::window::resolve_threads(config.threads),
                 message: e.to_string(),
             })?,
         parsers: HashMap::new(),
@@ -853,6 +855,23 @@ impl Job<'_> {
         let sink = &mut sink;
         let n = piece.keys.len();
         self.report.events += n as u64;
+        if let Some(until) = self.config.until {
+            self.report.after_until += match self.config.time {
+                TimeMode::Column(_) => piece.times.iter().filter(|&&t| t >= until).count() as u64,
+                TimeMode::Rate(rate) => {
+                    // Record i has time floor(i·1000/rate) >= until from
+                    // i = ceil(until·rate/1000) on.
+                    let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
+                    let base = i128::from(self.next_record);
+                    piece
+                        .record_of
+                        .iter()
+                        .filter(|&&r| base + i128::from(r) >= first)
+                        .count() as u64
+                }
+                TimeMode::Processing => 0,
+            };
+        }
         match self.config.time {
             TimeMode::Column(_) => {
                 self.op
