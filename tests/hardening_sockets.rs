@@ -1,5 +1,5 @@
 //! Sockets under stress: many producers, refused producers, servers that are
-//! late, silent or gone. Every test talks to 127.0.0.1 (or ::1) only and is
+//! late, silent or gone. Every test talks to 127.0.0.1 (or `::1`) only and is
 //! bounded in time.
 
 use std::io::{BufRead, BufReader, Write};
@@ -90,7 +90,11 @@ impl Engine {
             .iter()
             .find(|l| l.contains("listening on "))
             .unwrap();
-        line.rsplit("listening on ").next().unwrap().trim().to_owned()
+        line.rsplit("listening on ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     fn pid(&self) -> u32 {
@@ -261,7 +265,7 @@ fn listen_two_thousand_producers_stays_bounded() {
     // The rows so far (the windows after the stop slide past the data).
     let rows = engine.out_seen.clone();
     // The peak while all of them are connected.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", engine.pid())).unwrap();
+    let proc_status = std::fs::read_to_string(format!("/proc/{}/status", engine.pid())).unwrap();
     drop(producers);
     let exit = engine.stop();
     assert!(
@@ -275,7 +279,7 @@ fn listen_two_thousand_producers_stays_bounded() {
     let _ = std::fs::remove_file(&stats);
     assert_eq!(stat(&json, "records") as u64, total, "{json}");
     let peak = stat(&json, "peak_rss_mb");
-    let threads: u64 = status
+    let threads: u64 = proc_status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|t| t.trim().parse().ok())
@@ -284,12 +288,12 @@ fn listen_two_thousand_producers_stays_bounded() {
         "{PRODUCERS} producers: peak RSS {peak} MB, {threads} threads, {:?}",
         started.elapsed()
     );
-    assert!(peak < 300.0, "peak RSS {peak} MB with {PRODUCERS} producers");
+    assert!(
+        peak < 300.0,
+        "peak RSS {peak} MB with {PRODUCERS} producers"
+    );
     for i in 0..10 {
-        assert_eq!(
-            last_count(&rows, &format!("w{i}")),
-            Some(total / 10)
-        );
+        assert_eq!(last_count(&rows, &format!("w{i}")), Some(total / 10));
     }
 }
 
@@ -322,7 +326,8 @@ fn accept_within(server: &TcpListener, timeout: Duration) -> Option<TcpStream> {
 fn closed_within(conn: &mut TcpStream, timeout: Duration) -> bool {
     use std::io::Read;
     let deadline = Instant::now() + timeout;
-    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut buf = [0_u8; 256];
     loop {
         match conn.read(&mut buf) {
@@ -355,7 +360,8 @@ fn refusals(stderr: &[String]) -> (u64, u64) {
         .filter_map(|l| {
             let rest = l.split("refused ").nth(1)?;
             let (n, tail) = rest.split_once(' ')?;
-            tail.starts_with("more producers").then(|| n.parse::<u64>().ok())?
+            tail.starts_with("more producers")
+                .then(|| n.parse::<u64>().ok())?
         })
         .sum();
     (single, counted)
@@ -395,9 +401,21 @@ fn listen_caps_connections_and_logs_refusals() {
         single + counted == OVER as u64
     });
     let (single, counted) = refusals(&engine.err_seen);
-    assert!(told, "{single} + {counted} refusals told of {OVER}: {:?}", engine.tail());
-    let lines = engine.err_seen.iter().filter(|l| l.contains("refused")).count();
-    assert!(lines <= 10, "{lines} lines about refusals: {:?}", engine.tail());
+    assert!(
+        told,
+        "{single} + {counted} refusals told of {OVER}: {:?}",
+        engine.tail()
+    );
+    let lines = engine
+        .err_seen
+        .iter()
+        .filter(|l| l.contains("refused"))
+        .count();
+    assert!(
+        lines <= 10,
+        "{lines} lines about refusals: {:?}",
+        engine.tail()
+    );
     // A place that frees up is taken again.
     drop(kept.pop());
     let late = {
@@ -416,7 +434,8 @@ fn listen_caps_connections_and_logs_refusals() {
     };
     assert!(late, "no place freed up: {:?}", engine.tail());
     assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "late") == Some(1)),
+        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "late")
+            == Some(1)),
         "{:?}",
         engine.tail()
     );
@@ -443,15 +462,13 @@ fn connect_retries_until_the_server_comes_up() {
     let mut conn = accept_within(&server, Duration::from_secs(10)).expect("the engine connects");
     conn.write_all(b"hello world\n").unwrap();
     assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "hello") == Some(1)),
+        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "hello")
+            == Some(1)),
         "{:?}",
         engine.tail()
     );
     let err = engine.stderr();
-    assert!(
-        err.contains(&format!("connected to {addr} after")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("connected to {addr} after")), "{err}");
     // Each failure is not a line: about one every 10 s.
     let failures = engine
         .err_seen
@@ -481,7 +498,11 @@ fn connect_timeout_fails_fast_when_nobody_listens() {
     // A bad address is still an error at once.
     let mut engine = wordcount(&["--connect", "no-port-here", "--connect-timeout", "1s"]);
     assert_eq!(engine.wait(Duration::from_secs(10)).code(), Some(2));
-    assert!(engine.stderr().contains("no-port-here"), "{}", engine.stderr());
+    assert!(
+        engine.stderr().contains("no-port-here"),
+        "{}",
+        engine.stderr()
+    );
 }
 
 #[test]
@@ -543,7 +564,8 @@ fn listen_idle_timeout_disconnects_a_silent_producer() {
     );
     talker.write_all(b"chat\n").unwrap();
     assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "chat") == Some(16)),
+        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "chat")
+            == Some(16)),
         "the talker was dropped: {:?}",
         engine.tail()
     );
@@ -614,7 +636,8 @@ fn an_endless_line_is_dropped_with_bounded_memory() {
     }
     endless.write_all(b"\nafter\n").unwrap();
     assert!(
-        engine.wait_for(Duration::from_secs(20), |out, _| last_count(out, "after") == Some(1)),
+        engine.wait_for(Duration::from_secs(20), |out, _| last_count(out, "after")
+            == Some(1)),
         "{:?}",
         engine.tail()
     );
@@ -624,7 +647,10 @@ fn an_endless_line_is_dropped_with_bounded_memory() {
     let _ = std::fs::remove_file(&stats);
     assert_eq!(stat(&json, "skipped") as u64, 1, "{json}");
     let peak = stat(&json, "peak_rss_mb");
-    assert!(peak < 100.0, "peak RSS {peak} MB for a 256 MiB line: {json}");
+    assert!(
+        peak < 100.0,
+        "peak RSS {peak} MB for a 256 MiB line: {json}"
+    );
 }
 
 /// Out of file descriptors: accepting pauses instead of spinning, says so
@@ -670,14 +696,22 @@ fn accept_errors_do_not_spin() {
     );
     let cpu = || {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", engine.pid())).unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
         // utime and stime, in clock ticks (100 per second).
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     };
     let before = cpu();
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu() - before;
-    assert!(used < 30, "{used} ticks of CPU in 1 s while out of descriptors");
+    assert!(
+        used < 30,
+        "{used} ticks of CPU in 1 s while out of descriptors"
+    );
     let told = engine
         .err_seen
         .iter()
@@ -687,7 +721,8 @@ fn accept_errors_do_not_spin() {
     // Descriptors free again: everyone waiting is read.
     producers.drain(..30);
     assert!(
-        engine.wait_for(Duration::from_secs(15), |out, _| last_count(out, "many") == Some(40)),
+        engine.wait_for(Duration::from_secs(15), |out, _| last_count(out, "many")
+            == Some(40)),
         "{:?} {:?}",
         last_count(&engine.out_seen, "many"),
         engine.tail()
@@ -706,7 +741,8 @@ fn ipv6_loopback_listen_and_connect() {
     let mut producer = connect(&addr);
     producer.write_all(b"six six\n").unwrap();
     assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "six") == Some(2)),
+        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "six")
+            == Some(2)),
         "{:?}",
         engine.tail()
     );
@@ -716,7 +752,8 @@ fn ipv6_loopback_listen_and_connect() {
     let mut conn = accept_within(&server, Duration::from_secs(10)).expect("a connection");
     conn.write_all(b"vee\n").unwrap();
     assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "vee") == Some(1)),
+        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "vee")
+            == Some(1)),
         "{:?}",
         engine.tail()
     );
@@ -736,7 +773,11 @@ fn listening_on_a_port_in_use_exits_2_naming_it() {
     );
     let mut engine = wordcount(&["--listen", "0", "--max-connections", "0"]);
     assert_eq!(engine.wait(Duration::from_secs(10)).code(), Some(2));
-    assert!(engine.stderr().contains("--max-connections"), "{}", engine.stderr());
+    assert!(
+        engine.stderr().contains("--max-connections"),
+        "{}",
+        engine.stderr()
+    );
 }
 
 /// The DStream API's socket reader ends with its context: the server sees
@@ -752,13 +793,20 @@ fn dstream_socket_reader_stops_when_the_context_is_dropped() {
     // keeping it alive forever).
     let counts = lines
         .map(|l| (l, 1_i64))
-        .reduce_by_key_and_window(|a, b| a + b, Duration::from_secs(1), Duration::from_millis(100))
+        .reduce_by_key_and_window(
+            |a, b| a + b,
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+        )
         .unwrap()
         .collect();
     let mut conn = accept_within(&server, Duration::from_secs(10)).expect("a connection");
     conn.write_all(b"x\n").unwrap();
     ssc.run_for(Duration::from_millis(500)).unwrap();
-    assert!(counts.take().iter().any(|(_, b)| b.contains(&("x".to_string(), 1))));
+    assert!(counts
+        .take()
+        .iter()
+        .any(|(_, b)| b.contains(&("x".to_string(), 1))));
     assert!(
         !closed_within(&mut conn, Duration::from_millis(300)),
         "closed while the context lives"
@@ -772,9 +820,11 @@ fn dstream_socket_reader_stops_when_the_context_is_dropped() {
     // (the port's listener sees no more attempts).
     let port = free_port();
     let ssc = StreamingContext::with_threads(Duration::from_millis(100), 1).unwrap();
-    let _lines = ssc.socket_text_stream(&format!("127.0.0.1:{port}")).unwrap();
+    let unreachable = ssc
+        .socket_text_stream(&format!("127.0.0.1:{port}"))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    drop((ssc, _lines));
+    drop((ssc, unreachable));
     std::thread::sleep(Duration::from_millis(200));
     let late = TcpListener::bind(("127.0.0.1", port)).unwrap();
     assert!(

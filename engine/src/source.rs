@@ -394,7 +394,7 @@ impl NoticeLimiter {
 /// Keepalive on every socket: a peer whose host went away (no reset, no
 /// close) is noticed after a few minutes (60 s, then the system's count of
 /// probes 10 s apart: 9 on Linux) instead of never.
-fn keepalive(socket: SockRef<'_>) {
+fn keepalive(socket: &SockRef<'_>) {
     let params = TcpKeepalive::new()
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10));
@@ -537,7 +537,7 @@ fn connect_loop(
         failures = 0;
         last_told = None;
         let mut stream = stream;
-        keepalive(SockRef::from(&stream));
+        keepalive(&SockRef::from(&stream));
         // A read timeout lets the reader notice `stop` and the idle timeout,
         // and flush a slow trickle of lines.
         let _ = stream.set_read_timeout(Some(STOP_POLL));
@@ -622,7 +622,7 @@ pub fn spawn_listen(
         .map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
     let poll = Poll::new().map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
     let mut server = Listener {
-        listener: mio::net::TcpListener::from_std(listener),
+        socket: mio::net::TcpListener::from_std(listener),
         local,
         poll,
         conns: Vec::new(),
@@ -641,7 +641,7 @@ pub fn spawn_listen(
     server
         .poll
         .registry()
-        .register(&mut server.listener, LISTENER, Interest::READABLE)
+        .register(&mut server.socket, LISTENER, Interest::READABLE)
         .map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
     std::thread::Builder::new()
         .name("engine-listen".into())
@@ -678,7 +678,7 @@ enum Close {
 
 /// The listening source: the socket, its producers, one read buffer.
 struct Listener {
-    listener: mio::net::TcpListener,
+    socket: mio::net::TcpListener,
     local: SocketAddr,
     poll: Poll,
     /// Producers by token; `None`: a free slot (listed in `free`).
@@ -750,7 +750,8 @@ impl Listener {
                 if let Some(idle) = self.options.idle_timeout {
                     if now >= next_sweep {
                         self.sweep_idle(idle, now)?;
-                        next_sweep = now + (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                        next_sweep = now
+                            + (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
                     }
                 }
                 self.tell_untold(now)
@@ -788,7 +789,7 @@ impl Listener {
             self.accept_paused_until = None;
         }
         loop {
-            let (mut stream, peer) = match self.listener.accept() {
+            let (mut stream, peer) = match self.socket.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e)
@@ -826,7 +827,7 @@ impl Listener {
                 }
                 continue;
             }
-            keepalive(SockRef::from(&stream));
+            keepalive(&SockRef::from(&stream));
             let i = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
                 self.conns.len() - 1
@@ -871,7 +872,9 @@ impl Listener {
                     taken += n;
                     conn.last_data = Instant::now();
                     if let Some(chunk) = conn.chunker.feed(&buf[..n], false) {
-                        self.tx.send(SourceEvent::Data(chunk)).map_err(|_| Stopped)?;
+                        self.tx
+                            .send(SourceEvent::Data(chunk))
+                            .map_err(|_| Stopped)?;
                     }
                     if taken >= TURN_BYTES {
                         // Its turn is over: the others are read first.
@@ -889,7 +892,9 @@ impl Listener {
             // Nothing more for now: what is whole goes out.
             None => {
                 if let Some(chunk) = conn.chunker.feed(&[], true) {
-                    self.tx.send(SourceEvent::Data(chunk)).map_err(|_| Stopped)?;
+                    self.tx
+                        .send(SourceEvent::Data(chunk))
+                        .map_err(|_| Stopped)?;
                 }
                 Ok(())
             }
@@ -915,7 +920,10 @@ impl Listener {
             let why = match why {
                 Close::Clean => "disconnected".to_string(),
                 Close::Broken(e) => format!("failed ({e})"),
-                Close::Idle(d) => format!("sent nothing for {}: disconnected (--idle-timeout)", show(d)),
+                Close::Idle(d) => format!(
+                    "sent nothing for {}: disconnected (--idle-timeout)",
+                    show(d)
+                ),
             };
             self.notice(format!("producer {origin} {why}"))?;
         }
@@ -1026,6 +1034,73 @@ mod tests {
         assert!(c.feed(b"last", false).is_none());
         let end = c.finish(true).unwrap();
         assert_eq!((end.data.as_slice(), end.first_line), (&b"last"[..], 5));
+    }
+
+    #[test]
+    fn a_burst_of_long_lines_does_not_pin_memory() {
+        let mut c = LineChunker::new("t".into(), 1 << 20);
+        assert_eq!(c.held_bytes(), 0, "nothing held before the first byte");
+        // A 900 KiB partial line, then its end: the room goes out with it.
+        assert!(c.feed(&vec![b'x'; 900 << 10], true).is_none());
+        assert!(c.held_bytes() >= 900 << 10);
+        assert!(c
+            .feed(
+                b"
+ab", true
+            )
+            .is_some());
+        assert!(c.held_bytes() <= KEEP_PENDING_BYTES, "{}", c.held_bytes());
+        // An over-long line is dropped, and its room given back.
+        assert!(c.feed(&vec![b'y'; (1 << 20) + 10], true).is_none());
+        assert!(c.held_bytes() <= KEEP_PENDING_BYTES, "{}", c.held_bytes());
+        let chunk = c
+            .feed(
+                b"tail
+ok
+",
+                true,
+            )
+            .unwrap();
+        assert_eq!(
+            chunk.data,
+            b"ok
+"
+        );
+        assert_eq!(chunk.dropped_long_lines, [2]);
+    }
+
+    #[test]
+    fn a_storm_of_notices_is_a_few_lines_and_a_count() {
+        let start = Instant::now();
+        let mut limiter = NoticeLimiter::new(3, Duration::from_secs(5));
+        let shown = (0..10_000).filter(|_| limiter.allow(start)).count();
+        assert_eq!(shown, 3);
+        assert_eq!(limiter.untold(start), None, "the period is not over");
+        let later = start + Duration::from_secs(6);
+        assert_eq!(limiter.untold(later), Some(9_997));
+        assert_eq!(limiter.untold(later), None);
+        assert!(limiter.allow(later), "a new period shows notices again");
+    }
+
+    #[test]
+    fn a_sender_blocked_on_a_full_queue_ends_with_the_job() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SourceEvent>(1);
+        tx.send(SourceEvent::End).unwrap();
+        let blocked = std::thread::spawn(move || tx.send(SourceEvent::End).is_err());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!blocked.is_finished(), "the queue is full: the send waits");
+        drop(rx);
+        assert!(
+            blocked.join().unwrap(),
+            "the send fails once the job is over"
+        );
+    }
+
+    #[test]
+    fn durations_are_shown_as_flags_take_them() {
+        assert_eq!(show(Duration::from_millis(500)), "500ms");
+        assert_eq!(show(Duration::from_secs(5)), "5s");
+        assert_eq!(show(Duration::from_millis(1_500)), "1.5s");
     }
 
     #[test]

@@ -174,8 +174,7 @@ where
             let parts: Vec<Option<Vec<(K, V)>>> = if records.len() < PARALLEL_RECORDS {
                 states.iter_mut().zip(maps).map(run).collect()
             } else {
-                ctx
-                    .install(|| states.par_iter_mut().zip(maps).map(run).collect())
+                ctx.install(|| states.par_iter_mut().zip(maps).map(run).collect())
             };
             Ok(step
                 .emits

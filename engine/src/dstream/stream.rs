@@ -136,8 +136,7 @@ impl<T: Record> DStream<T> {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().cloned().map(&f).collect()
                 } else {
-                    ctx
-                        .install(|| records.par_iter().cloned().map(&f).collect())
+                    ctx.install(|| records.par_iter().cloned().map(&f).collect())
                 }
             }))
         })
@@ -156,8 +155,7 @@ impl<T: Record> DStream<T> {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().cloned().flat_map(&f).collect()
                 } else {
-                    ctx
-                        .install(|| records.par_iter().cloned().flat_map_iter(&f).collect())
+                    ctx.install(|| records.par_iter().cloned().flat_map_iter(&f).collect())
                 }
             }))
         })
@@ -175,8 +173,7 @@ impl<T: Record> DStream<T> {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().filter(|r| f(r)).cloned().collect()
                 } else {
-                    ctx
-                        .install(|| records.par_iter().filter(|r| f(r)).cloned().collect())
+                    ctx.install(|| records.par_iter().filter(|r| f(r)).cloned().collect())
                 }
             }))
         })
