@@ -274,7 +274,12 @@ fn listen_two_thousand_producers_stays_bounded() {
         last_count(&engine.out_seen, "common"),
         engine.tail()
     );
-    assert!(exit.success(), "{exit}: {:?}", engine.tail());
+    // Stopped by SIGTERM: 143 (128 + 15), stats written.
+    assert!(
+        matches!(exit.code(), Some(0 | 143)),
+        "{exit}: {:?}",
+        engine.tail()
+    );
     let json = std::fs::read_to_string(&stats).unwrap();
     let _ = std::fs::remove_file(&stats);
     assert_eq!(stat(&json, "records") as u64, total, "{json}");
@@ -642,7 +647,12 @@ fn an_endless_line_is_dropped_with_bounded_memory() {
         engine.tail()
     );
     drop(endless);
-    assert!(engine.stop().success(), "{:?}", engine.tail());
+    let exit = engine.stop();
+    assert!(
+        matches!(exit.code(), Some(0 | 143)),
+        "{exit}: {:?}",
+        engine.tail()
+    );
     let json = std::fs::read_to_string(&stats).unwrap();
     let _ = std::fs::remove_file(&stats);
     assert_eq!(stat(&json, "skipped") as u64, 1, "{json}");

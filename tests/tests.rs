@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod dstream_props;
 mod dstream_sources;
+mod hardening;
 mod hardening_sockets;
 mod oracle;
 mod spark_golden;
