@@ -125,6 +125,8 @@ pub struct JobConfig {
     pub max_line_bytes: usize,
     /// Stop after this much wall-clock time.
     pub run_for: Option<Duration>,
+    /// Limits and timeouts of `--connect` and `--listen`.
+    pub socket: source::SocketOptions,
 }
 
 /// What a job did.
@@ -409,9 +411,12 @@ pub fn run(
                     let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
                     source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
                 }
-                Input::Connect(addr) => source::spawn_connect(addr, tx, max, Arc::clone(stop))?,
+                Input::Connect(addr) => {
+                    source::spawn_connect(addr, tx, max, &config.socket, Arc::clone(stop))?;
+                }
                 Input::Listen(addr) => {
-                    let local = source::spawn_listen(addr, tx, max, Arc::clone(stop))?;
+                    let local =
+                        source::spawn_listen(addr, tx, max, &config.socket, Arc::clone(stop))?;
                     hooks.notice(&format!("listening on {local}"));
                 }
                 Input::Generate { name, records } => {

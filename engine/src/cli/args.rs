@@ -105,6 +105,19 @@ pub struct RunArgs {
     /// Records a generator produces.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub records: u64,
+    /// --listen: producers connected at once; more are refused (closed at once, logged).
+    #[arg(long, default_value_t = engine::source::MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// --connect: give up (exit status 2) after trying this long without a
+    /// connection, at the start or after the server went away (default: try
+    /// until the job ends).
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// --connect, --listen: close a connection that sends nothing for this
+    /// long (--connect then reconnects). Default: none (TCP keepalive still
+    /// notices a host that is gone).
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// Record format (default: from the file extension, text otherwise).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -301,9 +314,27 @@ impl RunArgs {
             },
             max_line_bytes: parse_bytes(&self.max_line_bytes)?,
             run_for,
+            socket: self.socket_options()?,
         };
         config.validate()?;
         Ok((config, self.output_options()?))
+    }
+
+    fn socket_options(&self) -> Result<engine::source::SocketOptions> {
+        let duration = |value: &Option<String>, flag: &str| {
+            value
+                .as_deref()
+                .map(|v| parse_duration(v, flag).map(|ms| Duration::from_millis(ms as u64)))
+                .transpose()
+        };
+        if self.max_connections == 0 {
+            bail!(usage("--max-connections must be at least 1"));
+        }
+        Ok(engine::source::SocketOptions {
+            max_connections: self.max_connections,
+            connect_timeout: duration(&self.connect_timeout, "--connect-timeout")?,
+            idle_timeout: duration(&self.idle_timeout, "--idle-timeout")?,
+        })
     }
 
     fn window_spec(&self) -> Result<WindowSpec> {
