@@ -611,6 +611,10 @@ impl Job<'_> {
                     self.process_chunk(&chunk, hooks)?;
                 }
                 Ok(SourceEvent::Notice(message)) => hooks.notice(&message),
+                Ok(SourceEvent::Closed(origin)) => {
+                    self.parsers.remove(&origin);
+                    self.ignored.remove(&origin);
+                }
                 Ok(SourceEvent::End) | Err(RecvTimeoutError::Disconnected) => return Ok(true),
                 Ok(SourceEvent::Failed(e)) => return Err(e),
                 Err(RecvTimeoutError::Timeout) => {}

@@ -97,6 +97,10 @@ pub enum SourceEvent {
     Data(Chunk),
     /// Something worth telling the user (a reconnection).
     Notice(String),
+    /// One stream of a source (a producer of `--listen`) has ended after its
+    /// last chunk: its per-stream state (a CSV header) can be let go, so
+    /// that memory follows the producers connected, not those ever seen.
+    Closed(Arc<str>),
     /// The source has ended.
     End,
     /// The source failed and cannot go on.
@@ -916,6 +920,7 @@ impl Listener {
         }
         let origin = Arc::clone(&conn.chunker.origin);
         drop(conn);
+        self.send(SourceEvent::Closed(Arc::clone(&origin)))?;
         if self.disconnected.allow(Instant::now()) {
             let why = match why {
                 Close::Clean => "disconnected".to_string(),

@@ -294,7 +294,13 @@ impl StreamingContext {
                     SourceEvent::Data(chunk) => lines.extend(
                         ingest::lines(&chunk.data).map(|l| String::from_utf8_lossy(l).into_owned()),
                     ),
-                    SourceEvent::Notice(message) => eprintln!("engine: {message}"),
+                    SourceEvent::Notice(message) => {
+                        // A closed or full stderr loses the line, never the
+                        // stream (`eprintln!` would panic).
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr().lock(), "engine: {message}");
+                    }
+                    SourceEvent::Closed(_) => {}
                     SourceEvent::End => state.borrow_mut().ended = true,
                     SourceEvent::Failed(e) => return Err(e),
                 }
