@@ -37,7 +37,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    let args::Command::Run(run) = cli.command;
+    let run = match cli.command {
+        args::Command::Run(run) => run,
+        args::Command::Completions { shell } => return args::print_completions(shell),
+        args::Command::Man { command } => return args::print_man(command.as_deref()),
+    };
     let (config, output) = run.into_job()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -70,5 +74,7 @@ pub fn main() -> Result<ExitCode> {
     hooks
         .finish(&report, &output)
         .context("writing the output")?;
+    // `--stats-json -`: the summary, written to a scratch file, to stdout.
+    output.forward_stats_json()?;
     Ok(ExitCode::SUCCESS)
 }
