@@ -604,14 +604,6 @@ impl RunArgs {
                 bail!(usage(format!("{flag} must not be empty")));
             }
         }
-        if self
-            .source
-            .input
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            bail!(usage("--input must not be empty (`-` is standard input)"));
-        }
         let mut seen: Vec<&str> = Vec::new();
         for agg in self.agg.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             if seen.contains(&agg) {
