@@ -3,6 +3,7 @@
 //! and the examples of the README and of `engine run --help`, run as written
 //! from the repository root.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
@@ -719,7 +720,7 @@ fn wordcount_top_n_prints_largest_counts() {
         let mut rows = rows.clone();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (key, count) in rows.iter().take(3) {
-            expected.push_str(&format!("{end},{key},{count}\n"));
+            writeln!(expected, "{end},{key},{count}").unwrap();
         }
     }
     assert_eq!(top, expected);

@@ -368,7 +368,8 @@ fn check_writable(path: &Path, flag: &str, in_dir: bool) -> Result<()> {
     if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
         bail!(usage(format!("{flag} {shown} is a directory")));
     }
-    if meta.is_some() {
+    // (A pipe is not opened here: that would wait for its reader.)
+    if meta.as_ref().is_some_and(std::fs::Metadata::is_file) {
         std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -855,6 +856,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn writable_checks_leave_nothing_behind_and_name_the_flag() {
+        let dir = std::env::temp_dir().join(format!("engine-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let existing = dir.join("kept.txt");
+        std::fs::write(&existing, "old").unwrap();
+        check_writable(&existing, "--output-file", true).unwrap();
+        check_writable(&dir.join("new.csv"), "--stats-json", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "old");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["kept.txt"]);
+        let err = check_writable(&dir, "--stats-json", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--stats-json ") && err.ends_with("is a directory"),
+            "{err}"
+        );
+        let err = check_writable(&dir.join("a/b.csv"), "--output-file", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        // Two spellings of one file, existing or not.
+        assert_eq!(file_id(&existing), file_id(&dir.join(".").join("kept.txt")));
+        assert_eq!(
+            file_id(&dir.join("new")),
+            file_id(&dir.join("..").join(dir.file_name().unwrap()).join("new"))
+        );
+        assert_ne!(file_id(&dir.join("new")), file_id(&existing));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn durations_parse_and_bad_ones_name_the_value() {
         assert_eq!(parse_duration("250ms", "--batch").unwrap(), 250);
         assert_eq!(parse_duration("1.5s", "--batch").unwrap(), 1_500);
@@ -883,6 +919,9 @@ mod tests {
         assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
         assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_bytes("1GiB").unwrap(), MAX_LINE_BYTES_CAP);
+        let err = parse_bytes("1025MiB").unwrap_err().to_string();
+        assert!(err.contains("above the cap of 1GiB"), "{err}");
         assert_eq!(listen_address(":9999"), "127.0.0.1:9999");
         assert_eq!(listen_address("0.0.0.0:1"), "0.0.0.0:1");
     }
