@@ -29,7 +29,7 @@ fn sample(name: &str) -> String {
 /// Runs `engine args…` from the repository root, stdin empty, killed (and
 /// the test failed) after `limit`.
 fn run_within(args: &[&str], limit: Duration) -> Output {
-    run_child(args, false, limit).1
+    run_child(args, false, limit)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -38,8 +38,8 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs `engine args…`; with `stdin_open`, its stdin is a pipe that stays
 /// open (and unwritten) until it exits: a job that read its input before
-/// checking its flags would wait forever. Returns the child's pid too.
-fn run_child(args: &[&str], stdin_open: bool, limit: Duration) -> (u32, Output) {
+/// checking its flags would wait forever.
+fn run_child(args: &[&str], stdin_open: bool, limit: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
         .args(args)
         .current_dir(repo_root())
@@ -52,7 +52,6 @@ fn run_child(args: &[&str], stdin_open: bool, limit: Duration) -> (u32, Output) 
         .stderr(Stdio::piped())
         .spawn()
         .expect("the engine binary runs");
-    let pid = child.id();
     let stdin = child.stdin.take();
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -76,12 +75,11 @@ fn run_child(args: &[&str], stdin_open: bool, limit: Duration) -> (u32, Output) 
         std::thread::sleep(Duration::from_millis(10));
     };
     drop(stdin);
-    let output = Output {
+    Output {
         status,
         stdout: out.join().expect("stdout reader"),
         stderr: err.join().expect("stderr reader"),
-    };
-    (pid, output)
+    }
 }
 
 fn stdout(out: &Output) -> String {
@@ -107,7 +105,7 @@ fn assert_usage_error(out: &Output, needle: &str) {
 /// was read.
 #[track_caller]
 fn assert_refused_before_reading_stdin(args: &[&str], needle: &str) {
-    let (_, out) = run_child(args, true, Duration::from_secs(20));
+    let out = run_child(args, true, Duration::from_secs(20));
     assert_usage_error(&out, needle);
 }
 
@@ -221,11 +219,7 @@ fn stats_json_dash_writes_to_stdout() {
     let rows = dir.path("rows.csv");
     let events = sample("events.csv");
     let job = ["run", "--input", &events, "--key-col", "key", "--quiet"];
-    let (pid, out) = run_child(
-        &[&job[..], &["--stats-json", "-", "--output-file", &rows]].concat(),
-        false,
-        Duration::from_secs(60),
-    );
+    let out = run(&[&job[..], &["--stats-json", "-", "--output-file", &rows]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let json = stdout(&out);
     assert_eq!(json.lines().count(), 1, "{json}");
@@ -235,14 +229,6 @@ fn stats_json_dash_writes_to_stdout() {
     );
     let csv = std::fs::read_to_string(&rows).unwrap();
     assert!(csv.starts_with("window_end,key,count\n"), "{csv}");
-    // The scratch file it went through is gone.
-    let scratch = format!("engine-stats-{pid}-");
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&scratch))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
     // Rows and JSON on one stdout would mix two formats: refused.
     let out = run(&[&job[..], &["--stats-json", "-"]].concat());
     assert_usage_error(&out, "--stats-json - writes the summary to stdout");

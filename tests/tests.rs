@@ -11,6 +11,7 @@ mod cli;
 mod cli_usability;
 mod dstream_props;
 mod dstream_sources;
+mod hardening;
 mod oracle;
 mod spark_golden;
 mod window_props;

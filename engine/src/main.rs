@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match cli::main() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("engine: error: {err:#}");
+            cli::diag(&format!("engine: error: {err:#}"));
             ExitCode::from(cli::exit_code(&err))
         }
     }

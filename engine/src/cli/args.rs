@@ -260,58 +260,9 @@ pub struct OutputOptions {
     )]
     pub top: Option<usize>,
     pub quiet: bool,
-    /// Where the summary JSON is written; with `--stats-json -` a scratch
-    /// file that [`OutputOptions::forward_stats_json`] copies to stdout.
+    /// Where the summary JSON is written, `-` for stdout (then the rows go
+    /// to `file`).
     pub stats_json: Option<PathBuf>,
-    /// `--stats-json -`: the scratch file, removed when the options go.
-    pub stats_json_scratch: Option<Arc<Scratch>>,
-}
-
-/// A scratch file, removed on drop.
-#[derive(Debug)]
-pub struct Scratch(PathBuf);
-
-impl Scratch {
-    /// A new empty file in the temporary directory, created exclusively (an
-    /// existing file or link of that name is an error, not followed).
-    fn create(stem: &str) -> Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path =
-            std::env::temp_dir().join(format!("engine-{stem}-{}-{nanos}.tmp", std::process::id()));
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| engine::Error::io(path.display(), &e))?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-impl OutputOptions {
-    /// With `--stats-json -`: copies the summary, written by then to the
-    /// scratch file, to stdout. Call once the job's output is finished.
-    pub fn forward_stats_json(&self) -> Result<()> {
-        let Some(scratch) = &self.stats_json_scratch else {
-            return Ok(());
-        };
-        let json =
-            std::fs::read(&scratch.0).map_err(|e| engine::Error::io(scratch.0.display(), &e))?;
-        let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(&json).and_then(|()| stdout.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(anyhow::Error::new(e).context("writing the summary to stdout"))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The most worker threads `--threads` takes: 4 per core, at least 64, at
@@ -778,9 +729,6 @@ impl RunArgs {
                  window output"
             ));
         }
-        let scratch = stats_to_stdout
-            .then(|| Scratch::create("stats").map(Arc::new))
-            .transpose()?;
         Ok(OutputOptions {
             format: match output {
                 OutputArg::Table => OutputFormat::Table,
@@ -792,11 +740,7 @@ impl RunArgs {
             table_rows: self.print_rows.or(self.top).unwrap_or(10),
             top: self.top,
             quiet: self.quiet,
-            stats_json: match &scratch {
-                Some(scratch) => Some(scratch.0.clone()),
-                None => self.stats_json.clone(),
-            },
-            stats_json_scratch: scratch,
+            stats_json: self.stats_json.clone(),
         })
     }
 }

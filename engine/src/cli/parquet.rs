@@ -8,7 +8,6 @@ use polars::prelude::{Column, DataFrame, ParquetWriter};
 
 enum Values {
     U64(Vec<u64>),
-    I64(Vec<i64>),
     OptI64(Vec<Option<i64>>),
     OptF64(Vec<Option<f64>>),
 }
@@ -51,7 +50,11 @@ impl ParquetSink {
             };
             match (values.get_or_insert_with(|| empty_like(column)), column) {
                 (Values::U64(v), AggColumn::U64(c)) => v.extend(order.iter().map(|&i| c[i])),
-                (Values::I64(v), AggColumn::I64(c)) => v.extend(order.iter().map(|&i| c[i])),
+                // Integer sums are nullable: a sum that overflowed 64 bits
+                // is null (and the column is Int64 either way).
+                (Values::OptI64(v), AggColumn::I64(c)) => {
+                    v.extend(order.iter().map(|&i| Some(c[i])));
+                }
                 (Values::OptI64(v), AggColumn::NullableI64(c)) => {
                     v.extend(order.iter().map(|&i| c[i]))
                 }
@@ -73,7 +76,6 @@ impl ParquetSink {
         for (agg, name, values) in self.columns {
             let column = match values {
                 Some(Values::U64(v)) => Column::new(name.into(), v),
-                Some(Values::I64(v)) => Column::new(name.into(), v),
                 Some(Values::OptI64(v)) => Column::new(name.into(), v),
                 Some(Values::OptF64(v)) => Column::new(name.into(), v),
                 // No window had rows: the column's type follows its aggregate.
@@ -93,8 +95,7 @@ impl ParquetSink {
 fn empty_like(column: &AggColumn) -> Values {
     match column {
         AggColumn::U64(_) => Values::U64(Vec::new()),
-        AggColumn::I64(_) => Values::I64(Vec::new()),
-        AggColumn::NullableI64(_) => Values::OptI64(Vec::new()),
+        AggColumn::I64(_) | AggColumn::NullableI64(_) => Values::OptI64(Vec::new()),
         AggColumn::NullableF64(_) => Values::OptF64(Vec::new()),
     }
 }
