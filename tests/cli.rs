@@ -440,7 +440,7 @@ fn usage_errors_name_the_culprit_and_exit_2() {
             "unknown aggregate `median`",
         ),
         (
-            vec!["--connect", "127.0.0.1:1"],
+            vec!["--connect", "127.0.0.1:1", "--connect-timeout", "300ms"],
             "cannot connect to 127.0.0.1:1",
         ),
         (vec!["--input", p(&csv), "--bogus"], "--bogus"),

@@ -877,3 +877,31 @@ fn sigint_on_listen_does_not_emit_the_open_window() {
         );
     }
 }
+
+#[test]
+fn events_after_until_are_counted_not_silently_lost() {
+    let dir = Scratch::new("until");
+    let stats = dir.path("stats.json");
+    let out = TestCommand::run(&[
+        "--input",
+        "-",
+        "--format",
+        "csv",
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--until",
+        "2s",
+        "--output",
+        "csv",
+        "--stats-json",
+        s(&stats),
+    ])
+    .stdin_bytes(b"ts,key\n100,a\n1500,b\n2000,c\n2500,d\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = std::fs::read_to_string(&stats).unwrap();
+    assert_eq!(stat(&json, "after_until"), 2.0, "{json}");
+    assert!(!text(&out.stdout).contains(",c,"));
+    assert!(text(&out.stderr).contains("at or after --until"));
+}

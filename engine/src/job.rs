@@ -125,6 +125,8 @@ pub struct JobConfig {
     pub max_line_bytes: usize,
     /// Stop after this much wall-clock time.
     pub run_for: Option<Duration>,
+    /// Limits and timeouts of `--connect` and `--listen`.
+    pub socket: source::SocketOptions,
 }
 
 /// What a job did.
@@ -142,6 +144,8 @@ pub struct JobReport {
     pub unmatched: u64,
     /// Events aggregated into windows.
     pub events: u64,
+    /// Of those, events at or after `--until`: in no window that is written.
+    pub after_until: u64,
     /// Well-formed records that are not events: `--where` filtered them out.
     pub filtered: u64,
     /// Window results that overflowed their type and were written as null
@@ -362,11 +366,11 @@ pub fn run(
         max_pane: i64::MIN,
         late: 0,
         pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
+            .num_threads(crate::window::resolve_threads(config.threads))
             .thread_name(|i| format!("engine-parse-{i}"))
             .build()
             .map_err(|e| Error::ThreadPool {
-                threads: config.threads,
+                threads: crate::window::resolve_threads(config.threads),
                 message: e.to_string(),
             })?,
         parsers: HashMap::new(),
@@ -407,9 +411,12 @@ pub fn run(
                     let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
                     source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
                 }
-                Input::Connect(addr) => source::spawn_connect(addr, tx, max, Arc::clone(stop))?,
+                Input::Connect(addr) => {
+                    source::spawn_connect(addr, tx, max, &config.socket, Arc::clone(stop))?;
+                }
                 Input::Listen(addr) => {
-                    let local = source::spawn_listen(addr, tx, max, Arc::clone(stop))?;
+                    let local =
+                        source::spawn_listen(addr, tx, max, &config.socket, Arc::clone(stop))?;
                     hooks.notice(&format!("listening on {local}"));
                 }
                 Input::Generate { name, records } => {
@@ -853,6 +860,23 @@ impl Job<'_> {
         let sink = &mut sink;
         let n = piece.keys.len();
         self.report.events += n as u64;
+        if let Some(until) = self.config.until {
+            self.report.after_until += match self.config.time {
+                TimeMode::Column(_) => piece.times.iter().filter(|&&t| t >= until).count() as u64,
+                TimeMode::Rate(rate) => {
+                    // Record i has time floor(i·1000/rate) >= until from
+                    // i = ceil(until·rate/1000) on.
+                    let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
+                    let base = i128::from(self.next_record);
+                    piece
+                        .record_of
+                        .iter()
+                        .filter(|&&r| base + i128::from(r) >= first)
+                        .count() as u64
+                }
+                TimeMode::Processing => 0,
+            };
+        }
         match self.config.time {
             TimeMode::Column(_) => {
                 self.op

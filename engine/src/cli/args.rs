@@ -158,6 +158,19 @@ pub struct RunArgs {
     /// Records a generator produces (default: 1000000).
     #[arg(long, value_name = "N", help_heading = INPUT)]
     pub records: Option<u64>,
+    /// --listen: producers connected at once; more are refused (closed at once, logged).
+    #[arg(long, default_value_t = engine::source::MAX_CONNECTIONS, value_name = "N", help_heading = INPUT)]
+    pub max_connections: usize,
+    /// --connect: give up (exit status 2) after trying this long without a
+    /// connection, at the start or after the server went away (default: try
+    /// until the job ends).
+    #[arg(long, value_name = "DURATION", help_heading = INPUT)]
+    pub connect_timeout: Option<String>,
+    /// --connect, --listen: close a connection that sends nothing for this
+    /// long (--connect then reconnects). Default: none (TCP keepalive still
+    /// notices a host that is gone).
+    #[arg(long, value_name = "DURATION", help_heading = INPUT)]
+    pub idle_timeout: Option<String>,
     /// Record format (default: from the file extension, .csv, .ndjson/.jsonl/.json;
     /// text otherwise). CSV and NDJSON need --key-col or an explicit --job.
     #[arg(long, value_enum, help_heading = FORMAT)]
@@ -483,6 +496,7 @@ impl RunArgs {
             },
             max_line_bytes,
             run_for,
+            socket: self.socket_options()?,
         };
         let format = config.effective_format();
         if format != Format::Text && self.job.is_none() && self.key_col.is_none() {
@@ -608,6 +622,23 @@ impl RunArgs {
             }
         }
         Ok(())
+    }
+
+    fn socket_options(&self) -> Result<engine::source::SocketOptions> {
+        let duration = |value: &Option<String>, flag: &str| {
+            value
+                .as_deref()
+                .map(|v| parse_duration(v, flag).map(|ms| Duration::from_millis(ms as u64)))
+                .transpose()
+        };
+        if self.max_connections == 0 {
+            bail!(usage("--max-connections must be at least 1"));
+        }
+        Ok(engine::source::SocketOptions {
+            max_connections: self.max_connections,
+            connect_timeout: duration(&self.connect_timeout, "--connect-timeout")?,
+            idle_timeout: duration(&self.idle_timeout, "--idle-timeout")?,
+        })
     }
 
     fn window_spec(&self) -> Result<WindowSpec> {

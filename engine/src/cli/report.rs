@@ -135,6 +135,12 @@ impl CliHooks {
                 report.unmatched
             ));
         }
+        if report.after_until > 0 {
+            diag(&format!(
+                "engine: {} events at or after --until are in no window written",
+                report.after_until
+            ));
+        }
         if report.overflowed > 0 {
             diag(&format!(
                 "engine: {} results overflowed their type and were written as null",
@@ -235,6 +241,7 @@ struct Summary {
     late: u64,
     unmatched: u64,
     filtered: u64,
+    after_until: u64,
     overflowed: u64,
     windows: u64,
     p50: Duration,
@@ -274,6 +281,7 @@ impl Summary {
             late: report.late,
             unmatched: report.unmatched,
             filtered: report.filtered,
+            after_until: report.after_until,
             overflowed: report.overflowed,
             windows: report.windows,
             p50: at(0.5),
@@ -318,7 +326,7 @@ impl Summary {
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
              \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1},\
-             \"events\":{},\"filtered\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
+             \"events\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
             self.records,
             self.bytes,
             self.seconds(),
@@ -334,6 +342,7 @@ impl Summary {
             self.peak_rss_mb,
             self.events,
             self.filtered,
+            self.after_until,
             self.overflowed,
             interrupted,
         )

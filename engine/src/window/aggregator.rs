@@ -79,6 +79,18 @@ pub struct WindowStats {
     pub windows: u64,
 }
 
+/// Worker threads for a requested count: 0 means one per core, the same for
+/// the CLI's `--threads 0`, [`WindowAggregatorBuilder::threads`] and the
+/// DStream API's `StreamingContext::with_threads` (not `RAYON_NUM_THREADS`).
+#[must_use]
+pub fn resolve_threads(requested: usize) -> usize {
+    if requested == 0 {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    } else {
+        requested
+    }
+}
+
 /// Builder of a [`WindowAggregator`].
 #[derive(Debug, Clone)]
 pub struct WindowAggregatorBuilder {
@@ -156,11 +168,7 @@ impl WindowAggregatorBuilder {
                 names.join(",")
             )));
         }
-        let threads = if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        } else {
-            self.threads
-        };
+        let threads = resolve_threads(self.threads);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("engine-window-{i}"))
