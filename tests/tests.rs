@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_usability;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;

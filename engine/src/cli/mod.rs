@@ -52,7 +52,11 @@ pub fn main() -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
         }
     };
-    let args::Command::Run(run) = cli.command;
+    let run = match cli.command {
+        args::Command::Run(run) => run,
+        args::Command::Completions { shell } => return args::print_completions(shell),
+        args::Command::Man { command } => return args::print_man(command.as_deref()),
+    };
     let (config, output) = run.into_job()?;
     let signals = signals::Signals::install().context("installing signal handlers")?;
     // The output file is written beside the target and renamed into place
