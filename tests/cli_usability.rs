@@ -683,7 +683,6 @@ fn counts_by_window(csv: &str) -> std::collections::BTreeMap<i64, Vec<(String, u
 }
 
 #[test]
-#[ignore = "until report.rs passes OutputOptions::top to WindowWriter::with_top"]
 fn wordcount_top_n_prints_largest_counts() {
     let words = sample("words.txt");
     let job = [

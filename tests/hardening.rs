@@ -905,3 +905,21 @@ fn events_after_until_are_counted_not_silently_lost() {
     assert!(!text(&out.stdout).contains(",c,"));
     assert!(text(&out.stderr).contains("at or after --until"));
 }
+
+#[test]
+fn a_job_that_fails_on_its_header_writes_nothing_to_stdout() {
+    let out = TestCommand::run(&[
+        "--input",
+        "-",
+        "--format",
+        "csv",
+        "--key-col",
+        "nope",
+        "--output",
+        "csv",
+    ])
+    .stdin_bytes(b"key,value\na,1\n");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown column `nope`"));
+    assert_eq!(text(&out.stdout), "", "no header of a job that never ran");
+}

@@ -32,28 +32,23 @@ pub struct WindowWriter<W: Write> {
     table_rows: usize,
     top: Option<usize>,
     rows: u64,
+    /// The CSV header is still to be written.
+    header_pending: bool,
 }
 
 impl<W: Write> WindowWriter<W> {
-    /// A writer of `columns` in `format`; the CSV header is written at once.
+    /// A writer of `columns` in `format`; the CSV header goes out with
+    /// the first window (or at the end, when there is none).
     /// `names` rename the aggregate columns (e.g. `count` for a grep job's
     /// sum of matches). `table_rows` bounds the rows a table shows per
     /// window, as `pprint` does.
     pub fn new(
-        mut out: W,
+        out: W,
         format: OutputFormat,
         columns: Vec<Agg>,
         names: Vec<&'static str>,
         table_rows: usize,
     ) -> io::Result<Self> {
-        if format == OutputFormat::Csv {
-            write!(out, "window_end,key")?;
-            for name in &names {
-                write!(out, ",{name}")?;
-            }
-            writeln!(out)?;
-            out.flush()?;
-        }
         Ok(Self {
             out,
             format,
@@ -62,7 +57,21 @@ impl<W: Write> WindowWriter<W> {
             table_rows,
             top: None,
             rows: 0,
+            header_pending: format == OutputFormat::Csv,
         })
+    }
+
+    /// The CSV header, before the first window or at the end: a job that
+    /// fails before it has started writes nothing at all.
+    fn write_header(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.header_pending) {
+            write!(self.out, "window_end,key")?;
+            for name in &self.names {
+                write!(self.out, ",{name}")?;
+            }
+            writeln!(self.out)?;
+        }
+        Ok(())
     }
 
     /// Only the `n` rows of each window with the largest value of the first
@@ -84,6 +93,7 @@ impl<W: Write> WindowWriter<W> {
     /// Writes one window (nothing for an empty one, but a table header) and
     /// flushes, so that a reader sees each window as it closes.
     pub fn write(&mut self, window: &WindowResult, dict: &Dictionary) -> io::Result<()> {
+        self.write_header()?;
         let reader = dict.read();
         let key = |i: usize| reader.get(window.keys()[i]).unwrap_or("");
         // A column the window lacks would be a bug of the job's set-up; it
@@ -169,6 +179,7 @@ impl<W: Write> WindowWriter<W> {
 
     /// Flushes and returns the underlying writer.
     pub fn into_inner(mut self) -> io::Result<W> {
+        self.write_header()?;
         self.out.flush()?;
         Ok(self.out)
     }

@@ -267,10 +267,6 @@ pub struct OutputOptions {
     pub file: Option<PathBuf>,
     pub table_rows: usize,
     /// `--top N`: the N largest rows per window (`WindowWriter::with_top`).
-    #[expect(
-        dead_code,
-        reason = "report.rs is to pass it to WindowWriter::with_top (and the parquet sink)"
-    )]
     pub top: Option<usize>,
     pub quiet: bool,
     /// Where the summary JSON is written, `-` for stdout (then the rows go
@@ -746,6 +742,11 @@ impl RunArgs {
             }
             if self.output_file.is_none() {
                 bail!(usage("--output parquet needs --output-file"));
+            }
+            if self.top.is_some() {
+                bail!(usage(
+                    "--top goes with --output table, csv or ndjson (parquet keeps every row)"
+                ));
             }
         }
         // `-`: the summary goes to stdout once the job is done, alone: window

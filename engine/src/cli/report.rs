@@ -55,13 +55,10 @@ impl CliHooks {
                 &aggs,
                 &names,
             )),
-            _ => Sink::Text(WindowWriter::new(
-                out,
-                options.format,
-                aggs,
-                names,
-                options.table_rows,
-            )?),
+            _ => Sink::Text(
+                WindowWriter::new(out, options.format, aggs, names, options.table_rows)?
+                    .with_top(options.top),
+            ),
         };
         let show_bar = matches!(config.input, Input::File(_))
             && !options.quiet
