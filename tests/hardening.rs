@@ -923,3 +923,18 @@ fn a_job_that_fails_on_its_header_writes_nothing_to_stdout() {
     assert!(text(&out.stderr).contains("unknown column `nope`"));
     assert_eq!(text(&out.stdout), "", "no header of a job that never ran");
 }
+
+#[test]
+fn the_api_refuses_absurd_thread_counts_and_zero_means_all_cores_everywhere() {
+    let spec = engine::WindowSpec::from_millis(1_000, 1_000, 1_000).unwrap();
+    let too_many = engine::WindowAggregator::builder(spec)
+        .threads(100_000_000)
+        .build();
+    assert!(matches!(too_many, Err(engine::Error::ThreadPool { .. })));
+    let ctx = engine::StreamingContext::with_threads(Duration::from_secs(1), 100_000_000);
+    assert!(ctx.is_err());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let ctx = engine::StreamingContext::with_threads(Duration::from_secs(1), 0).unwrap();
+    assert_eq!(ctx.threads(), cores);
+    assert_eq!(engine::window::resolve_threads(0).unwrap(), cores);
+}

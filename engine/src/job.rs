@@ -366,11 +366,11 @@ pub fn run(
         max_pane: i64::MIN,
         late: 0,
         pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(crate::window::resolve_threads(config.threads))
+            .num_threads(crate::window::resolve_threads(config.threads)?)
             .thread_name(|i| format!("engine-parse-{i}"))
             .build()
             .map_err(|e| Error::ThreadPool {
-                threads: crate::window::resolve_threads(config.threads),
+                threads: config.threads,
                 message: e.to_string(),
             })?,
         parsers: HashMap::new(),

@@ -75,11 +75,7 @@ impl StreamingContext {
     /// A context with `threads` workers (0: all cores).
     pub fn with_threads(batch: Duration, threads: usize) -> Result<Self> {
         let spec = WindowSpec::new(batch, batch, batch)?;
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        } else {
-            threads
-        };
+        let threads = crate::window::resolve_threads(threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("engine-stream-{i}"))

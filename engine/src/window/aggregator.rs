@@ -79,15 +79,23 @@ pub struct WindowStats {
     pub windows: u64,
 }
 
+/// The most worker threads an operator, a job or a streaming context starts:
+/// beyond this a typo (`--threads 100000000`) would spawn threads until the
+/// machine chokes.
+pub const MAX_THREADS: usize = 1024;
+
 /// Worker threads for a requested count: 0 means one per core, the same for
 /// the CLI's `--threads 0`, [`WindowAggregatorBuilder::threads`] and the
 /// DStream API's `StreamingContext::with_threads` (not `RAYON_NUM_THREADS`).
-#[must_use]
-pub fn resolve_threads(requested: usize) -> usize {
-    if requested == 0 {
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-    } else {
-        requested
+/// More than [`MAX_THREADS`] is an error.
+pub fn resolve_threads(requested: usize) -> Result<usize> {
+    match requested {
+        0 => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
+        n if n > MAX_THREADS => Err(Error::ThreadPool {
+            threads: n,
+            message: format!("at most {MAX_THREADS} worker threads are supported"),
+        }),
+        n => Ok(n),
     }
 }
 
@@ -168,7 +176,7 @@ impl WindowAggregatorBuilder {
                 names.join(",")
             )));
         }
-        let threads = resolve_threads(self.threads);
+        let threads = resolve_threads(self.threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("engine-window-{i}"))
@@ -520,7 +528,8 @@ impl<V: OutputValue> Core<V> {
         pool: Arc<rayon::ThreadPool>,
         threads: usize,
     ) -> Self {
-        let partitions = u32::try_from(threads).expect("thread count fits u32");
+        // At most MAX_THREADS (1024) partitions.
+        let partitions = threads as u32;
         Self {
             spec: config.spec,
             aggs: config.aggs.clone(),

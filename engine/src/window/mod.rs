@@ -11,7 +11,7 @@ mod two_stacks;
 
 pub use aggregator::{
     resolve_threads, KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder,
-    WindowStats,
+    WindowStats, MAX_THREADS,
 };
 pub use extremes::Extremes;
 pub use result::{AggColumn, KeyRow, WindowResult};
