@@ -694,7 +694,8 @@ fn parquet_output_without_the_feature_names_it() {
     );
 }
 
-/// The Parquet file holds exactly the rows the CSV output has.
+/// The Parquet file holds exactly the rows the CSV output has (over 64 k
+/// rows: several row groups, written as the job goes).
 #[cfg(feature = "parquet")]
 #[test]
 fn parquet_output_matches_csv_output() {
@@ -705,7 +706,7 @@ fn parquet_output_matches_csv_output() {
         "--generate",
         "events",
         "--records",
-        "20000",
+        "60000",
         "--time-col",
         "ts",
         "--key-col",
@@ -738,6 +739,11 @@ fn parquet_output_matches_csv_output() {
         .collect();
     assert_eq!(names, ["window_end", "key", "count", "sum", "max"]);
     let (_, rows) = csv_rows(&stdout(&csv));
+    assert!(
+        rows.len() > 64 * 1024,
+        "{} rows: one row group only",
+        rows.len()
+    );
     assert_eq!(frame.height(), rows.len());
     let ends = frame.column("window_end").unwrap().i64().unwrap();
     let keys = frame.column("key").unwrap().str().unwrap();

@@ -349,7 +349,11 @@ impl Numeric for f64 {
     }
     #[inline]
     fn add_square(sum: &mut CompensatedSum, v: f64) {
-        sum.add(v * v);
+        // v·v exactly, as hi + lo: the rounding error of the square is what
+        // a variance of large values with a small spread is made of.
+        let (hi, lo) = two_product(v, v);
+        sum.add(hi);
+        sum.lo += lo;
     }
     #[inline]
     fn merge(sum: &mut CompensatedSum, other: CompensatedSum) {

@@ -142,11 +142,17 @@ pub struct JobReport {
     pub late: u64,
     /// Events dropped because their key is not in the lookup table.
     pub unmatched: u64,
-    /// Events aggregated into windows.
+    /// Events aggregated into windows (a word count's words, one per record
+    /// otherwise).
     pub events: u64,
-    /// Of those, events at or after `--until`: in no window that is written.
+    /// Records whose events went into windows: with `skipped`, `filtered`,
+    /// `late`, `unmatched` and `after_until`, every record read.
+    pub in_windows: u64,
+    /// Records at or after `--until`: in no window that is written, so not
+    /// aggregated.
     pub after_until: u64,
-    /// Well-formed records that are not events: `--where` filtered them out.
+    /// Well-formed records that yield no event: `--where` filtered them out,
+    /// a grep line without the pattern, a line without words.
     pub filtered: u64,
     /// Window results that overflowed their type and were written as null
     /// (see [`WindowResult::overflows`]).
@@ -764,6 +770,11 @@ impl Job<'_> {
     ) -> Result<()> {
         parsed?;
         self.events_parsed += piece.keys.len() as u64;
+        // Good records that yield no event: --where filtered them out, a
+        // grep line without the pattern, a blank line of words.
+        self.report.filtered += piece
+            .records
+            .saturating_sub(piece.skipped + records_with_events(piece));
         if let Some(mapper) = &mut self.mapper {
             self.report.unmatched += mapper.apply(piece, &self.dict)?;
         }
@@ -802,44 +813,35 @@ impl Job<'_> {
         let pane = self.config.spec.pane();
         let mut floor = self.max_pane.saturating_mul(pane);
         let mut ceiling = floor.saturating_add(pane);
-        let first_late = piece.times.iter().position(|&t| {
+        let mut on_time = |t: i64| {
             if t >= ceiling {
                 floor = t.div_euclid(pane) * pane;
                 ceiling = floor + pane;
             }
-            t < floor
-        });
-        if let Some(first_late) = first_late {
-            let mut kept = first_late;
-            for i in first_late..piece.times.len() {
-                let t = piece.times[i];
-                if t >= ceiling {
-                    floor = t.div_euclid(pane) * pane;
-                    ceiling = floor + pane;
-                }
-                if t >= floor {
-                    piece.times[kept] = t;
-                    piece.keys[kept] = piece.keys[i];
-                    piece.record_of[kept] = piece.record_of[i];
-                    match &mut piece.values {
-                        Some(Column::I64(v)) => v[kept] = v[i],
-                        Some(Column::F64(v)) => v[kept] = v[i],
-                        None => {}
-                    }
-                    kept += 1;
-                }
-            }
-            self.late += (piece.times.len() - kept) as u64;
-            piece.times.truncate(kept);
-            piece.keys.truncate(kept);
-            piece.record_of.truncate(kept);
-            match &mut piece.values {
-                Some(Column::I64(v)) => v.truncate(kept),
-                Some(Column::F64(v)) => v.truncate(kept),
-                None => {}
-            }
-        }
+            t >= floor
+        };
+        self.late += retain_events(piece, |t, _| on_time(t));
         self.max_pane = floor.div_euclid(pane);
+    }
+
+    /// Drops, in place, the events at or after `--until`: they would only
+    /// be in windows that are never written (and would advance the clock
+    /// past `--until`).
+    fn drop_after_until(&mut self, piece: &mut ParsedChunk) {
+        let Some(until) = self.config.until else {
+            return;
+        };
+        self.report.after_until += match self.config.time {
+            TimeMode::Column(_) => retain_events(piece, |t, _| t < until),
+            TimeMode::Rate(rate) => {
+                // Record i has time floor(i·1000/rate) >= until from
+                // i = ceil(until·rate/1000) on.
+                let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
+                let base = i128::from(self.next_record);
+                retain_events(piece, |_, record| base + i128::from(record) < first)
+            }
+            TimeMode::Processing => 0,
+        };
     }
 
     /// Feeds a parsed piece to the window operator. Event-time jobs pass
@@ -855,6 +857,7 @@ impl Job<'_> {
         if matches!(self.config.time, TimeMode::Column(_)) {
             self.drop_late(piece);
         }
+        self.drop_after_until(piece);
         let values = |range: std::ops::Range<usize>| match &piece.values {
             Some(Column::I64(v)) => Values::I64(&v[range]),
             Some(Column::F64(v)) => Values::F64(&v[range]),
@@ -864,23 +867,6 @@ impl Job<'_> {
         let sink = &mut sink;
         let n = piece.keys.len();
         self.report.events += n as u64;
-        if let Some(until) = self.config.until {
-            self.report.after_until += match self.config.time {
-                TimeMode::Column(_) => piece.times.iter().filter(|&&t| t >= until).count() as u64,
-                TimeMode::Rate(rate) => {
-                    // Record i has time floor(i·1000/rate) >= until from
-                    // i = ceil(until·rate/1000) on.
-                    let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
-                    let base = i128::from(self.next_record);
-                    piece
-                        .record_of
-                        .iter()
-                        .filter(|&&r| base + i128::from(r) >= first)
-                        .count() as u64
-                }
-                TimeMode::Processing => 0,
-            };
-        }
         match self.config.time {
             TimeMode::Column(_) => {
                 self.op
@@ -953,13 +939,9 @@ impl Job<'_> {
         report.late = self.late + self.op.stats().late_events;
         // Events the operator dropped as late were counted as events first.
         report.events -= self.op.stats().late_events.min(report.events);
-        report.filtered = if matches!(self.config.kind, JobKind::Aggregate { .. }) {
-            // Each good record of an aggregate job is one event, or none
-            // when --where filters it out.
-            (report.records - report.skipped).saturating_sub(self.events_parsed)
-        } else {
-            0
-        };
+        report.in_windows = report.records.saturating_sub(
+            report.skipped + report.filtered + report.late + report.unmatched + report.after_until,
+        );
         report.elapsed = self.started.elapsed();
         outcome?;
         if let JobKind::Aggregate {
@@ -1026,6 +1008,58 @@ fn deliver<'a>(
             }
         }
     }
+}
+
+/// Keeps, in place, the events of `piece` for which `keep(time, record)`
+/// holds (`time` is 0 for pieces without event times), in order. Returns the
+/// number of records whose events were dropped: a record's events are all
+/// kept or all dropped, since they share its time and index.
+fn retain_events(piece: &mut ParsedChunk, mut keep: impl FnMut(i64, u32) -> bool) -> u64 {
+    let n = piece.keys.len();
+    let has_times = piece.times.len() == n;
+    let time = |piece: &ParsedChunk, i: usize| if has_times { piece.times[i] } else { 0 };
+    let Some(first_dropped) = (0..n).find(|&i| !keep(time(piece, i), piece.record_of[i])) else {
+        return 0;
+    };
+    let mut kept = first_dropped;
+    let mut dropped_records = 1;
+    let mut last_dropped = piece.record_of[first_dropped];
+    for i in first_dropped + 1..n {
+        let record = piece.record_of[i];
+        if keep(time(piece, i), record) {
+            if has_times {
+                piece.times[kept] = piece.times[i];
+            }
+            piece.keys[kept] = piece.keys[i];
+            piece.record_of[kept] = record;
+            match &mut piece.values {
+                Some(Column::I64(v)) => v[kept] = v[i],
+                Some(Column::F64(v)) => v[kept] = v[i],
+                None => {}
+            }
+            kept += 1;
+        } else if record != last_dropped {
+            dropped_records += 1;
+            last_dropped = record;
+        }
+    }
+    if has_times {
+        piece.times.truncate(kept);
+    }
+    piece.keys.truncate(kept);
+    piece.record_of.truncate(kept);
+    match &mut piece.values {
+        Some(Column::I64(v)) => v.truncate(kept),
+        Some(Column::F64(v)) => v.truncate(kept),
+        None => {}
+    }
+    dropped_records
+}
+
+/// Records among a piece's events: each record's events are adjacent.
+fn records_with_events(piece: &ParsedChunk) -> u64 {
+    let r = &piece.record_of;
+    (!r.is_empty()) as u64 + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).

@@ -134,7 +134,7 @@ impl CliHooks {
         }
         if report.after_until > 0 {
             diag(&format!(
-                "engine: {} events at or after --until are in no window written",
+                "engine: {} records at or after --until are in no window written",
                 report.after_until
             ));
         }
@@ -183,10 +183,9 @@ impl JobHooks for CliHooks {
                 _ => writer.write(window, dict),
             },
             #[cfg(feature = "parquet")]
-            Sink::Parquet(sink) => {
-                sink.push(window, dict);
-                Ok(())
-            }
+            Sink::Parquet(sink) => sink
+                .push(window, dict)
+                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
         };
         if let Err(e) = written {
             // The job stops; `main` tells a closed pipe (`| head`: a quiet
@@ -234,6 +233,7 @@ struct Summary {
     bytes: u64,
     elapsed: Duration,
     events: u64,
+    in_windows: u64,
     skipped: u64,
     late: u64,
     unmatched: u64,
@@ -274,6 +274,7 @@ impl Summary {
             bytes: report.bytes,
             elapsed: report.elapsed,
             events: report.events,
+            in_windows: report.in_windows,
             skipped: report.skipped,
             late: report.late,
             unmatched: report.unmatched,
@@ -296,8 +297,8 @@ impl Summary {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "engine: {}{} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
-             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events, skipped {} malformed, \
-             {} late, {} unmatched, {} filtered; peak RSS {:.0} MB",
+             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events from {} records, skipped {} malformed, \
+             {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB",
             if interrupted { "interrupted after " } else { "" },
             self.records,
             self.bytes as f64 / 1e6,
@@ -309,10 +310,12 @@ impl Summary {
             ms(self.p99),
             ms(self.max),
             self.events,
+            self.in_windows,
             self.skipped,
             self.late,
             self.unmatched,
             self.filtered,
+            self.after_until,
             self.peak_rss_mb,
         )
     }
@@ -323,7 +326,7 @@ impl Summary {
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
              \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1},\
-             \"events\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
+             \"events\":{},\"in_windows\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
             self.records,
             self.bytes,
             self.seconds(),
@@ -338,6 +341,7 @@ impl Summary {
             self.unmatched,
             self.peak_rss_mb,
             self.events,
+            self.in_windows,
             self.filtered,
             self.after_until,
             self.overflowed,
