@@ -1059,7 +1059,7 @@ fn retain_events(piece: &mut ParsedChunk, mut keep: impl FnMut(i64, u32) -> bool
 /// Records among a piece's events: each record's events are adjacent.
 fn records_with_events(piece: &ParsedChunk) -> u64 {
     let r = &piece.record_of;
-    (!r.is_empty()) as u64 + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
+    u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).
