@@ -1044,3 +1044,205 @@ fn the_api_refuses_absurd_thread_counts_and_zero_means_all_cores_everywhere() {
     assert_eq!(ctx.threads(), cores);
     assert_eq!(engine::window::resolve_threads(0).unwrap(), cores);
 }
+
+#[test]
+fn special_output_paths_are_appended_to_never_replaced_or_read_back() {
+    let dir = Scratch::new("special");
+    let input = dir.file("in.csv", b"ts,key\n0,a\n");
+    // `--output-file /dev/stdout >> log`: the log keeps its history.
+    let log = dir.file("log.txt", b"line1\n");
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "'{}' run -q --input '{}' --time-col ts --key-col key --output csv \
+                 --output-file /dev/stdout >> '{}'",
+                env!("CARGO_BIN_EXE_engine"),
+                s(&input),
+                s(&log)
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "line1\nwindow_end,key,count\n1000,a,1\n"
+    );
+    // Standard input redirected from a file cannot be an output.
+    let victim = dir.file("victim.csv", b"ts,key\n0,a\n");
+    for flag in ["--output-file", "--stats-json"] {
+        let out = TestCommand::run(&[
+            "--input",
+            "-",
+            "--format",
+            "csv",
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--output-file",
+            s(&dir.path("rows.csv")),
+            flag,
+            "/dev/stdin",
+        ])
+        .cmd_with_stdin_file(&victim);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", text(&out.stderr));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"ts,key\n0,a\n");
+    }
+}
+
+impl TestCommand {
+    fn cmd_with_stdin_file(mut self, path: &Path) -> Output {
+        self.cmd
+            .stdin(std::fs::File::open(path).unwrap())
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_dangling_symlink_output_stays_a_link_to_the_new_file() {
+    let dir = Scratch::new("dangling");
+    let input = dir.file("in.csv", b"ts,key\n0,a\n");
+    let link = dir.path("link.csv");
+    std::os::unix::fs::symlink("target.csv", &link).unwrap();
+    let out = TestCommand::run(&[
+        "--input",
+        s(&input),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--output",
+        "csv",
+        "--output-file",
+        s(&link),
+    ])
+    .output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(dir.path("target.csv")).unwrap(),
+        "window_end,key,count\n1000,a,1\n"
+    );
+}
+
+#[test]
+fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
+    let dir = Scratch::new("stats-pipe");
+    let input = dir.file("in.csv", b"ts,key\n0,a\n");
+    let target = dir.file("out.csv", b"old\n");
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "'{}' run -q --input '{}' --time-col ts --key-col key --output csv \
+                 --output-file '{}' --stats-json - | true; echo \"${{PIPESTATUS[0]}}\"",
+                env!("CARGO_BIN_EXE_engine"),
+                s(&input),
+                s(&target)
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "0", "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "window_end,key,count\n1000,a,1\n"
+    );
+    // A summary that cannot be written is a failure (1), not a usage error.
+    let out = TestCommand::run(&[
+        "--input",
+        s(&input),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--output",
+        "csv",
+        "--output-file",
+        s(&target),
+        "--stats-json",
+        "/dev/full",
+    ])
+    .output();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+#[test]
+fn odd_inputs_and_flags_are_clear_not_silent() {
+    let dir = Scratch::new("odd");
+    // A CSV file that is only a byte-order mark is an empty file.
+    let bom = dir.file("bom.csv", b"\xEF\xBB\xBF");
+    let out = TestCommand::run(&[
+        "--input",
+        s(&bom),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--output",
+        "csv",
+    ])
+    .output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A grep pattern with a line break could never match a line.
+    let words = dir.file("w.txt", b"a\nb\n");
+    let out = TestCommand::run(&[
+        "--input",
+        s(&words),
+        "--job",
+        "grep",
+        "--pattern",
+        "a\nb",
+        "--rate",
+        "1",
+    ])
+    .output();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--pattern"));
+    // A warning to a full stderr is dropped, never a panic.
+    let input = dir.file("in.csv", b"ts,key\n0,a\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args([
+            "run",
+            "-q",
+            "--input",
+            s(&input),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--window",
+            "1s",
+            "--slide",
+            "2s",
+            "--output",
+            "csv",
+        ])
+        .stderr(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // --help to a full stdout is a failure.
+    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(["run", "--help"])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

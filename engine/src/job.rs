@@ -523,6 +523,10 @@ impl Job<'_> {
         // A byte-order mark is not part of the first record.
         let mut pos = bom_len(bytes);
         self.report.bytes += pos as u64;
+        if pos == bytes.len() {
+            // Only a byte-order mark: an empty file.
+            return Ok(true);
+        }
         let mut line = 1;
         if self.format == Format::Csv {
             let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);

@@ -509,13 +509,13 @@ impl RunArgs {
         let output = self.output_options()?;
         let (window, slide) = (config.spec.window(), config.spec.slide());
         if window < slide {
-            eprintln!(
+            super::diag(&format!(
                 "engine: warning: --window {} is shorter than --slide {}: records in the {} ms \
                  between one window's end and the next one's start are in no window",
                 self.window.as_deref().unwrap_or(&self.batch),
                 self.slide.as_deref().unwrap_or(&self.batch),
                 slide - window
-            );
+            ));
         }
         Ok((config, output))
     }
@@ -580,19 +580,20 @@ impl RunArgs {
     /// an output that is one of the inputs.
     fn check_paths(&self) -> Result<()> {
         let mut inputs: Vec<(&str, &Path)> = Vec::new();
-        if let Some(path) = self
-            .source
-            .input
-            .as_deref()
-            .filter(|p| p.as_os_str() != "-")
-        {
-            inputs.push(("--input", path));
+        match self.source.input.as_deref() {
+            // Standard input redirected from a file (`< data.csv`): that file
+            // must not be an output either.
+            Some(path) if path.as_os_str() == "-" => {
+                inputs.push(("--input - (standard input)", Path::new("/dev/stdin")));
+            }
+            Some(path) => inputs.push(("--input", path)),
+            None => {}
         }
         if let Some(path) = self.lookup.as_deref() {
             inputs.push(("--lookup", path));
         }
         for (flag, path) in &inputs {
-            if path.is_dir() {
+            if path.is_dir() && !flag.starts_with("--input -") {
                 bail!(usage(format!("{flag} {} is a directory", path.display())));
             }
         }
@@ -719,6 +720,9 @@ impl RunArgs {
             }
             JobArg::Wordcount => JobKind::WordCount,
             JobArg::Grep => match &self.pattern {
+                Some(p) if p.contains(['\n', '\r']) => bail!(usage(
+                    "--pattern cannot hold a line break: records are lines, so it would never match"
+                )),
                 Some(p) => JobKind::Grep(p.clone()),
                 None => bail!(usage("--job grep needs --pattern")),
             },

@@ -46,10 +46,12 @@ pub fn main() -> Result<ExitCode> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // --help, --version, or a usage error; printing to a closed
-            // pipe is not worth a panic.
-            let _ = e.print();
-            return Ok(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
+            // --help, --version, or a usage error. A closed pipe
+            // (`--help | head`) is a quiet end; a full disk is a failure.
+            return Ok(match e.print() {
+                Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => ExitCode::from(1),
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            });
         }
     };
     let run = match cli.command {
@@ -97,16 +99,12 @@ pub fn main() -> Result<ExitCode> {
         }
     };
     let all_malformed = report.records > 0 && report.skipped == report.records;
-    match hooks.finish(&report, &output, signals.received()) {
-        Ok(()) => {}
+    let stats = match hooks.finish(&report, signals.received()) {
+        Ok(json) => json,
+        // Rows to a closed stdout (`| head`): a quiet end.
         Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            return Err(left_alone(
-                e.context("writing the output"),
-                output.file.as_deref(),
-            ))
-        }
-    }
+        Err(e) => return Err(left_alone(write_failed(&e), output.file.as_deref())),
+    };
     if all_malformed && !report.interrupted {
         return Err(left_alone(
             JobFailed(format!(
@@ -118,9 +116,49 @@ pub fn main() -> Result<ExitCode> {
         ));
     }
     if let Some(pending) = pending {
-        pending.commit()?;
+        let target = pending.target().to_path_buf();
+        pending.commit().map_err(|e| {
+            write_failed(&anyhow::Error::new(e).context(format!(
+                "{}: the rows could not be put in place (the file was left as it was)",
+                target.display()
+            )))
+        })?;
+    }
+    // The rows are safe: the summary JSON comes last, so that a closed
+    // stdout loses only the summary.
+    if let Some(path) = &output.stats_json {
+        match write_stats(path, &stats) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                return Err(write_failed(
+                    &anyhow::Error::new(e).context(format!("--stats-json {}", path.display())),
+                ))
+            }
+        }
     }
     Ok(exit_status(signals.received()))
+}
+
+/// Writes the summary JSON: to stdout for `-`, otherwise as an output file
+/// (beside, then renamed; devices in place).
+fn write_stats(path: &std::path::Path, json: &str) -> std::io::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(json.as_bytes())?;
+        return out.flush();
+    }
+    let (pending, mut file) =
+        output_file::PendingFile::create(path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    file.write_all(json.as_bytes())?;
+    drop(file);
+    pending.commit()
+}
+
+/// A write that failed once the job had run: exit status 1, whatever the
+/// error's type (a full disk is not a usage mistake).
+fn write_failed(err: &anyhow::Error) -> anyhow::Error {
+    JobFailed(format!("writing the output: {err:#}")).into()
 }
 
 /// The exit status of a job that ran: 128 + the signal that stopped it

@@ -1,14 +1,19 @@
-//! `--output-file`: written to a temporary file beside the target and renamed
-//! into place at the end, so that a job that fails never destroys a file.
+//! `--output-file` and `--stats-json`: written to a temporary file beside the
+//! target and renamed into place at the end, so that a job that fails never
+//! destroys a file.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 /// An output file being written: `temp` until [`commit`](Self::commit)
 /// renames it to `target`; dropped without a commit, it is removed and the
-/// target is left as it was. A target that is not a regular file (a device
-/// such as `/dev/null`, a FIFO) is written in place: replacing it would
-/// destroy it.
+/// target is left as it was.
+///
+/// A target that is not a regular file (a device such as `/dev/null`, a
+/// FIFO), or a path under `/dev` or `/proc` (`/dev/stdout` is a link to
+/// whatever the shell redirected, maybe a user's log opened with `>>`), is
+/// written in place, appending: replacing it would destroy it.
 pub struct PendingFile {
     target: PathBuf,
     temp: PathBuf,
@@ -21,6 +26,7 @@ impl PendingFile {
     /// the rename is atomic), with the permissions of an existing target.
     pub fn create(target: &Path) -> Result<(Self, File), engine::Error> {
         let shown = || target.display().to_string();
+        let special = target.starts_with("/dev") || target.starts_with("/proc");
         if let Ok(meta) = std::fs::metadata(target) {
             if meta.is_dir() {
                 return Err(engine::Error::Config(format!(
@@ -28,9 +34,9 @@ impl PendingFile {
                     shown()
                 )));
             }
-            if !meta.is_file() {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
+            if special || !meta.is_file() {
+                let file = OpenOptions::new()
+                    .append(true)
                     .open(target)
                     .map_err(|e| engine::Error::io(shown(), &e))?;
                 let pending = Self {
@@ -42,13 +48,7 @@ impl PendingFile {
                 return Ok((pending, file));
             }
         }
-        // A symbolic link stays a link: the file it points to is replaced.
-        let target = match std::fs::symlink_metadata(target) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf())
-            }
-            _ => target.to_path_buf(),
-        };
+        let target = resolve_link(target);
         let name = target
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
@@ -56,8 +56,7 @@ impl PendingFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let temp = dir.join(format!(".{name}.engine-{}.tmp", std::process::id()));
-        let file = File::create(&temp).map_err(|e| engine::Error::io(temp.display(), &e))?;
+        let (temp, file) = create_temp(&dir, &name)?;
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = file.set_permissions(meta.permissions());
         }
@@ -78,21 +77,22 @@ impl PendingFile {
     }
 
     /// Makes the written file the target: synced, then renamed over it.
-    pub fn commit(mut self) -> Result<(), engine::Error> {
+    pub fn commit(mut self) -> std::io::Result<()> {
         if self.in_place {
             self.committed = true;
             return Ok(());
         }
-        if let Ok(file) = File::open(&self.temp) {
-            // Data first, then the name: a crash leaves the old file or the
-            // new one, never a truncated one.
-            file.sync_all()
-                .map_err(|e| engine::Error::io(self.temp.display(), &e))?;
-        }
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(|e| engine::Error::io(self.target.display(), &e))?;
+        // Data first, then the name: a crash leaves the old file or the new
+        // one, never a truncated one.
+        File::open(&self.temp)?.sync_all()?;
+        std::fs::rename(&self.temp, &self.target)?;
         self.committed = true;
         Ok(())
+    }
+
+    /// The file the rows end up in.
+    pub fn target(&self) -> &Path {
+        &self.target
     }
 }
 
@@ -102,4 +102,47 @@ impl Drop for PendingFile {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
+}
+
+/// A symbolic link stays a link: the file it points to is the target, also
+/// when it does not exist yet.
+fn resolve_link(target: &Path) -> PathBuf {
+    let mut path = target.to_path_buf();
+    // A few levels, not a loop forever on a cycle.
+    for _ in 0..16 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {}
+            _ => return path,
+        }
+        let Ok(next) = std::fs::read_link(&path) else {
+            return path;
+        };
+        path = match path.parent() {
+            Some(parent) if next.is_relative() => parent.join(next),
+            _ => next,
+        };
+    }
+    path
+}
+
+/// A new file in `dir` that nobody else can have prepared: an unpredictable
+/// name, created exclusively (which also refuses to follow a symlink planted
+/// under that name).
+fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), engine::Error> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last = None;
+    for attempt in 0..16_u32 {
+        let tag = u64::from(nanos ^ attempt.wrapping_mul(0x9E37_79B9))
+            ^ (u64::from(std::process::id()) << 32);
+        let temp = dir.join(format!(".{name}.engine-{tag:016x}.tmp"));
+        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(engine::Error::io(temp.display(), &e)),
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::other("no free temporary name"));
+    Err(engine::Error::io(dir.display(), &e))
 }

@@ -97,13 +97,8 @@ impl CliHooks {
     }
 
     /// Flushes the output and prints the summary (marked interrupted when a
-    /// signal stopped the job).
-    pub fn finish(
-        mut self,
-        report: &JobReport,
-        options: &OutputOptions,
-        signal: Option<i32>,
-    ) -> anyhow::Result<()> {
+    /// signal stopped the job); returns the summary as JSON.
+    pub fn finish(mut self, report: &JobReport, signal: Option<i32>) -> anyhow::Result<String> {
         self.finish_progress();
         if let Some(e) = self.write_error.take() {
             return Err(e.into());
@@ -158,17 +153,7 @@ impl CliHooks {
         if !self.quiet {
             diag(&summary.text(report.interrupted));
         }
-        if let Some(path) = &options.stats_json {
-            let json = summary.json(report.interrupted);
-            if path.as_os_str() == "-" {
-                let mut out = std::io::stdout().lock();
-                out.write_all(json.as_bytes())?;
-                out.flush()?;
-            } else {
-                std::fs::write(path, json).map_err(|e| engine::Error::io(path.display(), &e))?;
-            }
-        }
-        Ok(())
+        Ok(summary.json(report.interrupted))
     }
 }
 
