@@ -1246,3 +1246,40 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_fifo_without_its_other_end_does_not_block_a_signal() {
+    let dir = Scratch::new("fifo");
+    let input = dir.file("in.csv", b"ts,key\n0,a\n");
+    for (name, args) in [
+        (
+            "out.fifo",
+            vec!["--input", s(&input), "--time-col", "ts", "--key-col", "key"],
+        ),
+        ("in.fifo", vec!["--job", "wordcount", "--rate", "10"]),
+    ] {
+        let fifo = dir.path(name);
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let mut full = args.clone();
+        if name == "out.fifo" {
+            full.extend(["--output", "csv", "--output-file", s(&fifo)]);
+        } else {
+            full.extend(["--input", s(&fifo), "--output", "csv"]);
+        }
+        let mut child = TestCommand::run(&full).spawn();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name}: waits for the other end"
+        );
+        signal(&child, "INT");
+        let status = exits_within(&mut child, Duration::from_secs(1));
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "{name}: {}",
+            stderr_of(&mut child)
+        );
+    }
+}

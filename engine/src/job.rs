@@ -412,9 +412,14 @@ pub fn run(
             match input {
                 Input::Stdin => source::spawn_stdin(tx, max, Arc::clone(stop)),
                 Input::File(path) => {
-                    // A pipe or a device cannot be mapped: read it as a stream.
+                    // A pipe or a device cannot be mapped: read it as a stream,
+                    // opened on the reader's thread (opening a FIFO waits for
+                    // a writer, and the job must still stop on a signal).
                     let shown = path.display().to_string();
-                    let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
+                    let file = OpenOnRead {
+                        path: path.clone(),
+                        file: None,
+                    };
                     source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
                 }
                 Input::Connect(addr) => {
@@ -1064,6 +1069,24 @@ fn retain_events(piece: &mut ParsedChunk, mut keep: impl FnMut(i64, u32) -> bool
 fn records_with_events(piece: &ParsedChunk) -> u64 {
     let r = &piece.record_of;
     u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
+}
+
+/// A file opened at its first read, on the thread that reads it.
+struct OpenOnRead {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl std::io::Read for OpenOnRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.file.is_none() {
+            self.file = Some(std::fs::File::open(&self.path)?);
+        }
+        match &mut self.file {
+            Some(file) => file.read(buf),
+            None => Ok(0),
+        }
+    }
 }
 
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).

@@ -66,7 +66,18 @@ pub fn main() -> Result<ExitCode> {
     // existing file untouched.
     let (pending, out): (Option<output_file::PendingFile>, Box<dyn Write>) = match &output.file {
         Some(path) => {
-            let (pending, file) = output_file::PendingFile::create(path)?;
+            let (pending, file) = match output_file::PendingFile::create(path, signals.stop_flag())
+            {
+                Ok(created) => created,
+                Err(_) if signals.received().is_some() => {
+                    diag(&format!(
+                        "engine: interrupted while opening {}: nothing was read or written",
+                        path.display()
+                    ));
+                    return Ok(exit_status(signals.received()));
+                }
+                Err(e) => return Err(e.into()),
+            };
             let out: Box<dyn Write> = if output.parquet {
                 Box::new(std::io::sink())
             } else {
@@ -127,7 +138,7 @@ pub fn main() -> Result<ExitCode> {
     // The rows are safe: the summary JSON comes last, so that a closed
     // stdout loses only the summary.
     if let Some(path) = &output.stats_json {
-        match write_stats(path, &stats) {
+        match write_stats(path, &stats, signals.stop_flag()) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             Err(e) => {
@@ -142,14 +153,18 @@ pub fn main() -> Result<ExitCode> {
 
 /// Writes the summary JSON: to stdout for `-`, otherwise as an output file
 /// (beside, then renamed; devices in place).
-fn write_stats(path: &std::path::Path, json: &str) -> std::io::Result<()> {
+fn write_stats(
+    path: &std::path::Path,
+    json: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<()> {
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         out.write_all(json.as_bytes())?;
         return out.flush();
     }
-    let (pending, mut file) =
-        output_file::PendingFile::create(path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (pending, mut file) = output_file::PendingFile::create(path, stop)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     file.write_all(json.as_bytes())?;
     drop(file);
     pending.commit()

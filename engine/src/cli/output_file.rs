@@ -5,6 +5,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 /// An output file being written: `temp` until [`commit`](Self::commit)
 /// renames it to `target`; dropped without a commit, it is removed and the
@@ -24,7 +27,8 @@ pub struct PendingFile {
 impl PendingFile {
     /// Creates the temporary file beside `target` (same directory, so that
     /// the rename is atomic), with the permissions of an existing target.
-    pub fn create(target: &Path) -> Result<(Self, File), engine::Error> {
+    /// Opening a FIFO waits for its reader; `stop` (a signal) ends the wait.
+    pub fn create(target: &Path, stop: &AtomicBool) -> Result<(Self, File), engine::Error> {
         let shown = || target.display().to_string();
         let special = target.starts_with("/dev") || target.starts_with("/proc");
         if let Ok(meta) = std::fs::metadata(target) {
@@ -35,10 +39,8 @@ impl PendingFile {
                 )));
             }
             if special || !meta.is_file() {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(target)
-                    .map_err(|e| engine::Error::io(shown(), &e))?;
+                let file =
+                    open_in_place(target, stop).map_err(|e| engine::Error::io(shown(), &e))?;
                 let pending = Self {
                     target: target.to_path_buf(),
                     temp: target.to_path_buf(),
@@ -100,6 +102,29 @@ impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.committed && !self.in_place {
             let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Opens a device or FIFO for appending. The open runs on a thread of its
+/// own, because opening a FIFO blocks until a reader comes (and is restarted
+/// after a signal): a signal must still end the wait.
+fn open_in_place(target: &Path, stop: &AtomicBool) -> std::io::Result<File> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = target.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(OpenOptions::new().append(true).open(&path));
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(opened) => return opened,
+            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => {}
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::Interrupted,
+                    "interrupted while waiting for a reader",
+                ))
+            }
         }
     }
 }
