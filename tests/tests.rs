@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod dstream_props;
 mod dstream_sources;
+mod hardening_parse;
 mod oracle;
 mod spark_golden;
 mod window_props;

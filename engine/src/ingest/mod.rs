@@ -20,6 +20,8 @@
 //! ```
 
 mod csv;
+#[doc(hidden)]
+pub mod fuzz_check;
 mod intern;
 mod ndjson;
 mod number;
