@@ -166,8 +166,17 @@ fn bom_is_skipped_at_the_start_of_an_ndjson_file() {
 fn wordcount(input: &str, stdin: &[u8]) -> Output {
     let mut child = engine()
         .args([
-            "--input", input, "--job", "wordcount", "--rate", "1000", "--window", "1s",
-            "--output", "csv", "--quiet",
+            "--input",
+            input,
+            "--job",
+            "wordcount",
+            "--rate",
+            "1000",
+            "--window",
+            "1s",
+            "--output",
+            "csv",
+            "--quiet",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -193,14 +202,30 @@ fn bom_is_skipped_at_the_start_of_a_text_file_and_of_stdin() {
 fn bom_before_a_csv_header_is_skipped() {
     let file = TempFile::new("bom.csv", format!("{BOM}ts,key\n0,a\n1,a\n").as_bytes());
     let out = run(&[
-        "--input", file.path(), "--time-col", "ts", "--key-col", "ts", "--window", "1s",
-        "--output", "csv",
+        "--input",
+        file.path(),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "ts",
+        "--window",
+        "1s",
+        "--output",
+        "csv",
     ]);
     // `ts` is found: the mark is not part of the first column's name.
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&[
-        "--input", file.path(), "--time-col", "ts", "--key-col", "key", "--window", "1s",
-        "--output", "csv",
+        "--input",
+        file.path(),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--window",
+        "1s",
+        "--output",
+        "csv",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "window_end,key,count\n1000,a,2\n");
@@ -211,7 +236,14 @@ fn bom_before_a_csv_header_is_skipped() {
 fn duplicate_csv_header_is_an_error() {
     let file = TempFile::new("dup.csv", b"ts,key,key\n0,a,b\n");
     let out = run(&[
-        "--input", file.path(), "--time-col", "ts", "--key-col", "key", "--window", "1s",
+        "--input",
+        file.path(),
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--window",
+        "1s",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -226,19 +258,45 @@ fn lookup_tables_with_a_bom_work_and_empty_ones_are_usage_errors() {
     let events = TempFile::new("lk.csv", b"ts,ad\n0,a1\n1,a2\n2,zz\n");
     let lookup = |table: &TempFile| {
         run(&[
-            "--input", events.path(), "--time-col", "ts", "--key-col", "ad", "--lookup",
-            table.path(), "--window", "1s", "--output", "csv", "--quiet",
+            "--input",
+            events.path(),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "ad",
+            "--lookup",
+            table.path(),
+            "--window",
+            "1s",
+            "--output",
+            "csv",
+            "--quiet",
         ])
     };
-    let table = TempFile::new("lk-bom.csv", format!("{BOM}ad,campaign\na1,c1\na2,c1\n").as_bytes());
+    let table = TempFile::new(
+        "lk-bom.csv",
+        format!("{BOM}ad,campaign\na1,c1\na2,c1\n").as_bytes(),
+    );
     let out = lookup(&table);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "window_end,key,count\n1000,c1,2\n");
     for (name, text, needle) in [
-        ("lk-empty.csv", &b"ad,campaign\n"[..], "has a header but no rows"),
+        (
+            "lk-empty.csv",
+            &b"ad,campaign\n"[..],
+            "has a header but no rows",
+        ),
         ("lk-dup.csv", b"ad,ad\na1,c1\n", "names column `ad` twice"),
-        ("lk-quote.csv", b"ad,campaign\n\"a1,c1\n", "line 2: broken quoting"),
-        ("lk-utf8.csv", b"ad,campaign\na1,c1\na2,\xff\n", "line 3: the lookup table is not UTF-8"),
+        (
+            "lk-quote.csv",
+            b"ad,campaign\n\"a1,c1\n",
+            "line 2: broken quoting",
+        ),
+        (
+            "lk-utf8.csv",
+            b"ad,campaign\na1,c1\na2,\xff\n",
+            "line 3: the lookup table is not UTF-8",
+        ),
     ] {
         let table = TempFile::new(name, text);
         let out = lookup(&table);

@@ -53,10 +53,7 @@ impl Lookup {
     pub fn from_csv_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
         let bytes = ingest::strip_bom(bytes);
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
+            let line = 1 + memchr::memchr_iter(b'\n', &bytes[..e.valid_up_to()]).count();
             Error::Config(format!(
                 "{origin} line {line}: the lookup table is not UTF-8"
             ))

@@ -15,7 +15,7 @@ pub(super) struct Columns {
     pub time: Option<usize>,
     pub filter: Option<(usize, String)>,
     /// The number of columns every row must have.
-    pub columns: usize,
+    pub width: usize,
 }
 
 /// The fields of a header line, unquoted and trimmed (a byte-order mark
@@ -155,13 +155,13 @@ pub(super) fn rows(
     dict: &Dictionary,
     out: &mut ParsedChunk,
 ) -> Result<()> {
-    // Every column is below `fields.columns`, the length of every row used.
+    // Every column is below `fields.width`, the length of every row used.
     let key_col = fields.key;
     let value_col = fields.value;
     let time_col = fields.time;
     let filter = fields.filter.as_ref().map(|(c, v)| (*c, v.as_bytes()));
     with_cache(dict, |cache| {
-        let mut cells = Vec::with_capacity(fields.columns);
+        let mut cells = Vec::with_capacity(fields.width);
         let whole = super::chunk_text(bytes);
         let estimate = bytes.len() / 24;
         out.keys.reserve(estimate);
@@ -181,10 +181,10 @@ pub(super) fn rows(
                 out.bad(index, || reason.into());
                 continue;
             }
-            if cells.len() != fields.columns {
+            if cells.len() != fields.width {
                 let found = cells.len();
                 out.bad(index, || {
-                    format!("{found} columns, the header has {}", fields.columns)
+                    format!("{found} columns, the header has {}", fields.width)
                 });
                 continue;
             }

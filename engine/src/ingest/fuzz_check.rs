@@ -51,7 +51,8 @@ pub fn check_text(data: &[u8]) {
         (Extract::Grep(pattern.into_owned()), 3 + n)
     };
     // Only an empty pattern could be refused, and it is never empty.
-    let parser = match Parser::try_new(Format::Text, extract.clone(), max_line_bytes(byte(data, 1))) {
+    let parser = match Parser::try_new(Format::Text, extract.clone(), max_line_bytes(byte(data, 1)))
+    {
         Ok(parser) => parser,
         Err(e) => panic!("{extract:?} is consistent: {e}"),
     };
@@ -95,7 +96,7 @@ pub fn check_csv(data: &[u8]) {
         columns,
         filter: (b1 & 8 != 0).then(|| (Field::Column(usize::from(b1 >> 4) % columns), "a".into())),
     };
-    check_fields(Format::Csv, fields, data, 2);
+    check_fields(Format::Csv, &fields, data, 2);
 }
 
 /// NDJSON: bytes 0 and 1 choose the member names of key, value (int or
@@ -117,12 +118,12 @@ pub fn check_ndjson(data: &[u8]) {
         columns: 0,
         filter: (b1 & 8 != 0).then(|| (name(b1 >> 4), "a".into())),
     };
-    check_fields(Format::Ndjson, fields, data, 2);
+    check_fields(Format::Ndjson, &fields, data, 2);
 }
 
 /// CSV or NDJSON records: at most one event per record, with its key, time
 /// and value.
-fn check_fields(format: Format, fields: Fields, data: &[u8], config: usize) {
+fn check_fields(format: Format, fields: &Fields, data: &[u8], config: usize) {
     let has_time = fields.time.is_some();
     let has_value = fields.value.is_some();
     let parser = match Parser::try_new(
@@ -137,9 +138,15 @@ fn check_fields(format: Format, fields: Fields, data: &[u8], config: usize) {
     let dict = Dictionary::new();
     let parsed = check_parse(&parser, input, &dict, usize::from(byte(data, config + 1)));
     assert!(parsed.keys.len() as u64 + parsed.skipped <= parsed.records);
-    assert_eq!(parsed.times.len(), if has_time { parsed.keys.len() } else { 0 });
+    assert_eq!(
+        parsed.times.len(),
+        if has_time { parsed.keys.len() } else { 0 }
+    );
     assert_eq!(parsed.values.is_some(), has_value);
-    assert!(parsed.record_of.windows(2).all(|w| w[0] < w[1]), "one event per record");
+    assert!(
+        parsed.record_of.windows(2).all(|w| w[0] < w[1]),
+        "one event per record"
+    );
     let read = dict.read();
     assert!(parsed
         .keys
@@ -173,12 +180,10 @@ fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -
             _ => panic!("pieces have the same value column"),
         }
         let lines = joined.lines;
-        joined
-            .errors
-            .extend(part.errors.into_iter().map(|mut e| {
-                e.line += lines;
-                e
-            }));
+        joined.errors.extend(part.errors.into_iter().map(|mut e| {
+            e.line += lines;
+            e
+        }));
         joined.records += part.records;
         joined.lines += part.lines;
         joined.skipped += part.skipped;
@@ -191,7 +196,11 @@ fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -
             .map(|&k| read.get(k).unwrap_or_default().to_owned())
             .collect()
     };
-    assert_eq!(key_text(&whole), key_text(&joined), "keys, whole and in pieces");
+    assert_eq!(
+        key_text(&whole),
+        key_text(&joined),
+        "keys, whole and in pieces"
+    );
     assert_eq!(whole.times, joined.times);
     assert_eq!(whole.record_of, joined.record_of);
     assert_eq!(whole.errors, joined.errors);
@@ -235,14 +244,20 @@ fn parse(parser: &Parser, input: &[u8], dict: &Dictionary) -> ParsedChunk {
         parsed.skipped.min(REPORTED_PER_CHUNK as u64)
     );
     assert!(parsed.errors.windows(2).all(|w| w[0].line < w[1].line));
-    assert!(parsed.errors.iter().all(|e| e.line < parsed.lines && !e.reason.is_empty()));
+    assert!(parsed
+        .errors
+        .iter()
+        .all(|e| e.line < parsed.lines && !e.reason.is_empty()));
     assert!(parsed.record_of.windows(2).all(|w| w[0] <= w[1]));
     assert!(parsed
         .record_of
         .last()
         .is_none_or(|&r| u64::from(r) < parsed.records));
     let read = dict.read();
-    assert!(parsed.keys.iter().all(|&k| read.get(k).is_some()), "every key id resolves");
+    assert!(
+        parsed.keys.iter().all(|&k| read.get(k).is_some()),
+        "every key id resolves"
+    );
     parsed
 }
 
@@ -276,7 +291,11 @@ pub fn check_lookup(data: &[u8]) {
     let wanted: Vec<Option<String>> = {
         let read = dict.read();
         keys.iter()
-            .map(|&k| table.get(read.get(k).unwrap_or_default()).map(str::to_owned))
+            .map(|&k| {
+                table
+                    .get(read.get(k).unwrap_or_default())
+                    .map(str::to_owned)
+            })
             .collect()
     };
     let n = keys.len();
@@ -294,8 +313,14 @@ pub fn check_lookup(data: &[u8]) {
     };
     let kept: Vec<usize> = (0..n).filter(|&i| wanted[i].is_some()).collect();
     assert_eq!(dropped as usize, n - kept.len());
-    assert_eq!(piece.record_of, kept.iter().map(|&i| i as u32).collect::<Vec<_>>());
-    assert_eq!(piece.times, kept.iter().map(|&i| i as i64).collect::<Vec<_>>());
+    assert_eq!(
+        piece.record_of,
+        kept.iter().map(|&i| i as u32).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        piece.times,
+        kept.iter().map(|&i| i as i64).collect::<Vec<_>>()
+    );
     assert_eq!(
         piece.values,
         Some(Column::I64(kept.iter().map(|&i| i as i64).collect()))

@@ -278,7 +278,7 @@ impl Plan {
                     value: fields.value.as_ref().map(|(f, _)| column(f)),
                     time: fields.time.as_ref().map(column),
                     filter: fields.filter.as_ref().map(|(f, v)| (column(f), v.clone())),
-                    columns: fields.columns,
+                    width: fields.columns,
                 }))
             }
             Format::Ndjson => {

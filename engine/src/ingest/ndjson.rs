@@ -138,6 +138,11 @@ fn ends_token(b: u8) -> bool {
     matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// The error of a line malformed at byte offset `at`.
+fn error_at(at: usize, what: &str) -> String {
+    format!("invalid JSON at byte {}: {what}", at + 1)
+}
+
 struct Scanner<'a> {
     s: &'a str,
     i: usize,
@@ -165,11 +170,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn error(&self, what: &str) -> String {
-        self.error_at(self.i, what)
-    }
-
-    fn error_at(&self, at: usize, what: &str) -> String {
-        format!("invalid JSON at byte {}: {what}", at + 1)
+        error_at(self.i, what)
     }
 
     /// A string starting at the current `"`; escapes are checked and
@@ -185,7 +186,7 @@ impl<'a> Scanner<'a> {
                 .get(i..)
                 .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
             else {
-                return Err(self.error_at(open, "unterminated string"));
+                return Err(error_at(open, "unterminated string"));
             };
             i += at;
             if bytes[i] == b'"' {
@@ -198,7 +199,7 @@ impl<'a> Scanner<'a> {
         // Quotes and backslashes are ASCII: both ends are char boundaries.
         let raw = &self.s[start..i];
         if let Some(at) = raw.bytes().position(|b| b < 0x20) {
-            return Err(self.error_at(
+            return Err(error_at(
                 start + at,
                 &format!(
                     "raw control character U+{:04X} in a string (escape it)",
@@ -211,7 +212,7 @@ impl<'a> Scanner<'a> {
         }
         unescape(raw)
             .map(Cow::Owned)
-            .map_err(|(at, what)| self.error_at(start + at, &what))
+            .map_err(|(at, what)| error_at(start + at, &what))
     }
 
     /// A number or literal token, checked against JSON's grammar.
@@ -228,7 +229,7 @@ impl<'a> Scanner<'a> {
         if is_scalar_token(token.as_bytes()) {
             Ok(token)
         } else {
-            Err(self.error_at(start, &bad_token(token)))
+            Err(error_at(start, &bad_token(token)))
         }
     }
 
@@ -418,7 +419,7 @@ fn members<'a>(line: &'a str, names: [Option<&str>; 4]) -> Result<[Option<Scalar
             for (slot, wanted) in names.iter().enumerate() {
                 if *wanted == Some(&*name) {
                     if seen[slot] {
-                        return Err(sc.error_at(at, &twice(&name)));
+                        return Err(error_at(at, &twice(&name)));
                     }
                     seen[slot] = true;
                     found[slot].clone_from(&value);
