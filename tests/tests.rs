@@ -8,9 +8,12 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_usability;
 mod dstream_props;
 mod dstream_sources;
+mod hardening;
 mod hardening_parse;
+mod hardening_sockets;
 mod oracle;
 mod spark_golden;
 mod window_props;

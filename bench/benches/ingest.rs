@@ -287,6 +287,7 @@ fn wordcount_end_to_end(c: &mut Criterion) {
         on_error: OnError::Skip,
         max_line_bytes: MAX_LINE_BYTES,
         run_for: None,
+        socket: engine::source::SocketOptions::default(),
     };
     let mut group = c.benchmark_group("wordcount_end_to_end");
     configure(&mut group, len as usize);

@@ -263,6 +263,7 @@ pub fn config(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<
         on_error: OnError::Skip,
         max_line_bytes: 1 << 20,
         run_for: None,
+        socket: engine::source::SocketOptions::default(),
     })
 }
 

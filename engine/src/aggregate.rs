@@ -266,6 +266,10 @@ pub trait Numeric: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
     fn to_f64(self) -> f64;
     /// Sample variance of `n >= 2` values from their sum and sum of squares.
     fn variance(n: u64, sum: Self::Sum, squares: Self::Sum) -> f64;
+    /// Whether a running sum still holds an exact or finite value: a float sum
+    /// that overflowed stays infinite (or NaN) under every later add and
+    /// subtract, so the window state must be recomputed from its panes.
+    fn sum_is_finite(sum: Self::Sum) -> bool;
 }
 
 impl Numeric for i64 {
@@ -307,9 +311,17 @@ impl Numeric for i64 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn sum_is_finite(_: i128) -> bool {
+        // Wrapping i128 arithmetic is exact modulo 2^128: never poisoned.
+        true
+    }
     fn variance(n: u64, sum: i128, squares: i128) -> f64 {
         // n·Σx² − (Σx)² is exact in i128 for any realistic window; when it is
         // not, fall back to floating point.
+        if squares < 0 {
+            // A sum of squares past 2^127 wrapped around: out of range.
+            return f64::NAN;
+        }
         let n128 = i128::from(n);
         let exact = n128
             .checked_mul(squares)
@@ -337,7 +349,11 @@ impl Numeric for f64 {
     }
     #[inline]
     fn add_square(sum: &mut CompensatedSum, v: f64) {
-        sum.add(v * v);
+        // v·v exactly, as hi + lo: the rounding error of the square is what
+        // a variance of large values with a small spread is made of.
+        let (hi, lo) = two_product(v, v);
+        sum.add(hi);
+        sum.lo += lo;
     }
     #[inline]
     fn merge(sum: &mut CompensatedSum, other: CompensatedSum) {
@@ -369,17 +385,48 @@ impl Numeric for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    fn sum_is_finite(sum: CompensatedSum) -> bool {
+        sum.hi.is_finite() && sum.lo.is_finite()
+    }
     fn variance(n: u64, sum: CompensatedSum, squares: CompensatedSum) -> f64 {
-        // (n·Q − S²) / (n(n−1)) in double-double arithmetic: when the mean is
-        // large against the spread, n·Q and S² nearly cancel, and plain f64
-        // would keep only the rounding error of each.
-        let n_f = n as f64;
-        let (q_hi, q_lo) = two_product(n_f, squares.hi);
-        let q_lo = q_lo + n_f * squares.lo;
-        let (s_sq_hi, s_sq_lo) = two_product(sum.hi, sum.hi);
-        let s_sq_lo = s_sq_lo + 2.0 * sum.hi * sum.lo + sum.lo * sum.lo;
-        let numerator = (q_hi - s_sq_hi) + (q_lo - s_sq_lo);
-        (numerator / (n_f * (n_f - 1.0))).max(0.0)
+        if !(Self::sum_is_finite(sum) && Self::sum_is_finite(squares)) {
+            // The sums overflowed: so does the variance (NaN: flagged by the
+            // caller, never clamped to a wrong 0).
+            return f64::NAN;
+        }
+        let direct = double_double_variance(n, sum, squares);
+        if direct.is_finite() {
+            return direct;
+        }
+        // n·Q or S² overflowed although Q and S did not: the same in units of
+        // 2^300 (powers of two scale exactly), then scaled back, which gives
+        // infinity only when the variance itself is out of range.
+        let scale = 2_f64.powi(-300);
+        let scaled = |s: CompensatedSum, by: f64| CompensatedSum {
+            hi: s.hi * by,
+            lo: s.lo * by,
+        };
+        double_double_variance(n, scaled(sum, scale), scaled(squares, scale * scale))
+            * 2_f64.powi(300)
+            * 2_f64.powi(300)
+    }
+}
+
+/// (n·Q − S²) / (n(n−1)) in double-double arithmetic: when the mean is large
+/// against the spread, n·Q and S² nearly cancel, and plain f64 would keep
+/// only the rounding error of each. Rounding below zero gives 0; NaN stays.
+fn double_double_variance(n: u64, sum: CompensatedSum, squares: CompensatedSum) -> f64 {
+    let n_f = n as f64;
+    let (q_hi, q_lo) = two_product(n_f, squares.hi);
+    let q_lo = q_lo + n_f * squares.lo;
+    let (s_sq_hi, s_sq_lo) = two_product(sum.hi, sum.hi);
+    let s_sq_lo = s_sq_lo + 2.0 * sum.hi * sum.lo + sum.lo * sum.lo;
+    let numerator = (q_hi - s_sq_hi) + (q_lo - s_sq_lo);
+    let variance = numerator / (n_f * (n_f - 1.0));
+    if variance < 0.0 {
+        0.0
+    } else {
+        variance
     }
 }
 

@@ -65,12 +65,10 @@ pub enum Error {
         /// The first micro-batch index still open.
         open: i64,
     },
-    /// An exact integer window sum does not fit the `i64` output column.
-    #[error("the window sum of key id {key} does not fit in 64 bits")]
-    SumOverflow {
-        /// The key whose sum overflowed.
-        key: u32,
-    },
+    /// The operator was asked to stop (its interrupt flag was set) in the
+    /// middle of a long run of windows.
+    #[error("interrupted")]
+    Interrupted,
     /// A file, stream or socket could not be opened, read or written.
     #[error("{what}: {message}")]
     Io {

@@ -125,6 +125,8 @@ pub struct JobConfig {
     pub max_line_bytes: usize,
     /// Stop after this much wall-clock time.
     pub run_for: Option<Duration>,
+    /// Limits and timeouts of `--connect` and `--listen`.
+    pub socket: source::SocketOptions,
 }
 
 /// What a job did.
@@ -140,6 +142,24 @@ pub struct JobReport {
     pub late: u64,
     /// Events dropped because their key is not in the lookup table.
     pub unmatched: u64,
+    /// Events aggregated into windows (a word count's words, one per record
+    /// otherwise).
+    pub events: u64,
+    /// Records whose events went into windows: with `skipped`, `filtered`,
+    /// `late`, `unmatched` and `after_until`, every record read.
+    pub in_windows: u64,
+    /// Records at or after `--until`: in no window that is written, so not
+    /// aggregated.
+    pub after_until: u64,
+    /// Well-formed records that yield no event: `--where` filtered them out,
+    /// a grep line without the pattern, a line without words.
+    pub filtered: u64,
+    /// Window results that overflowed their type and were written as null
+    /// (see [`WindowResult::overflows`]).
+    pub overflowed: u64,
+    /// Whether the job was stopped (Ctrl-C, SIGTERM) before its source ended:
+    /// the windows that had closed are out, the open ones are not.
+    pub interrupted: bool,
     /// Windows emitted.
     pub windows: u64,
     /// Wall-clock time.
@@ -160,7 +180,7 @@ pub trait JobHooks {
     fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> Result<()>;
     /// A malformed record was skipped (the first few of each batch).
     fn bad_record(&mut self, origin: &str, line: u64, reason: &str);
-    /// Something worth telling (a reconnection, a producer).
+    /// Something worth telling (a reconnection, a producer, an overflow).
     fn notice(&mut self, message: &str);
     /// Bytes of a file processed so far, of `total`.
     fn progress(&mut self, _done: u64, _total: u64) {}
@@ -301,7 +321,7 @@ impl JobConfig {
         Ok(Parser::new(format, extract, self.max_line_bytes))
     }
 
-    fn operator(&self) -> Result<WindowAggregator> {
+    fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
         let (aggs, values) = match &self.kind {
             JobKind::Aggregate {
                 aggs,
@@ -327,12 +347,15 @@ impl JobConfig {
                 Retention::Live
             })
             .threads(self.threads)
+            .interrupt(Arc::clone(stop))
             .build()
     }
 }
 
 /// Runs `config` to its end, reporting through `hooks`; `stop` ends it early
-/// (Ctrl-C).
+/// (Ctrl-C): the windows that had closed are out, the open ones are not, and
+/// the report says it was interrupted. The job also sets `stop` itself when
+/// writing a window fails, so that no more are computed.
 pub fn run(
     config: &JobConfig,
     hooks: &mut dyn JobHooks,
@@ -343,9 +366,13 @@ pub fn run(
         config,
         format: config.effective_format(),
         dict: Dictionary::new(),
-        op: config.operator()?,
+        op: config.operator(stop)?,
+        stop: Arc::clone(stop),
+        delivered: Delivered::default(),
+        max_pane: i64::MIN,
+        late: 0,
         pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
+            .num_threads(crate::window::resolve_threads(config.threads)?)
             .thread_name(|i| format!("engine-parse-{i}"))
             .build()
             .map_err(|e| Error::ThreadPool {
@@ -370,9 +397,17 @@ pub fn run(
         started: Instant::now(),
     };
     let source_ended = match &config.input {
-        Input::File(path) if is_regular_file(path) => job.run_file(path, hooks, stop)?,
+        Input::File(path) if is_regular_file(path) => {
+            let outcome = job.run_file(path, hooks);
+            job.settle(outcome)?
+        }
         input => {
             let (tx, rx) = source::queue();
+            // The readers stop with the job (and so with `stop`): a flag of
+            // their own, so that ending them does not interrupt the windows
+            // still to be written.
+            let sources_stop = Arc::new(AtomicBool::new(false));
+            let stop = &sources_stop;
             let max = config.max_line_bytes;
             match input {
                 Input::Stdin => source::spawn_stdin(tx, max, Arc::clone(stop)),
@@ -382,23 +417,31 @@ pub fn run(
                     let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
                     source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
                 }
-                Input::Connect(addr) => source::spawn_connect(addr, tx, max, Arc::clone(stop))?,
+                Input::Connect(addr) => {
+                    source::spawn_connect(addr, tx, max, &config.socket, Arc::clone(stop))?;
+                }
                 Input::Listen(addr) => {
-                    let local = source::spawn_listen(addr, tx, max, Arc::clone(stop))?;
+                    let local =
+                        source::spawn_listen(addr, tx, max, &config.socket, Arc::clone(stop))?;
                     hooks.notice(&format!("listening on {local}"));
                 }
                 Input::Generate { name, records } => {
                     spawn_generator(name, *records, tx, Arc::clone(stop));
                 }
             }
-            let outcome = job.run_queue(&rx, hooks, stop);
+            let outcome = job.run_queue(&rx, hooks);
+            let outcome = job.settle(outcome);
             // Readers blocked on a full queue see it closed and end.
-            stop.store(true, Ordering::Relaxed);
+            sources_stop.store(true, Ordering::Relaxed);
             drop(rx);
-            outcome?
+            // A source that ended while the job was being stopped does not
+            // make the open windows complete.
+            outcome? && !job.stop.load(Ordering::Relaxed)
         }
     };
-    job.finish(source_ended, hooks)?;
+    let finished = job.finish(source_ended, hooks);
+    let completed = job.settle(finished)?;
+    job.report.interrupted = (!source_ended || !completed) && job.stop.load(Ordering::Relaxed);
     Ok(job.report)
 }
 
@@ -407,6 +450,16 @@ struct Job<'c> {
     format: Format,
     dict: Dictionary,
     op: WindowAggregator,
+    /// Set by Ctrl-C/SIGTERM, the end of `--run-for`, or a failed write: the
+    /// operator checks it at every pane it closes.
+    stop: Arc<AtomicBool>,
+    /// Windows written so far, and the error that stopped writing them.
+    delivered: Delivered,
+    /// Event-time jobs: the latest pane any record so far fell in. A record
+    /// of an earlier pane is late whatever the chunking of the input.
+    max_pane: i64,
+    /// Records dropped as late by that rule.
+    late: u64,
     pool: rayon::ThreadPool,
     /// One parser per origin: each CSV stream has its own header.
     parsers: HashMap<Arc<str>, Parser>,
@@ -434,13 +487,24 @@ impl Job<'_> {
             .is_some_and(|d| self.started.elapsed() >= d)
     }
 
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.deadline_passed()
+    }
+
+    /// The outcome of a step: a failed write wins over everything; an
+    /// operator that saw the stop flag means the job was stopped (`false`).
+    fn settle(&mut self, outcome: Result<bool>) -> Result<bool> {
+        if let Some(e) = self.delivered.failed.take() {
+            return Err(e);
+        }
+        match outcome {
+            Err(Error::Interrupted) => Ok(false),
+            other => other,
+        }
+    }
+
     /// Runs until the file ends (`true`) or the job is stopped (`false`).
-    fn run_file(
-        &mut self,
-        path: &PathBuf,
-        hooks: &mut dyn JobHooks,
-        stop: &AtomicBool,
-    ) -> Result<bool> {
+    fn run_file(&mut self, path: &PathBuf, hooks: &mut dyn JobHooks) -> Result<bool> {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
         let len = file.metadata().map_err(|e| Error::io(&shown, &e))?.len();
@@ -456,11 +520,18 @@ impl Job<'_> {
         let _ = map.advise(memmap2::Advice::Sequential);
         let origin: Arc<str> = shown.clone().into();
         let bytes: &[u8] = &map;
-        let mut pos = 0;
+        // A byte-order mark is not part of the first record.
+        let mut pos = bom_len(bytes);
+        self.report.bytes += pos as u64;
+        if pos == bytes.len() {
+            // Only a byte-order mark: an empty file.
+            return Ok(true);
+        }
         let mut line = 1;
         if self.format == Format::Csv {
-            let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
-            self.header_only(&shown, Some(&bytes[..end]))?;
+            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);
+            self.header_only(&shown, Some(&bytes[pos..end]))?;
+            self.report.bytes += (end - pos) as u64;
             pos = end;
             line = 2;
         } else {
@@ -469,7 +540,7 @@ impl Job<'_> {
         }
         let mut released = 0;
         while pos < bytes.len() {
-            if stop.load(Ordering::Relaxed) || self.deadline_passed() {
+            if self.stopped() {
                 return Ok(false);
             }
             let end = if bytes.len() - pos <= SEGMENT_BYTES {
@@ -523,16 +594,11 @@ impl Job<'_> {
     }
 
     /// Runs until the source ends (`true`) or the job is stopped (`false`).
-    fn run_queue(
-        &mut self,
-        rx: &Receiver<SourceEvent>,
-        hooks: &mut dyn JobHooks,
-        stop: &AtomicBool,
-    ) -> Result<bool> {
+    fn run_queue(&mut self, rx: &Receiver<SourceEvent>, hooks: &mut dyn JobHooks) -> Result<bool> {
         let processing_time = self.config.time == TimeMode::Processing;
         let mut held: Option<SourceEvent> = None;
         loop {
-            if stop.load(Ordering::Relaxed) || self.deadline_passed() {
+            if self.stopped() {
                 return Ok(false);
             }
             // Wake up at least at every pane boundary so that a quiet source
@@ -555,16 +621,19 @@ impl Job<'_> {
                     self.process_chunk(&chunk, hooks)?;
                 }
                 Ok(SourceEvent::Notice(message)) => hooks.notice(&message),
+                Ok(SourceEvent::Closed(origin)) => {
+                    self.parsers.remove(&origin);
+                    self.ignored.remove(&origin);
+                }
                 Ok(SourceEvent::End) | Err(RecvTimeoutError::Disconnected) => return Ok(true),
                 Ok(SourceEvent::Failed(e)) => return Err(e),
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if processing_time {
-                let mut windows = Vec::new();
+            if processing_time && !self.stopped() {
                 let now = source::now_ms().max(self.clock_floor);
                 self.clock_floor = now;
-                self.op.advance_to(now, &mut |w| windows.push(w))?;
-                self.emit(windows, hooks)?;
+                let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
+                self.op.advance_to(now, &mut sink)?;
             }
         }
     }
@@ -572,8 +641,19 @@ impl Job<'_> {
     fn process_chunk(&mut self, chunk: &Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
         let mut data: &[u8] = &chunk.data;
         let mut first_line = chunk.first_line;
-        if chunk.starts_origin || !self.parsers.contains_key(&chunk.origin) {
+        let known =
+            self.parsers.contains_key(&chunk.origin) || self.ignored.contains(&chunk.origin);
+        if chunk.starts_origin || !known {
             self.ignored.remove(&chunk.origin);
+            self.parsers.remove(&chunk.origin);
+            // A byte-order mark is not part of the first record.
+            let bom = if chunk.starts_origin {
+                bom_len(data)
+            } else {
+                0
+            };
+            data = &data[bom..];
+            self.report.bytes += bom as u64;
             let header_end = (self.format == Format::Csv)
                 .then(|| memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1));
             let set_up = self.header_only(&chunk.origin, header_end.map(|end| &data[..end]));
@@ -582,8 +662,10 @@ impl Job<'_> {
                 // One producer among many with a bad header: that producer
                 // is ignored, the job goes on for the others.
                 Err(e) if matches!(self.config.input, Input::Listen(_) | Input::Connect(_)) => {
-                    hooks.notice(&format!("ignoring {}: {e}", chunk.origin));
-                    self.parsers.remove(&chunk.origin);
+                    hooks.notice(&format!(
+                        "ignoring {}: {e}; its records are counted as malformed",
+                        chunk.origin
+                    ));
                     self.ignored.insert(Arc::clone(&chunk.origin));
                 }
                 Err(e) => return Err(e),
@@ -595,9 +677,10 @@ impl Job<'_> {
             }
         }
         if self.ignored.contains(&chunk.origin) {
-            let lines = ingest::lines(data).count() as u64;
+            let lines = ingest::lines(data).count() as u64 + chunk.dropped_long_lines.len() as u64;
             self.report.records += lines;
             self.report.skipped += lines;
+            self.report.bytes += data.len() as u64;
             return Ok(());
         }
         let origin = Arc::clone(&chunk.origin);
@@ -639,10 +722,9 @@ impl Job<'_> {
             self.report.records += 1;
             self.next_record += 1;
         }
-        let parser = self
-            .parsers
-            .get(origin)
-            .expect("the origin's parser is set up first");
+        let Some(parser) = self.parsers.get(origin) else {
+            return Err(Error::Config(format!("{origin}: no parser was set up")));
+        };
         let dict = &self.dict;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
         // Parsed chunks are recycled: a steady stream allocates nothing here.
@@ -665,27 +747,50 @@ impl Job<'_> {
                 .collect()
         };
         let mut line = first_line;
-        let mut windows = Vec::new();
+        let mut outcome = Ok(());
         for (result, piece) in parsed.into_iter().zip(&mut outs) {
-            result?;
-            self.events_parsed += piece.keys.len() as u64;
-            if let Some(mapper) = &mut self.mapper {
-                self.report.unmatched += mapper.apply(piece, &self.dict)?;
+            outcome = self.take_piece(result, piece, origin, line, arrival_ms, hooks);
+            if outcome.is_err() {
+                break;
             }
-            for bad in &piece.errors {
-                self.bad(origin, line + bad.line, &bad.reason, hooks)?;
-            }
-            self.report.skipped += piece.skipped - piece.errors.len() as u64;
-            self.aggregate(piece, arrival_ms, &mut windows)?;
-            self.next_record += piece.records;
-            self.report.records += piece.records;
             line += piece.lines;
         }
         self.spare.extend(outs);
+        outcome?;
         self.report.bytes += data.len() as u64;
-        self.emit(windows, hooks)?;
         self.record_latency(started.elapsed());
         Ok(line - first_line)
+    }
+
+    /// Counts, reports and aggregates one parsed piece.
+    fn take_piece(
+        &mut self,
+        parsed: Result<()>,
+        piece: &mut ParsedChunk,
+        origin: &Arc<str>,
+        line: u64,
+        arrival_ms: i64,
+        hooks: &mut dyn JobHooks,
+    ) -> Result<()> {
+        parsed?;
+        self.events_parsed += piece.keys.len() as u64;
+        // Good records that yield no event: --where filtered them out, a
+        // grep line without the pattern, a blank line of words.
+        self.report.filtered += piece
+            .records
+            .saturating_sub(piece.skipped + records_with_events(piece));
+        if let Some(mapper) = &mut self.mapper {
+            self.report.unmatched += mapper.apply(piece, &self.dict)?;
+        }
+        for bad in &piece.errors {
+            self.bad(origin, line + bad.line, &bad.reason, hooks)?;
+        }
+        self.report.skipped += piece.skipped - piece.errors.len() as u64;
+        // Read is read, also when the job is stopped while aggregating.
+        self.report.records += piece.records;
+        let outcome = self.aggregate(piece, arrival_ms, hooks);
+        self.next_record += piece.records;
+        outcome
     }
 
     /// Keeps a uniform sample of batch latencies (reservoir sampling) and
@@ -704,22 +809,68 @@ impl Job<'_> {
         }
     }
 
+    /// Drops, in place, the events of a piece whose pane is before the
+    /// latest pane of any earlier record: lateness is decided in record
+    /// order, so the same bytes give the same result however they were cut
+    /// into chunks (a file, a pipe, a socket read).
+    fn drop_late(&mut self, piece: &mut ParsedChunk) {
+        let pane = self.config.spec.pane();
+        let mut floor = self.max_pane.saturating_mul(pane);
+        let mut ceiling = floor.saturating_add(pane);
+        let mut on_time = |t: i64| {
+            if t >= ceiling {
+                floor = t.div_euclid(pane) * pane;
+                ceiling = floor + pane;
+            }
+            t >= floor
+        };
+        self.late += retain_events(piece, |t, _| on_time(t));
+        self.max_pane = floor.div_euclid(pane);
+    }
+
+    /// Drops, in place, the events at or after `--until`: they would only
+    /// be in windows that are never written (and would advance the clock
+    /// past `--until`).
+    fn drop_after_until(&mut self, piece: &mut ParsedChunk) {
+        let Some(until) = self.config.until else {
+            return;
+        };
+        self.report.after_until += match self.config.time {
+            TimeMode::Column(_) => retain_events(piece, |t, _| t < until),
+            TimeMode::Rate(rate) => {
+                // Record i has time floor(i·1000/rate) >= until from
+                // i = ceil(until·rate/1000) on.
+                let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
+                let base = i128::from(self.next_record);
+                retain_events(piece, |_, record| base + i128::from(record) < first)
+            }
+            TimeMode::Processing => 0,
+        };
+    }
+
     /// Feeds a parsed piece to the window operator. Event-time jobs pass
     /// every event's time; virtual-time and processing-time jobs pass runs of
-    /// events that share a pane, with no per-event times at all.
+    /// events that share a pane, with no per-event times at all. Windows that
+    /// close on the way are written at once.
     fn aggregate(
         &mut self,
-        piece: &ParsedChunk,
+        piece: &mut ParsedChunk,
         arrival_ms: i64,
-        windows: &mut Vec<WindowResult>,
+        hooks: &mut dyn JobHooks,
     ) -> Result<()> {
+        if matches!(self.config.time, TimeMode::Column(_)) {
+            self.drop_late(piece);
+        }
+        self.drop_after_until(piece);
         let values = |range: std::ops::Range<usize>| match &piece.values {
             Some(Column::I64(v)) => Values::I64(&v[range]),
             Some(Column::F64(v)) => Values::F64(&v[range]),
             None => Values::None,
         };
-        let sink = &mut |w| windows.push(w);
+        let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
+        let sink = &mut sink;
         let n = piece.keys.len();
+        self.report.events += n as u64;
         match self.config.time {
             TimeMode::Column(_) => {
                 self.op
@@ -774,25 +925,29 @@ impl Job<'_> {
         Ok(())
     }
 
-    fn emit(&mut self, windows: Vec<WindowResult>, hooks: &mut dyn JobHooks) -> Result<()> {
-        for window in windows {
-            self.report.windows += 1;
-            hooks.window(&window, &self.dict)?;
-        }
-        Ok(())
-    }
-
     /// Emits the last windows: up to `--until`, or, when the source ended,
     /// every window that holds a record. A stopped job emits no window that
     /// had not closed: it would be incomplete.
-    fn finish(&mut self, source_ended: bool, hooks: &mut dyn JobHooks) -> Result<()> {
-        let mut windows = Vec::new();
-        match (self.config.until, source_ended) {
-            (Some(until), true) => self.op.advance_to(until, &mut |w| windows.push(w))?,
-            (None, true) => self.op.finish(&mut |w| windows.push(w))?,
-            (_, false) => {}
-        }
-        self.emit(windows, hooks)?;
+    fn finish(&mut self, source_ended: bool, hooks: &mut dyn JobHooks) -> Result<bool> {
+        let outcome = {
+            let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
+            match (self.config.until, source_ended) {
+                (Some(until), true) => self.op.advance_to(until, &mut sink),
+                (None, true) => self.op.finish(&mut sink),
+                (_, false) => Ok(()),
+            }
+        };
+        let report = &mut self.report;
+        report.windows = self.delivered.windows;
+        report.overflowed = self.delivered.overflowed;
+        report.late = self.late + self.op.stats().late_events;
+        // Events the operator dropped as late were counted as events first.
+        report.events -= self.op.stats().late_events.min(report.events);
+        report.in_windows = report.records.saturating_sub(
+            report.skipped + report.filtered + report.late + report.unmatched + report.after_until,
+        );
+        report.elapsed = self.started.elapsed();
+        outcome?;
         if let JobKind::Aggregate {
             filter: Some((field, text)),
             ..
@@ -807,9 +962,116 @@ impl Job<'_> {
                 ));
             }
         }
-        self.report.late = self.op.stats().late_events;
-        self.report.elapsed = self.started.elapsed();
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// Windows written and results overflowed so far, and the write error that
+/// stopped the job.
+#[derive(Default)]
+struct Delivered {
+    windows: u64,
+    overflowed: u64,
+    failed: Option<Error>,
+}
+
+/// Overflowed results named one by one on stderr; the rest are counted.
+const REPORTED_OVERFLOWS: u64 = 5;
+
+/// The sink the window operator writes into: each window goes to `hooks` as
+/// it closes. A failed write is kept and sets `stop`, so that the operator
+/// stops at its next pane instead of computing windows nobody can read.
+fn deliver<'a>(
+    hooks: &'a mut dyn JobHooks,
+    dict: &'a Dictionary,
+    delivered: &'a mut Delivered,
+    stop: &'a AtomicBool,
+) -> impl FnMut(WindowResult) + 'a {
+    move |window: WindowResult| {
+        if delivered.failed.is_some() {
+            return;
+        }
+        for &(key, agg) in window.overflows() {
+            delivered.overflowed += 1;
+            if delivered.overflowed <= REPORTED_OVERFLOWS {
+                let name = dict.read().get(key).unwrap_or_default().to_owned();
+                hooks.notice(&format!(
+                    "the {} of key {name:?} in the window ending at {} ms overflowed its type; written as null",
+                    agg.name(),
+                    window.end()
+                ));
+            } else if delivered.overflowed == REPORTED_OVERFLOWS + 1 {
+                hooks.notice("more overflowed results are written as null and counted silently");
+            }
+        }
+        match hooks.window(&window, dict) {
+            Ok(()) => delivered.windows += 1,
+            Err(e) => {
+                delivered.failed = Some(e);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Keeps, in place, the events of `piece` for which `keep(time, record)`
+/// holds (`time` is 0 for pieces without event times), in order. Returns the
+/// number of records whose events were dropped: a record's events are all
+/// kept or all dropped, since they share its time and index.
+fn retain_events(piece: &mut ParsedChunk, mut keep: impl FnMut(i64, u32) -> bool) -> u64 {
+    let n = piece.keys.len();
+    let has_times = piece.times.len() == n;
+    let time = |piece: &ParsedChunk, i: usize| if has_times { piece.times[i] } else { 0 };
+    let Some(first_dropped) = (0..n).find(|&i| !keep(time(piece, i), piece.record_of[i])) else {
+        return 0;
+    };
+    let mut kept = first_dropped;
+    let mut dropped_records = 1;
+    let mut last_dropped = piece.record_of[first_dropped];
+    for i in first_dropped + 1..n {
+        let record = piece.record_of[i];
+        if keep(time(piece, i), record) {
+            if has_times {
+                piece.times[kept] = piece.times[i];
+            }
+            piece.keys[kept] = piece.keys[i];
+            piece.record_of[kept] = record;
+            match &mut piece.values {
+                Some(Column::I64(v)) => v[kept] = v[i],
+                Some(Column::F64(v)) => v[kept] = v[i],
+                None => {}
+            }
+            kept += 1;
+        } else if record != last_dropped {
+            dropped_records += 1;
+            last_dropped = record;
+        }
+    }
+    if has_times {
+        piece.times.truncate(kept);
+    }
+    piece.keys.truncate(kept);
+    piece.record_of.truncate(kept);
+    match &mut piece.values {
+        Some(Column::I64(v)) => v.truncate(kept),
+        Some(Column::F64(v)) => v.truncate(kept),
+        None => {}
+    }
+    dropped_records
+}
+
+/// Records among a piece's events: each record's events are adjacent.
+fn records_with_events(piece: &ParsedChunk) -> u64 {
+    let r = &piece.record_of;
+    u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
+}
+
+/// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).
+fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
     }
 }
 

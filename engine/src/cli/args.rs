@@ -1,12 +1,13 @@
 //! Flags of `engine run`.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use engine::ingest::{Format, ValueKind};
 use engine::job::{Input, JobConfig, JobKind, OnError, TimeMode};
 use engine::lookup::Lookup;
@@ -22,10 +23,38 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// What `engine --version` shows: the version, the git commit it was built
+/// from and the enabled cargo features.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ENGINE_GIT_COMMIT"),
+    ", features: ",
+    env!("ENGINE_FEATURES"),
+    ")"
+);
+
+/// Examples of `engine run --help`: each runs as written from the
+/// repository root (a test runs every line that starts with `engine run`).
+const RUN_EXAMPLES: &str = "\
+Examples (from the repository root):
+  # Count, sum and average per key, 10 s windows sliding by 1 s, in event time
+  engine run --input datasets/samples/events.csv --time-col ts --key-col key --value-col value --window 10s --slide 1s --agg count,sum,avg --output table
+  # The 3 most frequent words per 1 s window, in virtual time (100 lines a second)
+  engine run --input datasets/samples/words.txt --job wordcount --rate 100 --window 1s --top 3
+  # Lines containing `w0`, counted per second
+  engine run --input datasets/samples/words.txt --job grep --pattern w0 --rate 100
+  # The Yahoo Streaming Benchmark: views per campaign per 10 s window, as NDJSON
+  engine run --input datasets/samples/ysb.ndjson --key-col ad_id --time-col event_time --where event_type=view --lookup datasets/samples/ysb-campaigns.csv --batch 10s --output ndjson
+  # Generated events, the summary as JSON on stdout, the rows in a file
+  engine run --generate events --records 100000 --key-col key --value-col value --time-col ts --agg max --output-file /tmp/engine-max.csv --stats-json -
+  # A socket, as Spark's socketTextStream (start `nc -lk 9999` first)
+  engine run --connect 127.0.0.1:9999 --job wordcount --window 30s --slide 1s";
+
 /// Windowed aggregation of files, sockets and generated streams, with Spark
 /// Streaming's window semantics.
 #[derive(Debug, Parser)]
-#[command(name = "engine", version, about, propagate_version = true)]
+#[command(name = "engine", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +63,22 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a windowed job.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(Box<RunArgs>),
+    /// Print a shell completion script, e.g. `engine completions bash >
+    /// ~/.local/share/bash-completion/completions/engine`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `engine man | man -l -`.
+    Man {
+        /// A subcommand's page (`engine man run`: every flag of `engine
+        /// run`) instead of the overview.
+        #[arg(value_parser = ["run", "completions", "man"])]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,7 +92,7 @@ pub enum FormatArg {
 pub enum JobArg {
     /// Aggregates of --value-col per --key-col (the default with --key-col).
     Aggregate,
-    /// Words counted per word (the default otherwise).
+    /// Words counted per word (the default on text input).
     Wordcount,
     /// Lines containing --pattern, counted.
     Grep,
@@ -80,20 +124,29 @@ pub enum ValueTypeArg {
     Float,
 }
 
+const INPUT: &str = "Input";
+const FORMAT: &str = "Format";
+const TIME: &str = "Time";
+const WINDOW: &str = "Window";
+const AGGREGATION: &str = "Aggregation";
+const OUTPUT: &str = "Output";
+const REPORTING: &str = "Reporting";
+const EXECUTION: &str = "Execution";
+
 #[derive(Debug, Args)]
 #[group(id = "source", required = true, multiple = false)]
 pub struct SourceArgs {
     /// Read a file (memory-mapped), or standard input with `-`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = INPUT)]
     pub input: Option<PathBuf>,
     /// Read lines from a TCP server, reconnecting when it goes away.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", help_heading = INPUT)]
     pub connect: Option<String>,
     /// Listen for producers that push lines (bind address defaults to 127.0.0.1).
-    #[arg(long, value_name = "[ADDR]:PORT")]
+    #[arg(long, value_name = "[ADDR]:PORT", help_heading = INPUT)]
     pub listen: Option<String>,
     /// Stream a built-in generator: `words` (text) or `events` (CSV ts,key,value).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = INPUT)]
     pub generate: Option<String>,
 }
 
@@ -102,87 +155,108 @@ pub struct SourceArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Records a generator produces.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub records: u64,
-    /// Record format (default: from the file extension, text otherwise).
-    #[arg(long, value_enum)]
+    /// Records a generator produces (default: 1000000).
+    #[arg(long, value_name = "N", help_heading = INPUT)]
+    pub records: Option<u64>,
+    /// --listen: producers connected at once; more are refused (closed at once, logged).
+    #[arg(long, default_value_t = engine::source::MAX_CONNECTIONS, value_name = "N", help_heading = INPUT)]
+    pub max_connections: usize,
+    /// --connect: give up (exit status 2) after trying this long without a
+    /// connection, at the start or after the server went away (default: try
+    /// until the job ends).
+    #[arg(long, value_name = "DURATION", help_heading = INPUT)]
+    pub connect_timeout: Option<String>,
+    /// --connect, --listen: close a connection that sends nothing for this
+    /// long (--connect then reconnects). Default: none (TCP keepalive still
+    /// notices a host that is gone).
+    #[arg(long, value_name = "DURATION", help_heading = INPUT)]
+    pub idle_timeout: Option<String>,
+    /// Record format (default: from the file extension, .csv, .ndjson/.jsonl/.json;
+    /// text otherwise). CSV and NDJSON need --key-col or an explicit --job.
+    #[arg(long, value_enum, help_heading = FORMAT)]
     pub format: Option<FormatArg>,
-    /// The job.
-    #[arg(long, value_enum)]
+    /// Malformed records: skip (count, report the first few) or fail.
+    #[arg(long, value_enum, default_value = "skip", help_heading = FORMAT)]
+    pub on_error: OnErrorArg,
+    /// Lines longer than this are malformed (bytes; K, M, KiB, MiB accepted; at most 1GiB).
+    #[arg(long, default_value = "1MiB", value_name = "BYTES", help_heading = FORMAT)]
+    pub max_line_bytes: String,
+    /// Event time from this column: integer ms since the epoch.
+    #[arg(long, value_name = "C", conflicts_with = "rate", help_heading = TIME)]
+    pub time_col: Option<String>,
+    /// Virtual time for replays: record i has time floor(i·1000/R) ms.
+    #[arg(long, value_name = "R", help_heading = TIME)]
+    pub rate: Option<u64>,
+    /// In event or virtual time: emit windows up to and including this end.
+    #[arg(long, value_name = "DURATION", help_heading = TIME)]
+    pub until: Option<String>,
+    /// Stop after this much wall-clock time.
+    #[arg(long, value_name = "DURATION", help_heading = TIME)]
+    pub run_for: Option<String>,
+    /// Batch interval (250ms, 1s, 2m, …).
+    #[arg(long, default_value = "1s", value_name = "DURATION", help_heading = WINDOW)]
+    pub batch: String,
+    /// Window length (default: the batch interval).
+    #[arg(long, value_name = "DURATION", help_heading = WINDOW)]
+    pub window: Option<String>,
+    /// Slide (default: the batch interval).
+    #[arg(long, value_name = "DURATION", help_heading = WINDOW)]
+    pub slide: Option<String>,
+    /// Spark's inverse-reduce output: keys stay once seen, with 0.
+    #[arg(long, help_heading = WINDOW)]
+    pub keep_empty: bool,
+    /// The job (default: aggregate with --key-col, wordcount otherwise).
+    #[arg(long, value_enum, help_heading = AGGREGATION)]
     pub job: Option<JobArg>,
     /// Key column (csv) or member (ndjson).
-    #[arg(long, value_name = "C")]
+    #[arg(long, value_name = "C", help_heading = AGGREGATION)]
     pub key_col: Option<String>,
     /// Value column (csv) or member (ndjson).
-    #[arg(long, value_name = "C")]
+    #[arg(long, value_name = "C", help_heading = AGGREGATION)]
     pub value_col: Option<String>,
     /// Value type: exact integers or floats.
-    #[arg(long, value_enum, default_value = "float")]
+    #[arg(long, value_enum, default_value = "float", help_heading = AGGREGATION)]
     pub value_type: ValueTypeArg,
-    /// Aggregates: count,sum,avg,min,max,variance,stddev.
-    #[arg(long, default_value = "count", value_name = "LIST")]
+    /// Aggregates: count,sum,avg,min,max,variance,stddev (each once).
+    #[arg(long, default_value = "count", value_name = "LIST", help_heading = AGGREGATION)]
     pub agg: String,
     /// Pattern of --job grep (plain text).
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", help_heading = AGGREGATION)]
     pub pattern: Option<String>,
     /// Only records whose field equals the text are events, e.g. `--where
     /// event_type=view` (aggregate jobs).
-    #[arg(long = "where", value_name = "FIELD=TEXT")]
+    #[arg(long = "where", value_name = "FIELD=TEXT", help_heading = AGGREGATION)]
     pub where_: Option<String>,
     /// Replace each key by its group from a CSV table `key,group` (with a
     /// header); events whose key is not in it are dropped and counted, e.g.
     /// YSB's ad → campaign table (aggregate jobs).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = AGGREGATION)]
     pub lookup: Option<PathBuf>,
-    /// Event time from this column: integer ms since the epoch.
-    #[arg(long, value_name = "C", conflicts_with = "rate")]
-    pub time_col: Option<String>,
-    /// Virtual time for replays: record i has time floor(i·1000/R) ms.
-    #[arg(long, value_name = "R")]
-    pub rate: Option<u64>,
-    /// Batch interval (250ms, 1s, 2m, …).
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub batch: String,
-    /// Window length (default: the batch interval).
-    #[arg(long, value_name = "DURATION")]
-    pub window: Option<String>,
-    /// Slide (default: the batch interval).
-    #[arg(long, value_name = "DURATION")]
-    pub slide: Option<String>,
-    /// In event or virtual time: emit windows up to and including this end.
-    #[arg(long, value_name = "DURATION")]
-    pub until: Option<String>,
-    /// Spark's inverse-reduce output: keys stay once seen, with 0.
-    #[arg(long)]
-    pub keep_empty: bool,
-    /// Worker threads (default: all cores).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
-    /// Output format.
-    #[arg(long, value_enum)]
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum, help_heading = OUTPUT)]
     pub output: Option<OutputArg>,
     /// Write the output to a file instead of stdout.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = OUTPUT)]
     pub output_file: Option<PathBuf>,
-    /// Rows a table shows per window, as Spark's pprint.
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub print_rows: usize,
+    /// Rows a table shows per window, as Spark's pprint (default: 10, or
+    /// --top's N).
+    #[arg(long, value_name = "N", help_heading = OUTPUT)]
+    pub print_rows: Option<usize>,
+    /// Only the N rows with the largest value per window, largest first, ties
+    /// by key (wordcount and grep: the count; aggregate: the first of --agg).
+    #[arg(long, value_name = "N", help_heading = OUTPUT)]
+    pub top: Option<usize>,
     /// No progress bar, no summary.
-    #[arg(long, short)]
+    #[arg(long, short, help_heading = REPORTING)]
     pub quiet: bool,
-    /// Write the closing summary as JSON.
-    #[arg(long, value_name = "PATH")]
+    /// Write the closing summary as JSON to a file, or to stdout with `-`
+    /// (then the window output needs --output-file).
+    #[arg(long, value_name = "PATH", help_heading = REPORTING)]
     pub stats_json: Option<PathBuf>,
-    /// Malformed records: skip (count, report the first few) or fail.
-    #[arg(long, value_enum, default_value = "skip")]
-    pub on_error: OnErrorArg,
-    /// Lines longer than this are malformed (bytes; K, M, KiB, MiB accepted).
-    #[arg(long, default_value = "1MiB", value_name = "BYTES")]
-    pub max_line_bytes: String,
-    /// Stop after this much wall-clock time.
-    #[arg(long, value_name = "DURATION")]
-    pub run_for: Option<String>,
+    /// Worker threads (default, and 0: all cores; at most max(4 × cores,
+    /// 64), and never above 1024).
+    #[arg(long, value_name = "N", help_heading = EXECUTION)]
+    pub threads: Option<usize>,
 }
 
 /// Where and how the output goes.
@@ -192,8 +266,106 @@ pub struct OutputOptions {
     pub parquet: bool,
     pub file: Option<PathBuf>,
     pub table_rows: usize,
+    /// `--top N`: the N largest rows per window (`WindowWriter::with_top`).
+    pub top: Option<usize>,
     pub quiet: bool,
+    /// Where the summary JSON is written, `-` for stdout (then the rows go
+    /// to `file`).
     pub stats_json: Option<PathBuf>,
+}
+
+/// The most worker threads `--threads` takes: 4 per core, at least 64, at
+/// most 1024.
+fn thread_cap() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cores.saturating_mul(4).clamp(64, 1024)
+}
+
+/// The longest line `--max-line-bytes` takes.
+const MAX_LINE_BYTES_CAP: usize = 1 << 30;
+
+/// The fastest virtual time `--rate` takes, records per second: one record
+/// a nanosecond (beyond it every record of any input shares one millisecond).
+const MAX_RATE: u64 = 1_000_000_000;
+
+/// What a path names, to tell whether two flags name the same file: its
+/// device and inode when it exists, its absolute path otherwise.
+#[derive(Debug, PartialEq, Eq)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt as _;
+    if let Ok(meta) = std::fs::metadata(path) {
+        return Some(FileId::Inode(meta.dev(), meta.ino()));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(FileId::Path(
+        parent.canonicalize().ok()?.join(path.file_name()?),
+    ))
+}
+
+/// The directory a file path would be created in.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks, without truncating or leaving anything behind, that `path`
+/// (given to `flag`) can be written: not a directory, writable if it exists,
+/// and, when it does not or `in_dir` (the file is written beside it and
+/// renamed), that its directory exists and takes a new file.
+fn check_writable(path: &Path, flag: &str, in_dir: bool) -> Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).ok();
+    if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+        bail!(usage(format!("{flag} {shown} is a directory")));
+    }
+    // (A pipe is not opened here: that would wait for its reader.)
+    if meta.as_ref().is_some_and(std::fs::Metadata::is_file) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| usage(format!("{flag} {shown} cannot be written: {e}")))?;
+    }
+    // A device or a pipe (`/dev/null`) is written in place.
+    let regular_or_new = meta.as_ref().is_none_or(std::fs::Metadata::is_file);
+    if meta.is_none() || (in_dir && regular_or_new) {
+        let dir = parent_dir(path);
+        if !dir.is_dir() {
+            bail!(usage(format!(
+                "{flag} {shown}: the directory {} does not exist",
+                dir.display()
+            )));
+        }
+        let Some(name) = path.file_name() else {
+            bail!(usage(format!("{flag} {shown} is not a file name")));
+        };
+        let probe = dir.join(format!(
+            ".{}.engine-check-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map_err(|e| {
+                usage(format!(
+                    "{flag} {shown}: cannot create a file in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        let _ = std::fs::remove_file(&probe);
+    }
+    Ok(())
 }
 
 /// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into whole milliseconds
@@ -255,7 +427,12 @@ fn parse_bytes(text: &str) -> Result<usize> {
         _ => 0,
     };
     match number.parse::<usize>() {
-        Ok(n) if n > 0 && scale > 0 => Ok(n.saturating_mul(scale)),
+        Ok(n) if n > 0 && scale > 0 => match n.checked_mul(scale) {
+            Some(bytes) if bytes <= MAX_LINE_BYTES_CAP => Ok(bytes),
+            _ => Err(usage(format!(
+                "--max-line-bytes {text} is above the cap of 1GiB (a line is held in memory whole)"
+            ))),
+        },
         _ => Err(usage(format!(
             "invalid size `{text}` for --max-line-bytes (expected e.g. 4096, 64KiB, 1MiB)"
         ))),
@@ -264,19 +441,33 @@ fn parse_bytes(text: &str) -> Result<usize> {
 
 impl RunArgs {
     /// The job and its output options, or a usage error naming the culprit.
+    /// Every flag is checked here, before any input is read; warnings (a
+    /// window shorter than its slide) go to stderr.
     pub fn into_job(self) -> Result<(JobConfig, OutputOptions)> {
+        self.check_values()?;
         let spec = self.window_spec()?;
         let until = self
             .until
             .as_deref()
             .map(|u| parse_duration(u, "--until"))
             .transpose()?;
+        if let Some(until) = until {
+            if until < spec.slide() {
+                bail!(usage(format!(
+                    "--until {} is before the first window end (--slide {}): no window would be emitted",
+                    self.until.as_deref().unwrap_or_default(),
+                    self.slide.as_deref().unwrap_or(&self.batch),
+                )));
+            }
+        }
         let run_for = self
             .run_for
             .as_deref()
             .map(|r| parse_duration(r, "--run-for"))
             .transpose()?
             .map(|ms| Duration::from_millis(ms as u64));
+        let max_line_bytes = parse_bytes(&self.max_line_bytes)?;
+        self.check_paths()?;
         let time = match (&self.time_col, self.rate) {
             (Some(col), _) => TimeMode::Column(col.clone()),
             (None, Some(rate)) => TimeMode::Rate(rate),
@@ -294,16 +485,157 @@ impl RunArgs {
             spec,
             until,
             keep_empty: self.keep_empty,
-            threads: self.threads,
+            threads: self.threads.unwrap_or(0),
             on_error: match self.on_error {
                 OnErrorArg::Skip => OnError::Skip,
                 OnErrorArg::Fail => OnError::Fail,
             },
-            max_line_bytes: parse_bytes(&self.max_line_bytes)?,
+            max_line_bytes,
             run_for,
+            socket: self.socket_options()?,
         };
+        let format = config.effective_format();
+        if format != Format::Text && self.job.is_none() && self.key_col.is_none() {
+            let name = if format == Format::Csv {
+                "csv"
+            } else {
+                "ndjson"
+            };
+            bail!(usage(format!(
+                "{name} input needs --key-col (aggregate) or an explicit --job wordcount|grep"
+            )));
+        }
         config.validate()?;
-        Ok((config, self.output_options()?))
+        let output = self.output_options()?;
+        let (window, slide) = (config.spec.window(), config.spec.slide());
+        if window < slide {
+            super::diag(&format!(
+                "engine: warning: --window {} is shorter than --slide {}: records in the {} ms \
+                 between one window's end and the next one's start are in no window",
+                self.window.as_deref().unwrap_or(&self.batch),
+                self.slide.as_deref().unwrap_or(&self.batch),
+                slide - window
+            ));
+        }
+        Ok((config, output))
+    }
+
+    /// Numbers and names that no input could make right.
+    fn check_values(&self) -> Result<()> {
+        if let Some(threads) = self.threads {
+            let cap = thread_cap();
+            if threads > cap {
+                let cores =
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+                bail!(usage(format!(
+                    "--threads {threads} is above the cap of {cap} (4 per core on {cores} cores, \
+                     at least 64, at most 1024); --threads 0 uses all cores"
+                )));
+            }
+        }
+        match self.records {
+            Some(_) if self.source.generate.is_none() => {
+                bail!(usage("--records goes with --generate"));
+            }
+            Some(0) => bail!(usage("--records must be at least 1")),
+            _ => {}
+        }
+        if self.print_rows == Some(0) {
+            bail!(usage("--print-rows must be at least 1"));
+        }
+        if self.top == Some(0) {
+            bail!(usage("--top must be at least 1"));
+        }
+        if let Some(rate) = self.rate {
+            if rate > MAX_RATE {
+                bail!(usage(format!(
+                    "--rate {rate} is above the cap of {MAX_RATE} records per second \
+                     (one record a nanosecond)"
+                )));
+            }
+        }
+        for (flag, value) in [
+            ("--key-col", &self.key_col),
+            ("--value-col", &self.value_col),
+            ("--time-col", &self.time_col),
+            ("--generate", &self.source.generate),
+            ("--connect", &self.source.connect),
+            ("--listen", &self.source.listen),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                bail!(usage(format!("{flag} must not be empty")));
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for agg in self.agg.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            if seen.contains(&agg) {
+                bail!(usage(format!("--agg {}: `{agg}` is given twice", self.agg)));
+            }
+            seen.push(agg);
+        }
+        Ok(())
+    }
+
+    /// Files: inputs that are directories, outputs that cannot be written,
+    /// an output that is one of the inputs.
+    fn check_paths(&self) -> Result<()> {
+        let mut inputs: Vec<(&str, &Path)> = Vec::new();
+        match self.source.input.as_deref() {
+            // Standard input redirected from a file (`< data.csv`): that file
+            // must not be an output either.
+            Some(path) if path.as_os_str() == "-" => {
+                inputs.push(("--input - (standard input)", Path::new("/dev/stdin")));
+            }
+            Some(path) => inputs.push(("--input", path)),
+            None => {}
+        }
+        if let Some(path) = self.lookup.as_deref() {
+            inputs.push(("--lookup", path));
+        }
+        for (flag, path) in &inputs {
+            if path.is_dir() && !flag.starts_with("--input -") {
+                bail!(usage(format!("{flag} {} is a directory", path.display())));
+            }
+        }
+        let mut outputs: Vec<(&str, &Path)> = Vec::new();
+        if let Some(path) = self.output_file.as_deref() {
+            check_writable(path, "--output-file", true)?;
+            outputs.push(("--output-file", path));
+        }
+        if let Some(path) = self.stats_json.as_deref().filter(|p| p.as_os_str() != "-") {
+            check_writable(path, "--stats-json", false)?;
+            outputs.push(("--stats-json", path));
+        }
+        for (i, (flag, path)) in outputs.iter().enumerate() {
+            let id = file_id(path);
+            for (other, other_path) in inputs.iter().chain(&outputs[..i]) {
+                if id.is_some() && id == file_id(other_path) {
+                    bail!(usage(format!(
+                        "{flag} {} is the same file as {other} {}",
+                        path.display(),
+                        other_path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn socket_options(&self) -> Result<engine::source::SocketOptions> {
+        let duration = |value: &Option<String>, flag: &str| {
+            value
+                .as_deref()
+                .map(|v| parse_duration(v, flag).map(|ms| Duration::from_millis(ms as u64)))
+                .transpose()
+        };
+        if self.max_connections == 0 {
+            bail!(usage("--max-connections must be at least 1"));
+        }
+        Ok(engine::source::SocketOptions {
+            max_connections: self.max_connections,
+            connect_timeout: duration(&self.connect_timeout, "--connect-timeout")?,
+            idle_timeout: duration(&self.idle_timeout, "--idle-timeout")?,
+        })
     }
 
     fn window_spec(&self) -> Result<WindowSpec> {
@@ -327,7 +659,7 @@ impl RunArgs {
             (_, _, Some(addr), _) => Input::Listen(listen_address(addr)),
             (.., Some(name)) => Input::Generate {
                 name: name.clone(),
-                records: self.records,
+                records: self.records.unwrap_or(1_000_000),
             },
             _ => bail!(usage(
                 "one of --input, --connect, --listen or --generate is required"
@@ -347,6 +679,11 @@ impl RunArgs {
         if job != JobArg::Aggregate && (self.where_.is_some() || self.lookup.is_some()) {
             bail!(usage(
                 "--where and --lookup read fields: they go with --job aggregate (--key-col)"
+            ));
+        }
+        if job != JobArg::Aggregate && (self.key_col.is_some() || self.value_col.is_some()) {
+            bail!(usage(
+                "--key-col and --value-col go with --job aggregate (the default with --key-col)"
             ));
         }
         Ok(match job {
@@ -383,13 +720,16 @@ impl RunArgs {
             }
             JobArg::Wordcount => JobKind::WordCount,
             JobArg::Grep => match &self.pattern {
+                Some(p) if p.contains(['\n', '\r']) => bail!(usage(
+                    "--pattern cannot hold a line break: records are lines, so it would never match"
+                )),
                 Some(p) => JobKind::Grep(p.clone()),
                 None => bail!(usage("--job grep needs --pattern")),
             },
         })
     }
 
-    fn output_options(self) -> Result<OutputOptions> {
+    fn output_options(&self) -> Result<OutputOptions> {
         let output = match self.output {
             Some(o) => o,
             None if self.output_file.is_none() && std::io::stdout().is_terminal() => {
@@ -407,6 +747,23 @@ impl RunArgs {
             if self.output_file.is_none() {
                 bail!(usage("--output parquet needs --output-file"));
             }
+            if self.top.is_some() {
+                bail!(usage(
+                    "--top goes with --output table, csv or ndjson (parquet keeps every row)"
+                ));
+            }
+        }
+        // `-`: the summary goes to stdout once the job is done, alone: window
+        // rows there too would mix two formats in one stream.
+        let stats_to_stdout = self
+            .stats_json
+            .as_deref()
+            .is_some_and(|p| p.as_os_str() == "-");
+        if stats_to_stdout && self.output_file.is_none() {
+            bail!(usage(
+                "--stats-json - writes the summary to stdout: it needs --output-file for the \
+                 window output"
+            ));
         }
         Ok(OutputOptions {
             format: match output {
@@ -415,12 +772,53 @@ impl RunArgs {
                 OutputArg::Csv | OutputArg::Parquet => OutputFormat::Csv,
             },
             parquet: output == OutputArg::Parquet,
-            file: self.output_file,
-            table_rows: self.print_rows,
+            file: self.output_file.clone(),
+            table_rows: self.print_rows.or(self.top).unwrap_or(10),
+            top: self.top,
             quiet: self.quiet,
-            stats_json: self.stats_json,
+            stats_json: self.stats_json.clone(),
         })
     }
+}
+
+/// Writes `bytes` to stdout; a closed pipe (`| head`) is not an error.
+fn print(bytes: &[u8]) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `engine completions SHELL`: the completion script on stdout.
+pub fn print_completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "engine", &mut script);
+    print(&script)
+}
+
+/// `engine man [COMMAND]`: the manual page of `engine` or of a subcommand
+/// (`engine-run(1)`), roff on stdout.
+pub fn print_man(command: Option<&str>) -> Result<ExitCode> {
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => {
+            let Some(sub) = cli.find_subcommand(name) else {
+                bail!(usage(format!("engine man: no subcommand `{name}`")));
+            };
+            let title = match name {
+                "run" => "engine-run",
+                "completions" => "engine-completions",
+                _ => "engine-man",
+            };
+            sub.clone().name(title).bin_name(format!("engine {name}"))
+        }
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page).render(&mut roff)?;
+    print(&roff)
 }
 
 /// `9999` and `:9999` listen on loopback.
@@ -436,6 +834,41 @@ fn listen_address(addr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writable_checks_leave_nothing_behind_and_name_the_flag() {
+        let dir = std::env::temp_dir().join(format!("engine-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let existing = dir.join("kept.txt");
+        std::fs::write(&existing, "old").unwrap();
+        check_writable(&existing, "--output-file", true).unwrap();
+        check_writable(&dir.join("new.csv"), "--stats-json", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "old");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["kept.txt"]);
+        let err = check_writable(&dir, "--stats-json", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--stats-json ") && err.ends_with("is a directory"),
+            "{err}"
+        );
+        let err = check_writable(&dir.join("a/b.csv"), "--output-file", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        // Two spellings of one file, existing or not.
+        assert_eq!(file_id(&existing), file_id(&dir.join(".").join("kept.txt")));
+        assert_eq!(
+            file_id(&dir.join("new")),
+            file_id(&dir.join("..").join(dir.file_name().unwrap()).join("new"))
+        );
+        assert_ne!(file_id(&dir.join("new")), file_id(&existing));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn durations_parse_and_bad_ones_name_the_value() {
@@ -466,6 +899,9 @@ mod tests {
         assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
         assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_bytes("1GiB").unwrap(), MAX_LINE_BYTES_CAP);
+        let err = parse_bytes("1025MiB").unwrap_err().to_string();
+        assert!(err.contains("above the cap of 1GiB"), "{err}");
         assert_eq!(listen_address(":9999"), "127.0.0.1:9999");
         assert_eq!(listen_address("0.0.0.0:1"), "0.0.0.0:1");
     }

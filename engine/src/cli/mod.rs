@@ -2,24 +2,25 @@
 //! (output, progress bar, summary).
 
 mod args;
+mod output_file;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod report;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser as _;
 use engine::job;
 
 pub use args::Cli;
+pub use report::diag;
 
 /// Exit status for an error: 2 for what the user can fix on the command line
 /// or in the environment (bad flag, missing file, unknown column,
-/// unreachable socket), 1 for a job that failed on its data.
+/// unreachable socket), 1 for a job that failed on its data or its output.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<engine::Error>() {
         Some(
@@ -30,45 +31,160 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             | engine::Error::ValueType(_),
         ) => 2,
         None if err.downcast_ref::<args::UsageError>().is_some() => 2,
-        // Malformed data with --on-error fail, and anything else.
+        // Malformed data with --on-error fail, a failed write, and anything
+        // else.
         _ => 1,
     }
 }
 
+/// A job that ran but must not count as a success.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobFailed(String);
+
 pub fn main() -> Result<ExitCode> {
-    let cli = Cli::parse();
-    let args::Command::Run(run) = cli.command;
-    let (config, output) = run.into_job()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        // Ctrl-C and SIGTERM end the job cleanly: closed windows are out, the
-        // summary is printed.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
-    let out: Box<dyn Write> = match &output.file {
-        Some(_) if output.parquet => Box::new(std::io::sink()),
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| engine::Error::io(path.display(), &e))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help, --version, or a usage error. A closed pipe
+            // (`--help | head`) is a quiet end; a full disk is a failure.
+            return Ok(match e.print() {
+                Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => ExitCode::from(1),
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            });
+        }
     };
-    let mut hooks = report::CliHooks::new(out, &config, &output).context("writing the output")?;
-    let result = job::run(&config, &mut hooks, &stop);
+    let run = match cli.command {
+        args::Command::Run(run) => run,
+        args::Command::Completions { shell } => return args::print_completions(shell),
+        args::Command::Man { command } => return args::print_man(command.as_deref()),
+    };
+    let (config, output) = run.into_job()?;
+    let signals = signals::Signals::install().context("installing signal handlers")?;
+    // The output file is written beside the target and renamed into place
+    // when the job has written what it could: a failed job leaves an
+    // existing file untouched.
+    let (pending, out): (Option<output_file::PendingFile>, Box<dyn Write>) = match &output.file {
+        Some(path) => {
+            let (pending, file) = output_file::PendingFile::create(path)?;
+            let out: Box<dyn Write> = if output.parquet {
+                Box::new(std::io::sink())
+            } else {
+                Box::new(std::io::BufWriter::new(file))
+            };
+            (Some(pending), out)
+        }
+        None => (
+            None,
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        ),
+    };
+    let rows_path = pending.as_ref().map(output_file::PendingFile::temp_path);
+    let mut hooks =
+        report::CliHooks::new(out, &config, &output, rows_path).context("writing the output")?;
+    let result = job::run(&config, &mut hooks, signals.stop_flag());
     let report = match result {
         Ok(report) => report,
         Err(err) => {
             hooks.finish_progress();
-            return match hooks.take_write_error() {
+            let failure = match hooks.take_write_error() {
                 // The reader went away (`| head`): nothing more to say.
-                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-                Some(e) => Err(anyhow::Error::new(e).context("writing the output")),
-                None => Err(err.into()),
+                Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
+                Some(e) => anyhow::Error::new(e).context("writing the output"),
+                None => err.into(),
             };
+            return Err(left_alone(failure, output.file.as_deref()));
         }
     };
-    hooks
-        .finish(&report, &output)
-        .context("writing the output")?;
-    Ok(ExitCode::SUCCESS)
+    let all_malformed = report.records > 0 && report.skipped == report.records;
+    let stats = match hooks.finish(&report, signals.received()) {
+        Ok(json) => json,
+        // Rows to a closed stdout (`| head`): a quiet end.
+        Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(left_alone(write_failed(&e), output.file.as_deref())),
+    };
+    if all_malformed && !report.interrupted {
+        return Err(left_alone(
+            JobFailed(format!(
+                "every one of the {} records was malformed: check --format, --key-col, --value-col and --time-col",
+                report.records
+            ))
+            .into(),
+            output.file.as_deref(),
+        ));
+    }
+    if let Some(pending) = pending {
+        let target = pending.target().to_path_buf();
+        pending.commit().map_err(|e| {
+            write_failed(&anyhow::Error::new(e).context(format!(
+                "{}: the rows could not be put in place (the file was left as it was)",
+                target.display()
+            )))
+        })?;
+    }
+    // The rows are safe: the summary JSON comes last, so that a closed
+    // stdout loses only the summary.
+    if let Some(path) = &output.stats_json {
+        match write_stats(path, &stats) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                return Err(write_failed(
+                    &anyhow::Error::new(e).context(format!("--stats-json {}", path.display())),
+                ))
+            }
+        }
+    }
+    Ok(exit_status(signals.received()))
+}
+
+/// Writes the summary JSON: to stdout for `-`, otherwise as an output file
+/// (beside, then renamed; devices in place).
+fn write_stats(path: &std::path::Path, json: &str) -> std::io::Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(json.as_bytes())?;
+        return out.flush();
+    }
+    let (pending, mut file) =
+        output_file::PendingFile::create(path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    file.write_all(json.as_bytes())?;
+    drop(file);
+    pending.commit()
+}
+
+/// A write that failed once the job had run: exit status 1, whatever the
+/// error's type (a full disk is not a usage mistake).
+fn write_failed(err: &anyhow::Error) -> anyhow::Error {
+    JobFailed(format!("writing the output: {err:#}")).into()
+}
+
+/// The exit status of a job that ran: 128 + the signal that stopped it
+/// (130 for Ctrl-C, 143 for SIGTERM), 0 otherwise.
+fn exit_status(signal: Option<i32>) -> ExitCode {
+    match signal {
+        Some(n) => ExitCode::from(u8::try_from(128 + n).unwrap_or(1)),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Says that the output file, if any, was not touched by a failed job.
+fn left_alone(err: anyhow::Error, file: Option<&std::path::Path>) -> anyhow::Error {
+    if let Some(path) = file {
+        diag(&format!(
+            "engine: the job failed; {} was left as it was",
+            path.display()
+        ));
+    }
+    err
 }

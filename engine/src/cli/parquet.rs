@@ -1,24 +1,41 @@
 //! `--output parquet`: window rows gathered in columns and written with
-//! polars when the job ends (feature `parquet`).
+//! polars as row groups of [`ROWS_PER_GROUP`] rows (feature `parquet`), so
+//! that memory stays bounded however long the job runs.
 
+use std::fs::File;
 use std::path::PathBuf;
 
 use engine::{Agg, AggColumn, Dictionary, WindowResult};
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{Column, DataFrame, ParquetWriter};
+
+/// Rows buffered before they are written as one row group.
+const ROWS_PER_GROUP: usize = 64 * 1024;
 
 enum Values {
     U64(Vec<u64>),
-    I64(Vec<i64>),
     OptI64(Vec<Option<i64>>),
     OptF64(Vec<Option<f64>>),
 }
 
-/// Rows of every window, as columns.
+impl Values {
+    /// The buffered values, leaving an empty buffer of the same type.
+    fn take(&mut self) -> Self {
+        match self {
+            Values::U64(v) => Values::U64(std::mem::take(v)),
+            Values::OptI64(v) => Values::OptI64(std::mem::take(v)),
+            Values::OptF64(v) => Values::OptF64(std::mem::take(v)),
+        }
+    }
+}
+
+/// Window rows, buffered as columns and written a row group at a time.
 pub struct ParquetSink {
     path: PathBuf,
     ends: Vec<i64>,
     keys: Vec<String>,
     columns: Vec<(Agg, &'static str, Option<Values>)>,
+    writer: Option<BatchedWriter<File>>,
 }
 
 impl ParquetSink {
@@ -32,60 +49,92 @@ impl ParquetSink {
                 .zip(names)
                 .map(|(&a, &n)| (a, n, None))
                 .collect(),
+            writer: None,
         }
     }
 
-    /// Appends a window's rows, ordered by key.
-    pub fn push(&mut self, window: &WindowResult, dict: &Dictionary) {
-        let reader = dict.read();
-        let key = |i: usize| reader.get(window.keys()[i]).unwrap_or("");
-        let mut order: Vec<usize> = (0..window.len()).collect();
-        order.sort_by(|&a, &b| key(a).cmp(key(b)));
-        for &i in &order {
-            self.ends.push(window.end());
-            self.keys.push(key(i).to_owned());
-        }
-        for (agg, _, values) in &mut self.columns {
-            let Some(column) = window.column(*agg) else {
-                continue;
-            };
-            match (values.get_or_insert_with(|| empty_like(column)), column) {
-                (Values::U64(v), AggColumn::U64(c)) => v.extend(order.iter().map(|&i| c[i])),
-                (Values::I64(v), AggColumn::I64(c)) => v.extend(order.iter().map(|&i| c[i])),
-                (Values::OptI64(v), AggColumn::NullableI64(c)) => {
-                    v.extend(order.iter().map(|&i| c[i]))
+    /// Appends a window's rows, ordered by key; a full row group is written.
+    pub fn push(&mut self, window: &WindowResult, dict: &Dictionary) -> anyhow::Result<()> {
+        {
+            let reader = dict.read();
+            let key = |i: usize| reader.get(window.keys()[i]).unwrap_or("");
+            let mut order: Vec<usize> = (0..window.len()).collect();
+            order.sort_by(|&a, &b| key(a).cmp(key(b)));
+            for &i in &order {
+                self.ends.push(window.end());
+                self.keys.push(key(i).to_owned());
+            }
+            for (agg, _, values) in &mut self.columns {
+                let Some(column) = window.column(*agg) else {
+                    continue;
+                };
+                match (values.get_or_insert_with(|| empty_like(column)), column) {
+                    (Values::U64(v), AggColumn::U64(c)) => v.extend(order.iter().map(|&i| c[i])),
+                    // Integer sums are nullable: a sum that overflowed 64 bits
+                    // is null (and the column is Int64 either way).
+                    (Values::OptI64(v), AggColumn::I64(c)) => {
+                        v.extend(order.iter().map(|&i| Some(c[i])));
+                    }
+                    (Values::OptI64(v), AggColumn::NullableI64(c)) => {
+                        v.extend(order.iter().map(|&i| c[i]));
+                    }
+                    (Values::OptF64(v), AggColumn::NullableF64(c)) => {
+                        v.extend(order.iter().map(|&i| c[i]));
+                    }
+                    _ => anyhow::bail!("the type of the {} column changed", agg.name()),
                 }
-                (Values::OptF64(v), AggColumn::NullableF64(c)) => {
-                    v.extend(order.iter().map(|&i| c[i]))
-                }
-                _ => unreachable!("a column keeps its type"),
             }
         }
+        if self.ends.len() >= ROWS_PER_GROUP {
+            self.write_group()?;
+        }
+        Ok(())
     }
 
-    /// Writes the file.
-    pub fn finish(self) -> anyhow::Result<()> {
+    /// The buffered rows as a data frame, leaving the buffers empty.
+    fn take_frame(&mut self) -> anyhow::Result<DataFrame> {
         let height = self.ends.len();
         let mut columns = vec![
-            Column::new("window_end".into(), self.ends),
-            Column::new("key".into(), self.keys),
+            Column::new("window_end".into(), std::mem::take(&mut self.ends)),
+            Column::new("key".into(), std::mem::take(&mut self.keys)),
         ];
-        for (agg, name, values) in self.columns {
-            let column = match values {
+        for (agg, name, values) in &mut self.columns {
+            let name = *name;
+            let column = match values.as_mut().map(Values::take) {
                 Some(Values::U64(v)) => Column::new(name.into(), v),
-                Some(Values::I64(v)) => Column::new(name.into(), v),
                 Some(Values::OptI64(v)) => Column::new(name.into(), v),
                 Some(Values::OptF64(v)) => Column::new(name.into(), v),
                 // No window had rows: the column's type follows its aggregate.
-                None if agg == Agg::Count => Column::new(name.into(), Vec::<u64>::new()),
+                None if *agg == Agg::Count => Column::new(name.into(), Vec::<u64>::new()),
                 None => Column::new(name.into(), Vec::<Option<f64>>::new()),
             };
             columns.push(column);
         }
-        let mut frame = DataFrame::new(height, columns)?;
-        let file = std::fs::File::create(&self.path)
-            .map_err(|e| engine::Error::io(self.path.display(), &e))?;
-        ParquetWriter::new(file).finish(&mut frame)?;
+        Ok(DataFrame::new(height, columns)?)
+    }
+
+    /// Writes the buffered rows as one row group.
+    fn write_group(&mut self) -> anyhow::Result<()> {
+        let frame = self.take_frame()?;
+        if self.writer.is_none() {
+            let file =
+                File::create(&self.path).map_err(|e| engine::Error::io(self.path.display(), &e))?;
+            self.writer = Some(ParquetWriter::new(file).batched(frame.schema())?);
+        }
+        if let Some(writer) = &mut self.writer {
+            writer.write_batch(&frame)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last rows and the file's footer.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        if self.writer.is_none() || !self.ends.is_empty() {
+            self.write_group()?;
+        }
+        if let Some(writer) = &self.writer {
+            writer.finish()?;
+        }
         Ok(())
     }
 }
@@ -93,8 +142,7 @@ impl ParquetSink {
 fn empty_like(column: &AggColumn) -> Values {
     match column {
         AggColumn::U64(_) => Values::U64(Vec::new()),
-        AggColumn::I64(_) => Values::I64(Vec::new()),
-        AggColumn::NullableI64(_) => Values::OptI64(Vec::new()),
+        AggColumn::I64(_) | AggColumn::NullableI64(_) => Values::OptI64(Vec::new()),
         AggColumn::NullableF64(_) => Values::OptF64(Vec::new()),
     }
 }

@@ -14,6 +14,14 @@ use super::args::OutputOptions;
 /// Malformed records reported one by one on stderr; the rest are counted.
 const REPORTED_BAD_RECORDS: u64 = 5;
 
+/// Writes a diagnostic line on stderr. A closed or full stderr loses the
+/// line, never the job (`eprintln!` would panic).
+pub fn diag(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
 /// Where window rows go.
 enum Sink {
     Text(WindowWriter<Box<dyn Write>>),
@@ -26,6 +34,9 @@ pub struct CliHooks {
     quiet: bool,
     bad_reported: u64,
     progress: Option<ProgressBar>,
+    /// Window rows go to the terminal the progress bar is drawn on: the bar
+    /// is hidden while they are written, so no stale copy stays between them.
+    rows_on_terminal: bool,
     write_error: Option<std::io::Error>,
 }
 
@@ -34,22 +45,20 @@ impl CliHooks {
         out: Box<dyn Write>,
         config: &JobConfig,
         options: &OutputOptions,
+        rows_path: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         let (aggs, names): (Vec<_>, Vec<_>) = config.output_columns().into_iter().unzip();
         let sink = match &options.file {
             #[cfg(feature = "parquet")]
             Some(path) if options.parquet => Sink::Parquet(super::parquet::ParquetSink::new(
-                path.clone(),
+                rows_path.map_or_else(|| path.clone(), std::path::Path::to_path_buf),
                 &aggs,
                 &names,
             )),
-            _ => Sink::Text(WindowWriter::new(
-                out,
-                options.format,
-                aggs,
-                names,
-                options.table_rows,
-            )?),
+            _ => Sink::Text(
+                WindowWriter::new(out, options.format, aggs, names, options.table_rows)?
+                    .with_top(options.top),
+            ),
         };
         let show_bar = matches!(config.input, Input::File(_))
             && !options.quiet
@@ -64,11 +73,14 @@ impl CliHooks {
             );
             bar
         });
+        #[cfg(not(feature = "parquet"))]
+        let _ = rows_path;
         Ok(Self {
             sink,
             quiet: options.quiet,
             bad_reported: 0,
             progress,
+            rows_on_terminal: options.file.is_none() && std::io::stdout().is_terminal(),
             write_error: None,
         })
     }
@@ -84,8 +96,9 @@ impl CliHooks {
         }
     }
 
-    /// Flushes the output and prints the summary.
-    pub fn finish(mut self, report: &JobReport, options: &OutputOptions) -> anyhow::Result<()> {
+    /// Flushes the output and prints the summary (marked interrupted when a
+    /// signal stopped the job); returns the summary as JSON.
+    pub fn finish(mut self, report: &JobReport, signal: Option<i32>) -> anyhow::Result<String> {
         self.finish_progress();
         if let Some(e) = self.write_error.take() {
             return Err(e.into());
@@ -97,28 +110,50 @@ impl CliHooks {
         }
         let summary = Summary::of(report);
         if report.skipped > 0 {
-            eprintln!("engine: skipped {} malformed records", report.skipped);
+            diag(&format!(
+                "engine: skipped {} malformed records",
+                report.skipped
+            ));
         }
         if report.late > 0 {
-            eprintln!(
-                "engine: dropped {} late records (their window had closed; event times must not go back by more than a pane)",
+            diag(&format!(
+                "engine: dropped {} late records (an earlier record was already in a later pane: event times must not go back past the start of the latest pane)",
                 report.late
-            );
+            ));
         }
         if report.unmatched > 0 {
-            eprintln!(
+            diag(&format!(
                 "engine: dropped {} events whose key is not in the --lookup table",
                 report.unmatched
-            );
+            ));
+        }
+        if report.after_until > 0 {
+            diag(&format!(
+                "engine: {} records at or after --until are in no window written",
+                report.after_until
+            ));
+        }
+        if report.overflowed > 0 {
+            diag(&format!(
+                "engine: {} results overflowed their type and were written as null",
+                report.overflowed
+            ));
+        }
+        if report.interrupted {
+            let by = match signal {
+                Some(2) => " by SIGINT".to_owned(),
+                Some(15) => " by SIGTERM".to_owned(),
+                Some(n) => format!(" by signal {n}"),
+                None => String::new(),
+            };
+            diag(&format!(
+                "engine: interrupted{by}: the windows that had closed are written; the open ones are not (they would be incomplete)"
+            ));
         }
         if !self.quiet {
-            eprintln!("{}", summary.text());
+            diag(&summary.text(report.interrupted));
         }
-        if let Some(path) = &options.stats_json {
-            std::fs::write(path, summary.json())
-                .map_err(|e| engine::Error::io(path.display(), &e))?;
-        }
-        Ok(())
+        Ok(summary.json(report.interrupted))
     }
 }
 
@@ -128,12 +163,14 @@ impl JobHooks for CliHooks {
             return Ok(());
         }
         let written = match &mut self.sink {
-            Sink::Text(writer) => writer.write(window, dict),
+            Sink::Text(writer) => match &self.progress {
+                Some(bar) if self.rows_on_terminal => bar.suspend(|| writer.write(window, dict)),
+                _ => writer.write(window, dict),
+            },
             #[cfg(feature = "parquet")]
-            Sink::Parquet(sink) => {
-                sink.push(window, dict);
-                Ok(())
-            }
+            Sink::Parquet(sink) => sink
+                .push(window, dict)
+                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
         };
         if let Err(e) = written {
             // The job stops; `main` tells a closed pipe (`| head`: a quiet
@@ -169,8 +206,8 @@ impl JobHooks for CliHooks {
 impl CliHooks {
     fn print(&self, line: &str) {
         match &self.progress {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.suspend(|| diag(line)),
+            None => diag(line),
         }
     }
 }
@@ -180,9 +217,14 @@ struct Summary {
     records: u64,
     bytes: u64,
     elapsed: Duration,
+    events: u64,
+    in_windows: u64,
     skipped: u64,
     late: u64,
     unmatched: u64,
+    filtered: u64,
+    after_until: u64,
+    overflowed: u64,
     windows: u64,
     p50: Duration,
     p99: Duration,
@@ -216,9 +258,14 @@ impl Summary {
             records: report.records,
             bytes: report.bytes,
             elapsed: report.elapsed,
+            events: report.events,
+            in_windows: report.in_windows,
             skipped: report.skipped,
             late: report.late,
             unmatched: report.unmatched,
+            filtered: report.filtered,
+            after_until: report.after_until,
+            overflowed: report.overflowed,
             windows: report.windows,
             p50: at(0.5),
             p99: at(0.99),
@@ -231,12 +278,13 @@ impl Summary {
         self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    fn text(&self) -> String {
+    fn text(&self, interrupted: bool) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
-            "engine: {} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
-             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; skipped {} malformed, {} late; \
-             peak RSS {:.0} MB",
+            "engine: {}{} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
+             batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events from {} records, skipped {} malformed, \
+             {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB",
+            if interrupted { "interrupted after " } else { "" },
             self.records,
             self.bytes as f64 / 1e6,
             self.seconds(),
@@ -246,18 +294,24 @@ impl Summary {
             ms(self.p50),
             ms(self.p99),
             ms(self.max),
+            self.events,
+            self.in_windows,
             self.skipped,
             self.late,
+            self.unmatched,
+            self.filtered,
+            self.after_until,
             self.peak_rss_mb,
         )
     }
 
-    fn json(&self) -> String {
+    fn json(&self, interrupted: bool) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
-             \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1}}}\n",
+             \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1},\
+             \"events\":{},\"in_windows\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
             self.records,
             self.bytes,
             self.seconds(),
@@ -271,6 +325,12 @@ impl Summary {
             self.late,
             self.unmatched,
             self.peak_rss_mb,
+            self.events,
+            self.in_windows,
+            self.filtered,
+            self.after_until,
+            self.overflowed,
+            interrupted,
         )
     }
 }

@@ -7,13 +7,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::stream::{DStream, Slot};
 use crate::error::{Error, Millis, Result};
 use crate::ingest;
-use crate::source::{self, now_ms, SourceEvent};
+use crate::source::{self, now_ms, SocketOptions, SourceEvent};
 use crate::window::WindowSpec;
 
 /// The clock of one step: micro-batch `index` covers `[index·B, (index+1)·B)`
@@ -75,11 +75,7 @@ impl StreamingContext {
     /// A context with `threads` workers (0: all cores).
     pub fn with_threads(batch: Duration, threads: usize) -> Result<Self> {
         let spec = WindowSpec::new(batch, batch, batch)?;
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        } else {
-            threads
-        };
+        let threads = crate::window::resolve_threads(threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("engine-stream-{i}"))
@@ -112,8 +108,10 @@ impl StreamingContext {
         self.pool.current_num_threads()
     }
 
-    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
-        &self.pool
+    /// The worker pool, for the steps to hold: a step that held the context
+    /// itself would keep its own graph alive (and its sources running).
+    pub(crate) fn pool_arc(&self) -> Arc<rayon::ThreadPool> {
+        Arc::clone(&self.pool)
     }
 
     /// A window over this context's batches, checked as Spark checks it, for
@@ -250,13 +248,32 @@ impl StreamingContext {
 
     /// A stream of the lines a TCP server sends (`host:port`), as Spark's
     /// `socketTextStream`: the context then runs in real time, one batch per
-    /// batch interval of the wall clock. The connection is retried with
-    /// backoff when the server goes away; a server that cannot be reached at
-    /// all is an error.
+    /// batch interval of the wall clock. The connection is made, and made
+    /// again whenever the server goes away, with backoff, for as long as the
+    /// context lives (see [`socket_text_stream_with`](Self::socket_text_stream_with)
+    /// to give up after a while). Only an address that is not `host:port`
+    /// is an error here.
+    ///
+    /// The reading thread ends (and the connection is closed) once the
+    /// context and every stream made from it are dropped.
     pub fn socket_text_stream(&self, addr: &str) -> Result<DStream<String>> {
+        self.socket_text_stream_with(addr, &SocketOptions::default())
+    }
+
+    /// [`socket_text_stream`](Self::socket_text_stream) with a connect
+    /// timeout (the stream fails, and [`run`](Self::run) with it, once no
+    /// connection could be made for that long) and an idle timeout (a
+    /// connection silent that long is made again).
+    pub fn socket_text_stream_with(
+        &self,
+        addr: &str,
+        options: &SocketOptions,
+    ) -> Result<DStream<String>> {
         let (tx, rx) = source::queue();
-        // The reader thread ends when this stream's receiver is dropped.
-        source::spawn_connect(addr, tx, 1 << 20, Arc::new(AtomicBool::new(false)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        source::spawn_connect(addr, tx, 1 << 20, options, Arc::clone(&stop))?;
+        // Held by the step: dropping the graph stops the reader.
+        let guard = StopOnDrop(stop);
         let state = Rc::new(RefCell::new(SourceState::default()));
         {
             let mut graph = self.graph.borrow_mut();
@@ -266,6 +283,7 @@ impl StreamingContext {
         let out = Slot::new();
         let slot = out.clone();
         self.add_step(move |tick| {
+            let _reader = &guard;
             let mut lines = Vec::new();
             while let Ok(event) = rx.try_recv() {
                 match event {
@@ -281,7 +299,13 @@ impl StreamingContext {
                             ingest::lines(data).map(|l| String::from_utf8_lossy(l).into_owned()),
                         );
                     }
-                    SourceEvent::Notice(message) => eprintln!("engine: {message}"),
+                    SourceEvent::Notice(message) => {
+                        // A closed or full stderr loses the line, never the
+                        // stream (`eprintln!` would panic).
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr().lock(), "engine: {message}");
+                    }
+                    SourceEvent::Closed(_) => {}
                     SourceEvent::End => state.borrow_mut().ended = true,
                     SourceEvent::Failed(e) => return Err(e),
                 }
@@ -312,6 +336,15 @@ impl StreamingContext {
             .map(|l| String::from_utf8_lossy(l).into_owned())
             .collect();
         Ok(self.queue_stream([lines]))
+    }
+}
+
+/// Stops a source's reader when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -62,7 +62,7 @@ where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
         let partitions = self.ctx.threads();
-        let ctx = self.ctx.clone();
+        let ctx = self.ctx.pool_arc();
         let f: Reduce<V> = Arc::new(f);
         self.derive(move |_, batch| {
             Ok(batch.map(|records| {
@@ -144,8 +144,8 @@ where
         retention: KeyRetention<K, V>,
     ) -> Result<DStream<(K, V)>> {
         let spec = self.window_spec(window, slide)?;
-        let ctx = self.ctx.clone();
-        let partitions = ctx.threads();
+        let ctx = self.ctx.pool_arc();
+        let partitions = ctx.current_num_threads();
         let retention = if inv.is_some() {
             retention
         } else {
@@ -174,8 +174,7 @@ where
             let parts: Vec<Option<Vec<(K, V)>>> = if records.len() < PARALLEL_RECORDS {
                 states.iter_mut().zip(maps).map(run).collect()
             } else {
-                ctx.pool()
-                    .install(|| states.par_iter_mut().zip(maps).map(run).collect())
+                ctx.install(|| states.par_iter_mut().zip(maps).map(run).collect())
             };
             Ok(step
                 .emits
@@ -187,7 +186,7 @@ where
 
 /// Reduces a batch per key into one map per hash partition.
 fn reduce_partitioned<K, V>(
-    ctx: &super::StreamingContext,
+    ctx: &rayon::ThreadPool,
     records: &[(K, V)],
     partitions: usize,
     f: &Reduce<V>,
@@ -217,7 +216,7 @@ where
     }
     // Each worker scans the batch and keeps its own partition's keys: no
     // shared map, no locks.
-    ctx.pool().install(|| {
+    ctx.install(|| {
         (0..partitions)
             .into_par_iter()
             .map(|p| {

@@ -130,14 +130,13 @@ impl<T: Record> DStream<T> {
         U: Record,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let ctx = self.ctx.clone();
+        let ctx = self.ctx.pool_arc();
         self.derive(move |_, batch| {
             Ok(batch.map(|records| {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().cloned().map(&f).collect()
                 } else {
-                    ctx.pool()
-                        .install(|| records.par_iter().cloned().map(&f).collect())
+                    ctx.install(|| records.par_iter().cloned().map(&f).collect())
                 }
             }))
         })
@@ -150,14 +149,13 @@ impl<T: Record> DStream<T> {
         I: IntoIterator<Item = U>,
         F: Fn(T) -> I + Send + Sync + 'static,
     {
-        let ctx = self.ctx.clone();
+        let ctx = self.ctx.pool_arc();
         self.derive(move |_, batch| {
             Ok(batch.map(|records| {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().cloned().flat_map(&f).collect()
                 } else {
-                    ctx.pool()
-                        .install(|| records.par_iter().cloned().flat_map_iter(&f).collect())
+                    ctx.install(|| records.par_iter().cloned().flat_map_iter(&f).collect())
                 }
             }))
         })
@@ -169,14 +167,13 @@ impl<T: Record> DStream<T> {
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        let ctx = self.ctx.clone();
+        let ctx = self.ctx.pool_arc();
         self.derive(move |_, batch| {
             Ok(batch.map(|records| {
                 if records.len() < PARALLEL_RECORDS {
                     records.iter().filter(|r| f(r)).cloned().collect()
                 } else {
-                    ctx.pool()
-                        .install(|| records.par_iter().filter(|r| f(r)).cloned().collect())
+                    ctx.install(|| records.par_iter().filter(|r| f(r)).cloned().collect())
                 }
             }))
         })

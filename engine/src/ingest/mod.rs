@@ -432,7 +432,7 @@ pub const MAX_TIME_MS: i64 = 1 << 53;
 /// A timestamp field: integer milliseconds, within ±[`MAX_TIME_MS`].
 pub(crate) fn parse_time(text: &[u8]) -> std::result::Result<i64, String> {
     match parse_i64(text) {
-        Some(t) if t.abs() <= MAX_TIME_MS => Ok(t),
+        Some(t) if (-MAX_TIME_MS..=MAX_TIME_MS).contains(&t) => Ok(t),
         Some(_) => Err(format!(
             "timestamp `{}` is out of range (milliseconds within ±2^53 expected)",
             String::from_utf8_lossy(text)

@@ -1,6 +1,7 @@
 //! The windowed aggregation operator: columnar batches in, one result per
 //! window end out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -19,6 +20,10 @@ const MAX_IDLE_PANES: i64 = 10_000;
 
 /// Below this many entries to touch, a pane closes on the calling thread.
 const PARALLEL_THRESHOLD: usize = 16 * 1024;
+
+/// Windows produced on the worker pool that may wait for the caller's sink:
+/// a long run of windows streams through, it is never gathered first.
+const WINDOWS_IN_FLIGHT: usize = 4;
 
 /// Which keys a window's output holds, and which keys its state keeps.
 #[derive(Clone, Default)]
@@ -74,6 +79,26 @@ pub struct WindowStats {
     pub windows: u64,
 }
 
+/// The most worker threads an operator, a job or a streaming context starts:
+/// beyond this a typo (`--threads 100000000`) would spawn threads until the
+/// machine chokes.
+pub const MAX_THREADS: usize = 1024;
+
+/// Worker threads for a requested count: 0 means one per core, the same for
+/// the CLI's `--threads 0`, [`WindowAggregatorBuilder::threads`] and the
+/// DStream API's `StreamingContext::with_threads` (not `RAYON_NUM_THREADS`).
+/// More than [`MAX_THREADS`] is an error.
+pub fn resolve_threads(requested: usize) -> Result<usize> {
+    match requested {
+        0 => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
+        n if n > MAX_THREADS => Err(Error::ThreadPool {
+            threads: n,
+            message: format!("at most {MAX_THREADS} worker threads are supported"),
+        }),
+        n => Ok(n),
+    }
+}
+
 /// Builder of a [`WindowAggregator`].
 #[derive(Debug, Clone)]
 pub struct WindowAggregatorBuilder {
@@ -84,9 +109,20 @@ pub struct WindowAggregatorBuilder {
     retention: Retention,
     threads: usize,
     chunk_rows: usize,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl WindowAggregatorBuilder {
+    /// A flag that stops the operator: once set, a call that is closing a
+    /// long run of panes (an event-time jump, `--keep-empty` over a gap, a
+    /// window of millions of slides) returns [`Error::Interrupted`] at the
+    /// next pane instead of running on.
+    #[must_use]
+    pub fn interrupt(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
     /// The aggregates to compute (default: count).
     #[must_use]
     pub fn aggregates(mut self, aggs: AggSet) -> Self {
@@ -140,11 +176,7 @@ impl WindowAggregatorBuilder {
                 names.join(",")
             )));
         }
-        let threads = if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        } else {
-            self.threads
-        };
+        let threads = resolve_threads(self.threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("engine-window-{i}"))
@@ -250,6 +282,7 @@ impl WindowAggregator {
             retention: Retention::Live,
             threads: 0,
             chunk_rows: CHUNK_ROWS,
+            interrupt: None,
         }
     }
 
@@ -356,7 +389,8 @@ impl WindowAggregator {
 
     /// Runs `step` on the operator, inside the worker pool when there is
     /// enough work: one wake-up of the pool per call instead of one per
-    /// parallel phase. Windows reach `sink` in order, also on error.
+    /// parallel phase. Windows reach `sink` in order as they close (through a
+    /// small bounded channel from the pool), also on error.
     fn run(
         &mut self,
         events: usize,
@@ -367,12 +401,21 @@ impl WindowAggregator {
         if !big || self.pool.current_num_threads() == 1 {
             return step(&mut self.core, sink);
         }
-        let mut windows = Vec::new();
         let core = &mut self.core;
-        let result = self
-            .pool
-            .install(|| step(core, &mut |w: WindowResult| windows.push(w)));
-        windows.into_iter().for_each(sink);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WindowResult>(WINDOWS_IN_FLIGHT);
+        let mut result = Ok(());
+        let outcome = &mut result;
+        self.pool.in_place_scope(|scope| {
+            scope.spawn(move |_| {
+                // The receiver lives until this task has ended: sends succeed.
+                *outcome = step(core, &mut |w| {
+                    let _ = tx.send(w);
+                });
+            });
+            for window in rx {
+                sink(window);
+            }
+        });
         result
     }
 
@@ -422,7 +465,8 @@ fn check_values(rows: usize, values: Values<'_>) -> Result<()> {
 /// Event times must lie within ±[`crate::ingest::MAX_TIME_MS`], so that
 /// pane and window arithmetic cannot overflow.
 fn check_time(t: i64) -> Result<()> {
-    if t.abs() <= crate::ingest::MAX_TIME_MS {
+    // Not `t.abs()`: it overflows for i64::MIN.
+    if t.unsigned_abs() <= crate::ingest::MAX_TIME_MS.unsigned_abs() {
         Ok(())
     } else {
         Err(Error::InvalidWindow(format!(
@@ -474,6 +518,7 @@ struct Core<V: OutputValue> {
     first_event: Option<i64>,
     last_event: Option<i64>,
     stats: WindowStats,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl<V: OutputValue> Core<V> {
@@ -483,7 +528,8 @@ impl<V: OutputValue> Core<V> {
         pool: Arc<rayon::ThreadPool>,
         threads: usize,
     ) -> Self {
-        let partitions = u32::try_from(threads).expect("thread count fits u32");
+        // At most MAX_THREADS (1024) partitions.
+        let partitions = threads as u32;
         Self {
             spec: config.spec,
             aggs: config.aggs.clone(),
@@ -501,6 +547,7 @@ impl<V: OutputValue> Core<V> {
             first_event: None,
             last_event: None,
             stats: WindowStats::default(),
+            interrupt: config.interrupt.clone(),
         }
     }
 
@@ -744,13 +791,20 @@ impl<V: OutputValue> Core<V> {
         // Panes before `target` end at or before `time`.
         let target = time.div_euclid(self.spec.pane());
         while open < target {
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            {
+                return Err(Error::Interrupted);
+            }
             if target - open > MAX_IDLE_PANES && self.holds_nothing() {
                 // Every window of an idle stretch is empty: only the last
                 // ones before `time` are reported, so that a jump in event
                 // time costs neither hours nor gigabytes of empty windows.
                 open = target - MAX_IDLE_PANES;
             }
-            self.close_pane(open, sink)?;
+            self.close_pane(open, sink);
             open += 1;
             self.open_pane = Some(open);
         }
@@ -778,7 +832,7 @@ impl<V: OutputValue> Core<V> {
 
     /// Closes pane `pane`, evicts what leaves the window ending with it, and
     /// emits that window when it is due.
-    fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
+    fn close_pane(&mut self, pane: i64, sink: &mut dyn FnMut(WindowResult)) {
         if V::EXACT && self.partitions.len() > 1 {
             self.flush_scratches();
         }
@@ -796,7 +850,6 @@ impl<V: OutputValue> Core<V> {
             partition.close_pane(pane);
             partition.evict_before(first_kept, retention);
             emit.then(|| partition.emit(end, aggs, retention))
-                .transpose()
         };
         let work: usize = partitions
             .iter()
@@ -804,9 +857,9 @@ impl<V: OutputValue> Core<V> {
             .sum();
         // Waking the pool costs microseconds: not worth it for a few keys.
         let parts: Vec<Option<WindowResult>> = if work < PARALLEL_THRESHOLD {
-            partitions.iter_mut().map(step).collect::<Result<_>>()?
+            partitions.iter_mut().map(step).collect()
         } else {
-            pool.install(|| partitions.par_iter_mut().map(step).collect::<Result<_>>())?
+            pool.install(|| partitions.par_iter_mut().map(step).collect())
         };
         if emit {
             self.stats.windows += 1;
@@ -815,6 +868,5 @@ impl<V: OutputValue> Core<V> {
                 parts.into_iter().flatten().collect(),
             ));
         }
-        Ok(())
     }
 }

@@ -10,7 +10,8 @@ mod spec;
 mod two_stacks;
 
 pub use aggregator::{
-    KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder, WindowStats,
+    resolve_threads, KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder,
+    WindowStats, MAX_THREADS,
 };
 pub use extremes::Extremes;
 pub use result::{AggColumn, KeyRow, WindowResult};

@@ -7,7 +7,6 @@ use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
 use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
-use crate::error::{Error, Result};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -150,6 +149,9 @@ impl<V: Numeric> Partition<V> {
 
     /// Subtracts every pane with index `< first_kept` from the window state.
     pub fn evict_before(&mut self, first_kept: i64, retention: &Retention) {
+        // Keys whose running float sums overflowed: inf − x stays inf and
+        // inf − inf is NaN, so their state is recomputed from the panes left.
+        let mut poisoned: Vec<u32> = Vec::new();
         while self.ring.front().is_some_and(|p| p.index < first_kept) {
             let pane = self.ring.pop_front().expect("checked non-empty");
             let p = &pane.partials;
@@ -181,6 +183,11 @@ impl<V: Numeric> Partition<V> {
                 if self.layout.extremes {
                     self.slots.extremes[slot].evict_through(pane.index);
                 }
+                let finite = |sums: &[V::Sum]| sums.get(slot).copied().is_none_or(V::sum_is_finite);
+                let poisoned_sums = !(finite(&self.slots.sums) && finite(&self.slots.squares));
+                if !empty && poisoned_sums {
+                    poisoned.push(self.slots.keys[slot]);
+                }
                 if empty && matches!(retention, Retention::Live) {
                     self.remove_slot(slot);
                 }
@@ -189,20 +196,58 @@ impl<V: Numeric> Partition<V> {
             spare.clear();
             self.spare = Some(spare);
         }
+        poisoned.sort_unstable();
+        poisoned.dedup();
+        for key in poisoned {
+            self.recompute_sums(key);
+        }
+    }
+
+    /// Sets a key's running sums to the sum of its entries in the panes it
+    /// still covers: the rare path after a float overflow.
+    fn recompute_sums(&mut self, key: u32) {
+        let Some(&slot) = self.slot_of.get(self.local(key)) else {
+            return;
+        };
+        if slot == NO_SLOT {
+            return;
+        }
+        let slot = slot as usize;
+        let since = self.slots.since[slot];
+        let (mut sum, mut squares) = (V::Sum::default(), V::Sum::default());
+        for pane in self.ring.iter().filter(|p| p.index >= since) {
+            let p = &pane.partials;
+            if let Some(j) = p.keys.iter().position(|&k| k == key) {
+                if self.layout.sum {
+                    V::merge(&mut sum, p.sums[j]);
+                }
+                if self.layout.squares {
+                    V::merge(&mut squares, p.squares[j]);
+                }
+            }
+        }
+        if self.layout.sum {
+            self.slots.sums[slot] = sum;
+        }
+        if self.layout.squares {
+            self.slots.squares[slot] = squares;
+        }
     }
 
     /// This partition's rows of the window ending at `end`. With a filter,
     /// keys it rejects leave the state.
-    pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> Result<WindowResult>
+    pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> WindowResult
     where
         V: OutputValue,
     {
+        let mut overflows = Vec::new();
         let columns = aggs
             .aggs()
             .iter()
-            .map(|&agg| Ok((agg, self.column(agg)?)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|&agg| (agg, self.column(agg, &mut overflows)))
+            .collect::<Vec<_>>();
         let mut result = WindowResult::new(end, self.slots.keys.clone(), columns);
+        result.set_overflows(overflows);
         if let Retention::Filter(keep) = retention {
             let kept: Vec<bool> = (0..result.len())
                 .map(|row| keep(&KeyRow::of(&result, row)))
@@ -216,10 +261,14 @@ impl<V: Numeric> Partition<V> {
                 }
             }
         }
-        Ok(result)
+        result
     }
 
-    fn column(&self, agg: Agg) -> Result<AggColumn>
+    /// One output column. A result that does not fit its type (a float sum
+    /// past ±1.8e308, an integer sum past 64 bits) is null, and its key and
+    /// aggregate go to `overflows`: never an `inf`, a `NaN` or a wrapped
+    /// number.
+    fn column(&self, agg: Agg, overflows: &mut Vec<(u32, Agg)>) -> AggColumn
     where
         V: OutputValue,
     {
@@ -227,22 +276,34 @@ impl<V: Numeric> Partition<V> {
         let counts = &s.counts;
         let mean = |i: usize| V::sum_to_f64(s.sums[i]) / counts[i] as f64;
         let variance = |i: usize| V::variance(counts[i], s.sums[i], s.squares[i]);
-        Ok(match agg {
+        let mut finite = |i: usize, x: f64| {
+            if x.is_finite() {
+                Some(x)
+            } else {
+                overflows.push((s.keys[i], agg));
+                None
+            }
+        };
+        match agg {
             Agg::Count => AggColumn::U64(counts.clone()),
-            Agg::Sum => V::sum_column(&s.sums, &s.keys)?,
+            Agg::Sum => V::sum_column(&s.sums, &s.keys, overflows),
             Agg::Avg => AggColumn::NullableF64(
                 (0..counts.len())
-                    .map(|i| (counts[i] > 0).then(|| mean(i)))
+                    .map(|i| (counts[i] > 0).then(|| finite(i, mean(i))).flatten())
                     .collect(),
             ),
             Agg::Variance => AggColumn::NullableF64(
                 (0..counts.len())
-                    .map(|i| (counts[i] > 1).then(|| variance(i)))
+                    .map(|i| (counts[i] > 1).then(|| finite(i, variance(i))).flatten())
                     .collect(),
             ),
             Agg::Stddev => AggColumn::NullableF64(
                 (0..counts.len())
-                    .map(|i| (counts[i] > 1).then(|| variance(i).sqrt()))
+                    .map(|i| {
+                        (counts[i] > 1)
+                            .then(|| finite(i, variance(i).sqrt()))
+                            .flatten()
+                    })
                     .collect(),
             ),
             Agg::Min | Agg::Max => V::extreme_column(
@@ -254,7 +315,7 @@ impl<V: Numeric> Partition<V> {
                     })
                     .collect(),
             ),
-        })
+        }
     }
 
     fn slot_or_insert(&mut self, key: u32, pane: i64) -> usize {
@@ -310,17 +371,33 @@ impl<V: Numeric> Partition<V> {
 
 /// How a value type turns into output columns.
 pub(crate) trait OutputValue: Numeric {
-    fn sum_column(sums: &[Self::Sum], keys: &[u32]) -> Result<AggColumn>;
+    /// The sums of `keys`; one that does not fit the output type is null
+    /// and listed in `overflows`.
+    fn sum_column(sums: &[Self::Sum], keys: &[u32], overflows: &mut Vec<(u32, Agg)>) -> AggColumn;
     fn extreme_column(values: Vec<Option<Self>>) -> AggColumn;
 }
 
 impl OutputValue for i64 {
-    fn sum_column(sums: &[i128], keys: &[u32]) -> Result<AggColumn> {
-        sums.iter()
-            .zip(keys)
-            .map(|(&s, &key)| i64::try_from(s).map_err(|_| Error::SumOverflow { key }))
-            .collect::<Result<Vec<i64>>>()
-            .map(AggColumn::I64)
+    fn sum_column(sums: &[i128], keys: &[u32], overflows: &mut Vec<(u32, Agg)>) -> AggColumn {
+        if let Some(exact) = sums
+            .iter()
+            .map(|&s| i64::try_from(s).ok())
+            .collect::<Option<Vec<i64>>>()
+        {
+            return AggColumn::I64(exact);
+        }
+        AggColumn::NullableI64(
+            sums.iter()
+                .zip(keys)
+                .map(|(&s, &key)| {
+                    let fits = i64::try_from(s).ok();
+                    if fits.is_none() {
+                        overflows.push((key, Agg::Sum));
+                    }
+                    fits
+                })
+                .collect(),
+        )
     }
 
     fn extreme_column(values: Vec<Option<i64>>) -> AggColumn {
@@ -329,10 +406,25 @@ impl OutputValue for i64 {
 }
 
 impl OutputValue for f64 {
-    fn sum_column(sums: &[crate::aggregate::CompensatedSum], _: &[u32]) -> Result<AggColumn> {
-        Ok(AggColumn::NullableF64(
-            sums.iter().map(|s| Some(s.value())).collect(),
-        ))
+    fn sum_column(
+        sums: &[crate::aggregate::CompensatedSum],
+        keys: &[u32],
+        overflows: &mut Vec<(u32, Agg)>,
+    ) -> AggColumn {
+        AggColumn::NullableF64(
+            sums.iter()
+                .zip(keys)
+                .map(|(s, &key)| {
+                    let v = s.value();
+                    if v.is_finite() {
+                        Some(v)
+                    } else {
+                        overflows.push((key, Agg::Sum));
+                        None
+                    }
+                })
+                .collect(),
+        )
     }
 
     fn extreme_column(values: Vec<Option<f64>>) -> AggColumn {

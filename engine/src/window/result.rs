@@ -61,6 +61,17 @@ impl AggColumn {
             (AggColumn::I64(a), AggColumn::I64(b)) => a.append(b),
             (AggColumn::NullableI64(a), AggColumn::NullableI64(b)) => a.append(b),
             (AggColumn::NullableF64(a), AggColumn::NullableF64(b)) => a.append(b),
+            // An integer sum column is nullable in the partitions where a
+            // sum overflowed.
+            (AggColumn::NullableI64(a), AggColumn::I64(b)) => a.extend(b.drain(..).map(Some)),
+            (this @ AggColumn::I64(_), AggColumn::NullableI64(b)) => {
+                let AggColumn::I64(a) = std::mem::replace(this, AggColumn::U64(Vec::new())) else {
+                    unreachable!("matched above")
+                };
+                let mut merged: Vec<Option<i64>> = a.into_iter().map(Some).collect();
+                merged.append(b);
+                *this = AggColumn::NullableI64(merged);
+            }
             _ => unreachable!("partitions emit the same column types"),
         }
     }
@@ -87,12 +98,32 @@ pub struct WindowResult {
     end: i64,
     keys: Vec<u32>,
     columns: Vec<(Agg, AggColumn)>,
+    /// Results that overflowed their type and are null: `(key id, aggregate)`.
+    overflows: Vec<(u32, Agg)>,
 }
 
 impl WindowResult {
     pub(crate) fn new(end: i64, keys: Vec<u32>, columns: Vec<(Agg, AggColumn)>) -> Self {
         debug_assert!(columns.iter().all(|(_, c)| c.len() == keys.len()));
-        Self { end, keys, columns }
+        Self {
+            end,
+            keys,
+            columns,
+            overflows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn set_overflows(&mut self, overflows: Vec<(u32, Agg)>) {
+        self.overflows = overflows;
+    }
+
+    /// The results that overflowed their type (a float sum past ±1.8e308, an
+    /// integer sum past 64 bits, a variance past the float range): each is
+    /// null in its column, never `inf`, `NaN` or a wrapped number. Listed as
+    /// `(key id, aggregate)`.
+    #[must_use]
+    pub fn overflows(&self) -> &[(u32, Agg)] {
+        &self.overflows
     }
 
     /// Concatenates per-partition results of the same window.
@@ -102,6 +133,7 @@ impl WindowResult {
         };
         for mut part in parts {
             first.keys.append(&mut part.keys);
+            first.overflows.append(&mut part.overflows);
             for ((_, a), (_, b)) in first.columns.iter_mut().zip(part.columns.iter_mut()) {
                 a.append(b);
             }
