@@ -1,9 +1,8 @@
 //! Hostile input through the parsers: the fuzz targets' committed corpus
 //! replayed through their checks, and the `engine` binary given byte-order
 //! marks, strict-JSON violations, duplicate CSV header names and odd lookup
-//! tables. Tests marked `needs job.rs wiring` pass once `job.rs` calls
-//! `ingest::strip_bom` at the start of each origin and
-//! `ingest::check_csv_header` on each CSV header.
+//! tables. The test marked `needs job.rs wiring` passes once `job.rs`
+//! calls `ingest::check_csv_header` on each CSV header.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -151,7 +150,6 @@ fn ndjson_hostile_lines_are_skipped_with_their_reasons() {
 }
 
 #[test]
-#[ignore = "needs job.rs wiring"]
 fn bom_is_skipped_at_the_start_of_an_ndjson_file() {
     let file = TempFile::new(
         "bom.ndjson",
@@ -192,7 +190,6 @@ fn wordcount(input: &str, stdin: &[u8]) -> Output {
 }
 
 #[test]
-#[ignore = "needs job.rs wiring"]
 fn bom_is_skipped_at_the_start_of_a_text_file_and_of_stdin() {
     let text = format!("{BOM}to be\nto\n");
     let file = TempFile::new("bom.txt", text.as_bytes());
