@@ -12,6 +12,7 @@ mod cli_usability;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;
+mod hardening_parse;
 mod hardening_sockets;
 mod oracle;
 mod spark_golden;

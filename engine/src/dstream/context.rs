@@ -287,9 +287,18 @@ impl StreamingContext {
             let mut lines = Vec::new();
             while let Ok(event) = rx.try_recv() {
                 match event {
-                    SourceEvent::Data(chunk) => lines.extend(
-                        ingest::lines(&chunk.data).map(|l| String::from_utf8_lossy(l).into_owned()),
-                    ),
+                    SourceEvent::Data(chunk) => {
+                        // A byte-order mark at the start of a connection
+                        // is not part of the first line.
+                        let data = if chunk.starts_origin {
+                            ingest::strip_bom(&chunk.data)
+                        } else {
+                            &chunk.data
+                        };
+                        lines.extend(
+                            ingest::lines(data).map(|l| String::from_utf8_lossy(l).into_owned()),
+                        );
+                    }
                     SourceEvent::Notice(message) => {
                         // A closed or full stderr loses the line, never the
                         // stream (`eprintln!` would panic).
@@ -322,7 +331,8 @@ impl StreamingContext {
     pub fn text_file_stream(&self, path: impl AsRef<std::path::Path>) -> Result<DStream<String>> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), &e))?;
-        let lines: Vec<String> = ingest::lines(&bytes)
+        // A byte-order mark is not part of the first line.
+        let lines: Vec<String> = ingest::lines(ingest::strip_bom(&bytes))
             .map(|l| String::from_utf8_lossy(l).into_owned())
             .collect();
         Ok(self.queue_stream([lines]))

@@ -2,14 +2,28 @@
 //! rows give a key, maybe a value and an event time.
 
 use super::text::line_text;
-use super::{lines, with_cache, Field, Fields, ParsedChunk};
+use super::{lines, with_cache, ParsedChunk};
 use crate::dictionary::Dictionary;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// The fields of a header line, unquoted.
+/// The columns a CSV parser reads (checked against `columns` when the
+/// parser is built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Columns {
+    pub key: usize,
+    pub value: Option<usize>,
+    pub time: Option<usize>,
+    pub filter: Option<(usize, String)>,
+    /// The number of columns every row must have.
+    pub width: usize,
+}
+
+/// The fields of a header line, unquoted and trimmed (a byte-order mark
+/// before the first is dropped).
 #[must_use]
 pub fn csv_header_fields(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let mut rest = line.strip_suffix('\r').unwrap_or(line);
     loop {
         let (field, tail) = match split_field(rest.as_bytes()) {
@@ -23,6 +37,30 @@ pub fn csv_header_fields(line: &str) -> Vec<String> {
         }
     }
     fields
+}
+
+/// Checks the names of a CSV header (from [`csv_header_fields`]): a name
+/// given twice is a usage error, since a column chosen by that name would
+/// be ambiguous.
+///
+/// ```
+/// use engine::ingest::{check_csv_header, csv_header_fields};
+/// assert!(check_csv_header(&csv_header_fields("ts,key,value")).is_ok());
+/// let err = check_csv_header(&csv_header_fields("key,value,key")).unwrap_err();
+/// assert_eq!(err.to_string(), "the CSV header names column `key` twice (columns 1 and 3)");
+/// ```
+pub fn check_csv_header(names: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if let Some(first) = seen.insert(name.as_str(), i) {
+            return Err(Error::Config(format!(
+                "the CSV header names column `{name}` twice (columns {} and {})",
+                first + 1,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Field `index` of a CSV line, unquoted; `None` if the line has fewer
@@ -41,11 +79,16 @@ pub fn parse_csv_row(line: &[u8]) -> Option<Vec<std::borrow::Cow<'_, [u8]>>> {
 }
 
 /// One field at the start of `bytes` and how many bytes it took (not the
-/// following comma): a quoted field is unquoted (`""` is a quote).
+/// following comma): a quoted field is unquoted (`""` is a quote); `None`
+/// for broken quoting (RFC 4180: no quote in an unquoted field, nothing but
+/// a comma after a closing quote, no unterminated quoted field).
 fn split_field(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, [u8]>, usize)> {
     if bytes.first() != Some(&b'"') {
         let end = memchr::memchr(b',', bytes).unwrap_or(bytes.len());
-        return Some((std::borrow::Cow::Borrowed(&bytes[..end]), end));
+        let field = &bytes[..end];
+        return memchr::memchr(b'"', field)
+            .is_none()
+            .then_some((std::borrow::Cow::Borrowed(field), end));
     }
     let mut value = Vec::new();
     let mut i = 1;
@@ -107,24 +150,18 @@ fn split_quoted_row<'a>(
 /// Parses every data line (the header is not part of `bytes`).
 pub(super) fn rows(
     bytes: &[u8],
-    fields: &Fields,
+    fields: &Columns,
     max_line_bytes: usize,
     dict: &Dictionary,
     out: &mut ParsedChunk,
 ) -> Result<()> {
-    let column = |field: &Field| match field {
-        Field::Column(i) => *i,
-        Field::Name(_) => unreachable!("CSV fields are columns"),
-    };
-    let key_col = column(&fields.key);
-    let value_col = fields.value.as_ref().map(|(f, kind)| (column(f), *kind));
-    let time_col = fields.time.as_ref().map(column);
-    let filter = fields
-        .filter
-        .as_ref()
-        .map(|(f, v)| (column(f), v.as_bytes()));
+    // Every column is below `fields.width`, the length of every row used.
+    let key_col = fields.key;
+    let value_col = fields.value;
+    let time_col = fields.time;
+    let filter = fields.filter.as_ref().map(|(c, v)| (*c, v.as_bytes()));
     with_cache(dict, |cache| {
-        let mut cells = Vec::with_capacity(fields.columns);
+        let mut cells = Vec::with_capacity(fields.width);
         let whole = super::chunk_text(bytes);
         let estimate = bytes.len() / 24;
         out.keys.reserve(estimate);
@@ -144,10 +181,10 @@ pub(super) fn rows(
                 out.bad(index, || reason.into());
                 continue;
             }
-            if cells.len() != fields.columns {
+            if cells.len() != fields.width {
                 let found = cells.len();
                 out.bad(index, || {
-                    format!("{found} columns, the header has {}", fields.columns)
+                    format!("{found} columns, the header has {}", fields.width)
                 });
                 continue;
             }
@@ -168,7 +205,7 @@ pub(super) fn rows(
                     continue;
                 }
             };
-            if let Some((c, _)) = value_col {
+            if let Some(c) = value_col {
                 if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
                     out.bad(index, || reason);
                     continue;
@@ -257,5 +294,47 @@ mod tests {
         let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
         assert_eq!(keys, ["a", "c"]);
         assert_eq!((parsed.records, parsed.skipped), (4, 1));
+    }
+
+    #[test]
+    fn duplicate_csv_header_is_an_error() {
+        let names = csv_header_fields("ts,key, key ,value");
+        let err = check_csv_header(&names).unwrap_err();
+        assert!(matches!(&err, Error::Config(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the CSV header names column `key` twice (columns 2 and 3)"
+        );
+        let err = check_csv_header(&csv_header_fields("\"a\",b,a")).unwrap_err();
+        assert!(
+            err.to_string().contains("`a` twice (columns 1 and 3)"),
+            "{err}"
+        );
+        assert!(check_csv_header(&csv_header_fields(",x,")).is_err());
+        assert!(check_csv_header(&csv_header_fields("a,b,A")).is_ok());
+        assert!(check_csv_header(&[]).is_ok());
+    }
+
+    #[test]
+    fn bom_is_skipped_before_the_first_header_name() {
+        assert_eq!(csv_header_fields("\u{feff}ts,key"), ["ts", "key"]);
+        // Only at the start.
+        assert_eq!(csv_header_fields("ts,\u{feff}key"), ["ts", "\u{feff}key"]);
+    }
+
+    #[test]
+    fn csv_quote_inside_an_unquoted_field_is_broken_quoting() {
+        for bad in [
+            &b"a\"b,1"[..],
+            b"1,a\"b",
+            b"\"a\"x,1",
+            b"\"a,1",
+            b"a,\"b\"\"",
+            b"a,b\"",
+        ] {
+            assert_eq!(parse_csv_row(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        let row = parse_csv_row(b"\"a\"\"b\",,\"\"").unwrap();
+        assert_eq!(row, [&b"a\"b"[..], b"", b""]);
     }
 }

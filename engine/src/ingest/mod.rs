@@ -20,6 +20,8 @@
 //! ```
 
 mod csv;
+#[doc(hidden)]
+pub mod fuzz_check;
 mod intern;
 mod ndjson;
 mod number;
@@ -28,7 +30,7 @@ mod text;
 
 use std::fmt;
 
-pub use self::csv::{csv_header_fields, parse_csv_field, parse_csv_row};
+pub use self::csv::{check_csv_header, csv_header_fields, parse_csv_field, parse_csv_row};
 pub use number::{parse_f64, parse_i64};
 
 pub(crate) use intern::{with_cache, KeyCache};
@@ -213,17 +215,137 @@ pub struct Parser {
     format: Format,
     extract: Extract,
     max_line_bytes: usize,
+    plan: Plan,
+}
+
+/// What a parser does, its fields resolved once when it is built.
+#[derive(Debug, Clone)]
+enum Plan {
+    Words,
+    Grep(String),
+    Csv(csv::Columns),
+    Ndjson(ndjson::Names),
+    /// An inconsistent configuration given to [`Parser::new`]: every
+    /// record is malformed, for this reason.
+    Invalid(String),
+}
+
+impl Plan {
+    /// The plan of a consistent configuration, or what is inconsistent.
+    fn of(format: Format, extract: &Extract, max_line_bytes: usize) -> Result<Self, String> {
+        if max_line_bytes == 0 {
+            return Err("the longest line allowed (max_line_bytes) must be positive".into());
+        }
+        let fields = match extract {
+            Extract::Words => return Ok(Plan::Words),
+            Extract::Grep(pattern) if pattern.is_empty() => {
+                return Err("the grep pattern must not be empty".into())
+            }
+            Extract::Grep(pattern) => return Ok(Plan::Grep(pattern.clone())),
+            Extract::Fields(fields) => fields,
+        };
+        let all = || {
+            std::iter::once(&fields.key)
+                .chain(fields.value.as_ref().map(|(f, _)| f))
+                .chain(fields.time.as_ref())
+                .chain(fields.filter.as_ref().map(|(f, _)| f))
+        };
+        match format {
+            Format::Text => Err("text records have no fields (csv or ndjson has)".into()),
+            Format::Csv => {
+                for field in all() {
+                    match field {
+                        Field::Name(name) => {
+                            return Err(format!(
+                                "CSV fields are column indices, not names (`{name}`)"
+                            ))
+                        }
+                        Field::Column(c) if *c >= fields.columns => {
+                            return Err(format!(
+                                "column {c} is out of range: the rows have {} columns",
+                                fields.columns
+                            ))
+                        }
+                        Field::Column(_) => {}
+                    }
+                }
+                let column = |field: &Field| match field {
+                    Field::Column(c) => *c,
+                    Field::Name(_) => 0, // Refused above.
+                };
+                Ok(Plan::Csv(csv::Columns {
+                    key: column(&fields.key),
+                    value: fields.value.as_ref().map(|(f, _)| column(f)),
+                    time: fields.time.as_ref().map(column),
+                    filter: fields.filter.as_ref().map(|(f, v)| (column(f), v.clone())),
+                    width: fields.columns,
+                }))
+            }
+            Format::Ndjson => {
+                let name = |field: &Field| match field {
+                    Field::Name(n) => Ok(n.clone()),
+                    Field::Column(c) => Err(format!(
+                        "NDJSON fields are member names, not column indices ({c})"
+                    )),
+                };
+                Ok(Plan::Ndjson(ndjson::Names {
+                    key: name(&fields.key)?,
+                    value: fields.value.as_ref().map(|(f, _)| name(f)).transpose()?,
+                    time: fields.time.as_ref().map(name).transpose()?,
+                    filter: fields
+                        .filter
+                        .as_ref()
+                        .map(|(f, v)| Ok::<_, String>((name(f)?, v.clone())))
+                        .transpose()?,
+                }))
+            }
+        }
+    }
 }
 
 impl Parser {
     /// A parser of `format` records into the events of `extract`; lines
     /// longer than `max_line_bytes` are malformed.
+    ///
+    /// The configuration is checked: CSV fields must be column indices
+    /// below `columns`, NDJSON fields member names, text records have no
+    /// fields, a grep pattern must not be empty and `max_line_bytes` must be
+    /// positive.
+    ///
+    /// ```
+    /// use engine::ingest::{Extract, Field, Fields, Format, Parser};
+    /// let fields = Fields {
+    ///     key: Field::Name("user".into()),
+    ///     value: None,
+    ///     time: None,
+    ///     columns: 2,
+    ///     filter: None,
+    /// };
+    /// let err = Parser::try_new(Format::Csv, Extract::Fields(fields), 1 << 20).unwrap_err();
+    /// assert!(err.to_string().contains("CSV fields are column indices"));
+    /// ```
+    pub fn try_new(format: Format, extract: Extract, max_line_bytes: usize) -> Result<Self> {
+        let plan = Plan::of(format, &extract, max_line_bytes).map_err(crate::Error::Config)?;
+        Ok(Self {
+            format,
+            extract,
+            max_line_bytes,
+            plan,
+        })
+    }
+
+    /// [`try_new`](Self::try_new) for a configuration known to be
+    /// consistent. It never panics: given an inconsistent one, the parser
+    /// counts every record as malformed, with the reason `try_new` would
+    /// have returned.
     #[must_use]
     pub fn new(format: Format, extract: Extract, max_line_bytes: usize) -> Self {
+        let plan = Plan::of(format, &extract, max_line_bytes).unwrap_or_else(Plan::Invalid);
         Self {
             format,
             extract,
             max_line_bytes,
+            plan,
         }
     }
 
@@ -246,29 +368,43 @@ impl Parser {
     /// allocate nothing per chunk.
     pub fn parse_into(&self, bytes: &[u8], dict: &Dictionary, out: &mut ParsedChunk) -> Result<()> {
         out.reset(&self.extract);
-        match (&self.extract, self.format) {
-            (Extract::Words, _) => text::words(bytes, self.max_line_bytes, dict, out)?,
-            (Extract::Grep(pattern), _) => {
+        match &self.plan {
+            Plan::Words => text::words(bytes, self.max_line_bytes, dict, out)?,
+            Plan::Grep(pattern) => {
                 text::grep(bytes, pattern, self.max_line_bytes, dict, out)?;
             }
-            (Extract::Fields(fields), Format::Csv) => {
-                csv::rows(bytes, fields, self.max_line_bytes, dict, out)?;
-            }
-            (Extract::Fields(fields), Format::Ndjson) => {
-                ndjson::rows(bytes, fields, self.max_line_bytes, dict, out)?;
-            }
-            (Extract::Fields(_), Format::Text) => {
-                // Text records have no fields: the job configuration refuses
-                // this pairing before any data is read.
+            Plan::Csv(columns) => csv::rows(bytes, columns, self.max_line_bytes, dict, out)?,
+            Plan::Ndjson(names) => ndjson::rows(bytes, names, self.max_line_bytes, dict, out)?,
+            Plan::Invalid(reason) => {
+                // Unreachable from `try_new` (and the job configuration).
                 out.lines = lines(bytes).count() as u64;
                 out.records = out.lines;
                 for line in 0..out.lines {
-                    out.bad(line, || "text records have no fields".into());
+                    out.bad(line, || reason.clone());
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The UTF-8 byte-order mark, U+FEFF.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without the UTF-8 byte-order mark it may start with: call it on
+/// the first bytes of each file or stream, whatever its format (a BOM
+/// elsewhere is data, which the parsers count as malformed where it breaks
+/// a record).
+///
+/// ```
+/// use engine::ingest::strip_bom;
+/// assert_eq!(strip_bom(b"\xEF\xBB\xBFkey,value\n"), b"key,value\n");
+/// assert_eq!(strip_bom(b"key\xEF\xBB\xBF"), b"key\xEF\xBB\xBF");
+/// assert_eq!(strip_bom(b"\xEF\xBB"), b"\xEF\xBB");
+/// ```
+#[must_use]
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
 }
 
 /// The lines of `bytes`, without their `\n` (or `\r\n`); a final line
@@ -376,5 +512,178 @@ mod tests {
         assert_eq!(Format::from_path("a/b.CSV"), Format::Csv);
         assert_eq!(Format::from_path("x.jsonl"), Format::Ndjson);
         assert_eq!(Format::from_path("app.log"), Format::Text);
+    }
+
+    fn fields(key: Field, columns: usize) -> Fields {
+        Fields {
+            key,
+            value: None,
+            time: None,
+            columns,
+            filter: None,
+        }
+    }
+
+    /// `try_new` refuses the configuration with a reason containing
+    /// `reason`, and `new` gives a parser that counts every record as
+    /// malformed for that reason instead of panicking.
+    fn assert_refused(format: Format, extract: &Extract, max_line_bytes: usize, reason: &str) {
+        let err = Parser::try_new(format, extract.clone(), max_line_bytes).unwrap_err();
+        assert!(
+            matches!(&err, crate::Error::Config(m) if m.contains(reason)),
+            "{extract:?}: {err}"
+        );
+        let parser = Parser::new(format, extract.clone(), max_line_bytes);
+        let dict = Dictionary::new();
+        let parsed = parser.parse(b"a,b\n{\"k\":\"a\"}\nx", &dict).unwrap();
+        assert_eq!((parsed.records, parsed.skipped), (3, 3));
+        assert!(parsed.keys.is_empty());
+        assert!(
+            parsed.errors[0].reason.contains(reason),
+            "{:?}",
+            parsed.errors
+        );
+    }
+
+    #[test]
+    fn parser_with_name_field_on_csv_is_an_error() {
+        let extract = Extract::Fields(fields(Field::Name("key".into()), 2));
+        assert_refused(
+            Format::Csv,
+            &extract,
+            1 << 20,
+            "column indices, not names (`key`)",
+        );
+        let mut with_value = fields(Field::Column(0), 2);
+        with_value.value = Some((Field::Name("v".into()), ValueKind::Int));
+        let extract = Extract::Fields(with_value);
+        assert_refused(Format::Csv, &extract, 1 << 20, "not names (`v`)");
+    }
+
+    #[test]
+    fn parser_with_column_past_the_row_is_an_error() {
+        for (key, time, filter, columns) in [
+            (2, None, None, 2),
+            (0, Some(5), None, 2),
+            (0, None, Some(3), 3),
+            (0, None, None, 0),
+        ] {
+            let mut f = fields(Field::Column(key), columns);
+            f.time = time.map(Field::Column);
+            f.filter = filter.map(|c| (Field::Column(c), "x".to_owned()));
+            let extract = Extract::Fields(f);
+            assert_refused(Format::Csv, &extract, 1 << 20, "out of range");
+        }
+    }
+
+    #[test]
+    fn parser_with_column_field_on_ndjson_is_an_error() {
+        let extract = Extract::Fields(fields(Field::Column(0), 0));
+        assert_refused(
+            Format::Ndjson,
+            &extract,
+            1 << 20,
+            "member names, not column indices",
+        );
+    }
+
+    #[test]
+    fn parser_with_fields_on_text_is_an_error() {
+        let extract = Extract::Fields(fields(Field::Name("k".into()), 0));
+        assert_refused(
+            Format::Text,
+            &extract,
+            1 << 20,
+            "text records have no fields",
+        );
+    }
+
+    #[test]
+    fn parser_with_empty_grep_pattern_or_zero_line_bytes_is_an_error() {
+        assert_refused(
+            Format::Text,
+            &Extract::Grep(String::new()),
+            1 << 20,
+            "pattern must not be empty",
+        );
+        assert_refused(Format::Text, &Extract::Words, 0, "must be positive");
+        let extract = Extract::Fields(fields(Field::Column(0), 1));
+        assert_refused(Format::Csv, &extract, 0, "must be positive");
+    }
+
+    #[test]
+    fn consistent_parsers_are_built() {
+        let csv = Fields {
+            key: Field::Column(1),
+            value: Some((Field::Column(2), ValueKind::Float)),
+            time: Some(Field::Column(0)),
+            columns: 3,
+            filter: Some((Field::Column(2), "x".into())),
+        };
+        assert!(Parser::try_new(Format::Csv, Extract::Fields(csv), 1).is_ok());
+        let ndjson = fields(Field::Name(String::new()), 0);
+        assert!(Parser::try_new(Format::Ndjson, Extract::Fields(ndjson), 1).is_ok());
+        assert!(Parser::try_new(Format::Csv, Extract::Words, 1).is_ok());
+        assert!(Parser::try_new(Format::Ndjson, Extract::Grep("x".into()), 1).is_ok());
+    }
+
+    #[test]
+    fn bom_is_skipped_by_strip_bom_only_at_the_start() {
+        assert_eq!(strip_bom(b"\xEF\xBB\xBF\xEF\xBB\xBFa"), b"\xEF\xBB\xBFa");
+        assert_eq!(strip_bom(b"\xEF\xBB\xBF"), b"");
+        assert_eq!(strip_bom(b""), b"");
+        assert_eq!(strip_bom(b"\xEF\xBBa"), b"\xEF\xBBa");
+    }
+
+    #[test]
+    fn bom_anywhere_never_panics_and_is_counted_where_it_breaks_a_record() {
+        let dict = Dictionary::new();
+        let bom = "\u{feff}";
+        let csv = Extract::Fields(Fields {
+            key: Field::Column(0),
+            value: Some((Field::Column(1), ValueKind::Int)),
+            time: None,
+            columns: 2,
+            filter: None,
+        });
+        let ndjson = Extract::Fields(Fields {
+            key: Field::Name("k".into()),
+            value: Some((Field::Name("v".into()), ValueKind::Int)),
+            time: None,
+            columns: 0,
+            filter: None,
+        });
+        let inputs = [
+            format!("{bom}a,1\na,{bom}2\n{bom}"),
+            format!("{bom}{{\"k\":\"a\",\"v\":1}}\n{{\"k\":\"a{bom}\",\"v\":2}}\n{bom}"),
+            format!("{bom}to be{bom}\n{bom}"),
+        ];
+        let parsers = [
+            Parser::try_new(Format::Csv, csv, 64).unwrap(),
+            Parser::try_new(Format::Ndjson, ndjson, 64).unwrap(),
+            Parser::try_new(Format::Text, Extract::Words, 64).unwrap(),
+            Parser::try_new(Format::Text, Extract::Grep(bom.into()), 64).unwrap(),
+        ];
+        for parser in &parsers {
+            for input in &inputs {
+                for cut in 0..=input.len() {
+                    // Every prefix, cut even inside the mark.
+                    let parsed = parser.parse(&input.as_bytes()[..cut], &dict).unwrap();
+                    assert!(parsed.skipped <= parsed.records);
+                }
+            }
+        }
+        // A mark in the middle of the stream: CSV's value and NDJSON's line
+        // are malformed, NDJSON's key keeps it (it is data in a string).
+        let parsed = parsers[0].parse(inputs[0].as_bytes(), &dict).unwrap();
+        assert_eq!((parsed.records, parsed.skipped), (3, 2));
+        let parsed = parsers[1].parse(inputs[1].as_bytes(), &dict).unwrap();
+        assert_eq!((parsed.records, parsed.skipped), (3, 2));
+        assert!(
+            parsed.errors[0].reason.contains("byte-order mark"),
+            "{:?}",
+            parsed.errors
+        );
+        assert_eq!(dict.read().get(parsed.keys[0]), Some("a\u{feff}"));
     }
 }
