@@ -233,7 +233,6 @@ fn bom_before_a_csv_header_is_skipped() {
 }
 
 #[test]
-#[ignore = "needs job.rs wiring"]
 fn duplicate_csv_header_is_an_error() {
     let file = TempFile::new("dup.csv", b"ts,key,key\n0,a,b\n");
     let out = run(&[

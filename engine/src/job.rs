@@ -278,6 +278,7 @@ impl JobConfig {
                 let fields = match format {
                     Format::Csv => {
                         let names = ingest::csv_header_fields(header.unwrap_or(""));
+                        ingest::check_csv_header(&names)?;
                         let column = |name: &str, flag: &str| {
                             names
                                 .iter()
@@ -318,7 +319,7 @@ impl JobConfig {
                 Extract::Fields(fields)
             }
         };
-        Ok(Parser::new(format, extract, self.max_line_bytes))
+        Parser::try_new(format, extract, self.max_line_bytes)
     }
 
     fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
@@ -1091,11 +1092,7 @@ impl std::io::Read for OpenOnRead {
 
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).
 fn bom_len(bytes: &[u8]) -> usize {
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    }
+    bytes.len() - ingest::strip_bom(bytes).len()
 }
 
 /// Whether `path` is a regular file (which can be memory-mapped); a missing
