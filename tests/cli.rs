@@ -5,18 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::oracle::{self, Event, Mode};
-
-fn engine() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
-    cmd.arg("run");
-    cmd
-}
+use crate::util::{engine, p, run, stderr, stdout, TempDir};
 
 /// Starts a socket job: `source` (`--connect ADDR` or `--listen PORT`), a
 /// word count over 100 ms batches in `output` format, stopped after at most
@@ -39,49 +34,6 @@ fn spawn_wordcount(source: [&str; 2], window: &str, output: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    engine()
-        .args(args)
-        .output()
-        .expect("the engine binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A scratch directory removed at the end of the test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("engine-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// CSV output rows: `(window_end, key) → [aggregates as text]`.

@@ -6,9 +6,11 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::util::{p, peak_rss_mb, stat, TempDir};
 
 /// `engine run` with `args`, as a user types it.
 struct TestCommand {
@@ -56,48 +58,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A scratch directory removed at the end of the test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("engine-hard-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-/// Peak resident memory of a running process, MB.
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -125,20 +85,6 @@ fn stderr_of(child: &mut Child) -> String {
     let mut err = String::new();
     let _ = child.stderr.take().unwrap().read_to_string(&mut err);
     err
-}
-
-/// Stats JSON field as a number.
-fn stat(json: &str, field: &str) -> f64 {
-    let key = format!("\"{field}\":");
-    let at = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("{field} in {json}"))
-        + key.len();
-    let rest = &json[at..];
-    let end = rest.find([',', '}']).unwrap();
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{field} in {json}"))
 }
 
 /// Runs a job for a while, checks its memory, stops it with `sig`, and
@@ -177,12 +123,12 @@ fn runs_bounded_and_stops_on(args: &[&str], sig: &str, code: i32, max_mb: f64) -
 
 #[test]
 fn keep_empty_over_an_event_time_gap_runs_in_bounded_memory_and_stops_on_sigint() {
-    let dir = Scratch::new("gap");
+    let dir = TempDir::new("gap");
     let input = dir.file("gap.csv", b"ts,key,value\n0,a,1\n9007199254740000,b,1\n");
     runs_bounded_and_stops_on(
         &[
             "--input",
-            s(&input),
+            p(&input),
             "--time-col",
             "ts",
             "--key-col",
@@ -199,12 +145,12 @@ fn keep_empty_over_an_event_time_gap_runs_in_bounded_memory_and_stops_on_sigint(
 
 #[test]
 fn one_record_in_millions_of_slides_is_written_as_it_goes_and_stops_on_sigterm() {
-    let dir = Scratch::new("slides");
+    let dir = TempDir::new("slides");
     let input = dir.file("one.csv", b"ts,key,value\n0,a,1\n");
     runs_bounded_and_stops_on(
         &[
             "--input",
-            s(&input),
+            p(&input),
             "--time-col",
             "ts",
             "--key-col",
@@ -373,7 +319,7 @@ fn int_sum_overflow_of_one_key_does_not_stop_the_others() {
 
 #[test]
 fn a_timestamp_at_i64_min_is_malformed_not_lost() {
-    let dir = Scratch::new("i64min");
+    let dir = TempDir::new("i64min");
     let stats = dir.path("stats.json");
     let out = TestCommand::run(&[
         "--input",
@@ -393,7 +339,7 @@ fn a_timestamp_at_i64_min_is_malformed_not_lost() {
         "--output",
         "csv",
         "--stats-json",
-        s(&stats),
+        p(&stats),
     ])
     .stdin_bytes(b"ts,key,value\n-9223372036854775808,min,1\n5,ok,1\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -434,7 +380,7 @@ fn a_run_where_every_record_is_malformed_exits_1_and_says_so() {
 
 #[test]
 fn the_summary_adds_up_to_the_records_read() {
-    let dir = Scratch::new("adds-up");
+    let dir = TempDir::new("adds-up");
     let table = dir.file("table.csv", b"key,group\na,A\nb,B\n");
     let stats = dir.path("stats.json");
     let input = b"ts,key,kind,value\n\
@@ -462,11 +408,11 @@ fn the_summary_adds_up_to_the_records_read() {
         "--where",
         "kind=view",
         "--lookup",
-        s(&table),
+        p(&table),
         "--output",
         "csv",
         "--stats-json",
-        s(&stats),
+        p(&stats),
     ])
     .stdin_bytes(input);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -494,7 +440,7 @@ fn the_summary_adds_up_to_the_records_read() {
 fn every_job_kind_accounts_for_every_record() {
     // Word counts (lines without words), grep (lines without the pattern)
     // and --until in virtual time.
-    let dir = Scratch::new("accounts");
+    let dir = TempDir::new("accounts");
     let stats = dir.path("stats.json");
     for (args, input, expect) in [
         (
@@ -515,7 +461,7 @@ fn every_job_kind_accounts_for_every_record() {
     ] {
         let mut full = vec!["--input", "-", "--format", "text", "--output", "csv"];
         full.extend(&args);
-        full.extend(["--stats-json", s(&stats)]);
+        full.extend(["--stats-json", p(&stats)]);
         let out = TestCommand::run(&full).stdin_bytes(input.as_bytes());
         assert_eq!(
             out.status.code(),
@@ -538,14 +484,14 @@ fn every_job_kind_accounts_for_every_record() {
 
 #[test]
 fn output_file_is_left_alone_when_the_job_fails() {
-    let dir = Scratch::new("untouched");
+    let dir = TempDir::new("untouched");
     let precious = dir.file("out.csv", b"precious results\n");
     let input = dir.file("in.csv", b"ts,key,value\n1,a,1\n");
     for args in [
         // The input is missing.
-        vec!["--input", s(&dir.path("missing.csv")), "--key-col", "key"],
+        vec!["--input", p(&dir.path("missing.csv")), "--key-col", "key"],
         // An unknown column, found once the header is read.
-        vec!["--input", s(&input), "--key-col", "nope"],
+        vec!["--input", p(&input), "--key-col", "nope"],
         // A malformed record with --on-error fail, after the header.
         vec![
             "--input",
@@ -559,7 +505,7 @@ fn output_file_is_left_alone_when_the_job_fails() {
         ],
     ] {
         let mut full = args.clone();
-        full.extend(["--output", "csv", "--output-file", s(&precious)]);
+        full.extend(["--output", "csv", "--output-file", p(&precious)]);
         let out = TestCommand::run(&full).stdin_bytes(b"key,value\na,1\n\"unterminated\n");
         assert_ne!(out.status.code(), Some(0), "{args:?}");
         assert_eq!(
@@ -584,13 +530,13 @@ fn output_file_is_left_alone_when_the_job_fails() {
 #[test]
 fn output_file_is_replaced_on_success_and_keeps_its_permissions() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = Scratch::new("replaced");
+    let dir = TempDir::new("replaced");
     let target = dir.file("out.csv", b"old\n");
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
     let input = dir.file("in.csv", b"ts,key,value\n1,a,1\n");
     let out = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--key-col",
         "key",
         "--time-col",
@@ -598,7 +544,7 @@ fn output_file_is_replaced_on_success_and_keeps_its_permissions() {
         "--output",
         "csv",
         "--output-file",
-        s(&target),
+        p(&target),
     ])
     .output();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -612,12 +558,12 @@ fn output_file_is_replaced_on_success_and_keeps_its_permissions() {
 
 #[test]
 fn an_interrupted_job_renames_its_complete_windows_into_place() {
-    let dir = Scratch::new("interrupted-file");
+    let dir = TempDir::new("interrupted-file");
     let target = dir.file("out.csv", b"old\n");
     let input = dir.file("gap.csv", b"ts,key,value\n0,a,1\n9007199254740000,b,1\n");
     let mut child = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--time-col",
         "ts",
         "--key-col",
@@ -626,7 +572,7 @@ fn an_interrupted_job_renames_its_complete_windows_into_place() {
         "--output",
         "csv",
         "--output-file",
-        s(&target),
+        p(&target),
     ])
     .spawn();
     std::thread::sleep(Duration::from_millis(1_500));
@@ -646,11 +592,11 @@ fn an_interrupted_job_renames_its_complete_windows_into_place() {
 #[test]
 fn output_file_naming_a_device_is_written_in_place_not_replaced() {
     use std::os::unix::fs::FileTypeExt;
-    let dir = Scratch::new("device");
+    let dir = TempDir::new("device");
     let input = dir.file("in.csv", b"ts,key,value\n1,a,1\n");
     let out = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--key-col",
         "key",
         "--output",
@@ -667,7 +613,7 @@ fn output_file_naming_a_device_is_written_in_place_not_replaced() {
     // A full device is a clear failure, and stays a device.
     let out = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--key-col",
         "key",
         "--output",
@@ -690,7 +636,7 @@ fn output_file_naming_a_device_is_written_in_place_not_replaced() {
 
 #[test]
 fn a_full_stderr_or_stdout_never_panics() {
-    let dir = Scratch::new("full");
+    let dir = TempDir::new("full");
     let input = dir.file("in.csv", b"ts,key,value\n1,a,1\nbad\n");
     let full = || {
         std::fs::OpenOptions::new()
@@ -703,7 +649,7 @@ fn a_full_stderr_or_stdout_never_panics() {
         .args([
             "run",
             "--input",
-            s(&input),
+            p(&input),
             "--key-col",
             "key",
             "--output",
@@ -719,7 +665,7 @@ fn a_full_stderr_or_stdout_never_panics() {
         .args([
             "run",
             "--input",
-            s(&input),
+            p(&input),
             "--key-col",
             "key",
             "--output",
@@ -771,7 +717,7 @@ fn lateness_does_not_depend_on_how_the_input_was_cut() {
         let ts = (i * 20 + jitter).saturating_sub(1_000);
         writeln!(input, "{ts},k{},{}", (rng >> 20) % 5, i % 7).unwrap();
     }
-    let dir = Scratch::new("chunking");
+    let dir = TempDir::new("chunking");
     let file = dir.file("in.csv", input.as_bytes());
     let args = |source: &str, stats: &Path| {
         vec![
@@ -794,12 +740,12 @@ fn lateness_does_not_depend_on_how_the_input_was_cut() {
             "--output".into(),
             "csv".into(),
             "--stats-json".into(),
-            s(stats).to_owned(),
+            p(stats).to_owned(),
         ]
     };
     let from_file = Command::new(env!("CARGO_BIN_EXE_engine"))
         .arg("run")
-        .args(args(s(&file), &dir.path("file.json")))
+        .args(args(p(&file), &dir.path("file.json")))
         .output()
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
@@ -871,7 +817,7 @@ fn listening_port(child: &mut Child) -> (u16, BufReader<std::process::ChildStder
 
 #[test]
 fn a_listen_producer_whose_csv_header_lacks_the_key_counts_all_its_records_as_malformed() {
-    let dir = Scratch::new("bad-header");
+    let dir = TempDir::new("bad-header");
     let stats = dir.path("stats.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
         .args([
@@ -889,7 +835,7 @@ fn a_listen_producer_whose_csv_header_lacks_the_key_counts_all_its_records_as_ma
             "--run-for",
             "3s",
             "--stats-json",
-            s(&stats),
+            p(&stats),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -981,7 +927,7 @@ fn sigint_on_listen_does_not_emit_the_open_window() {
 
 #[test]
 fn events_after_until_are_counted_not_silently_lost() {
-    let dir = Scratch::new("until");
+    let dir = TempDir::new("until");
     let stats = dir.path("stats.json");
     let out = TestCommand::run(&[
         "--input",
@@ -997,7 +943,7 @@ fn events_after_until_are_counted_not_silently_lost() {
         "--output",
         "csv",
         "--stats-json",
-        s(&stats),
+        p(&stats),
     ])
     .stdin_bytes(b"ts,key\n100,a\n1500,b\n2000,c\n2500,d\n9000,e\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -1047,7 +993,7 @@ fn the_api_refuses_absurd_thread_counts_and_zero_means_all_cores_everywhere() {
 
 #[test]
 fn special_output_paths_are_appended_to_never_replaced_or_read_back() {
-    let dir = Scratch::new("special");
+    let dir = TempDir::new("special");
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
     // `--output-file /dev/stdout >> log`: the log keeps its history.
     let log = dir.file("log.txt", b"line1\n");
@@ -1058,8 +1004,8 @@ fn special_output_paths_are_appended_to_never_replaced_or_read_back() {
                 "'{}' run -q --input '{}' --time-col ts --key-col key --output csv \
                  --output-file /dev/stdout >> '{}'",
                 env!("CARGO_BIN_EXE_engine"),
-                s(&input),
-                s(&log)
+                p(&input),
+                p(&log)
             ),
         ])
         .output()
@@ -1082,7 +1028,7 @@ fn special_output_paths_are_appended_to_never_replaced_or_read_back() {
             "--key-col",
             "key",
             "--output-file",
-            s(&dir.path("rows.csv")),
+            p(&dir.path("rows.csv")),
             flag,
             "/dev/stdin",
         ])
@@ -1103,13 +1049,13 @@ impl TestCommand {
 
 #[test]
 fn a_dangling_symlink_output_stays_a_link_to_the_new_file() {
-    let dir = Scratch::new("dangling");
+    let dir = TempDir::new("dangling");
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
     let link = dir.path("link.csv");
     std::os::unix::fs::symlink("target.csv", &link).unwrap();
     let out = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--time-col",
         "ts",
         "--key-col",
@@ -1117,7 +1063,7 @@ fn a_dangling_symlink_output_stays_a_link_to_the_new_file() {
         "--output",
         "csv",
         "--output-file",
-        s(&link),
+        p(&link),
     ])
     .output();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -1133,7 +1079,7 @@ fn a_dangling_symlink_output_stays_a_link_to_the_new_file() {
 
 #[test]
 fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
-    let dir = Scratch::new("stats-pipe");
+    let dir = TempDir::new("stats-pipe");
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
     let target = dir.file("out.csv", b"old\n");
     let out = Command::new("bash")
@@ -1143,8 +1089,8 @@ fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
                 "'{}' run -q --input '{}' --time-col ts --key-col key --output csv \
                  --output-file '{}' --stats-json - | true; echo \"${{PIPESTATUS[0]}}\"",
                 env!("CARGO_BIN_EXE_engine"),
-                s(&input),
-                s(&target)
+                p(&input),
+                p(&target)
             ),
         ])
         .output()
@@ -1157,7 +1103,7 @@ fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
     // A summary that cannot be written is a failure (1), not a usage error.
     let out = TestCommand::run(&[
         "--input",
-        s(&input),
+        p(&input),
         "--time-col",
         "ts",
         "--key-col",
@@ -1165,7 +1111,7 @@ fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
         "--output",
         "csv",
         "--output-file",
-        s(&target),
+        p(&target),
         "--stats-json",
         "/dev/full",
     ])
@@ -1175,12 +1121,12 @@ fn a_closed_stdout_loses_only_the_summary_json_not_the_output_file() {
 
 #[test]
 fn odd_inputs_and_flags_are_clear_not_silent() {
-    let dir = Scratch::new("odd");
+    let dir = TempDir::new("odd");
     // A CSV file that is only a byte-order mark is an empty file.
     let bom = dir.file("bom.csv", b"\xEF\xBB\xBF");
     let out = TestCommand::run(&[
         "--input",
-        s(&bom),
+        p(&bom),
         "--time-col",
         "ts",
         "--key-col",
@@ -1194,7 +1140,7 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
     let words = dir.file("w.txt", b"a\nb\n");
     let out = TestCommand::run(&[
         "--input",
-        s(&words),
+        p(&words),
         "--job",
         "grep",
         "--pattern",
@@ -1212,7 +1158,7 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
             "run",
             "-q",
             "--input",
-            s(&input),
+            p(&input),
             "--time-col",
             "ts",
             "--key-col",
@@ -1249,12 +1195,12 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
 
 #[test]
 fn a_fifo_without_its_other_end_does_not_block_a_signal() {
-    let dir = Scratch::new("fifo");
+    let dir = TempDir::new("fifo");
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
     for (name, args) in [
         (
             "out.fifo",
-            vec!["--input", s(&input), "--time-col", "ts", "--key-col", "key"],
+            vec!["--input", p(&input), "--time-col", "ts", "--key-col", "key"],
         ),
         ("in.fifo", vec!["--job", "wordcount", "--rate", "10"]),
     ] {
@@ -1263,9 +1209,9 @@ fn a_fifo_without_its_other_end_does_not_block_a_signal() {
         assert!(made.success());
         let mut full = args.clone();
         if name == "out.fifo" {
-            full.extend(["--output", "csv", "--output-file", s(&fifo)]);
+            full.extend(["--output", "csv", "--output-file", p(&fifo)]);
         } else {
-            full.extend(["--input", s(&fifo), "--output", "csv"]);
+            full.extend(["--input", p(&fifo), "--output", "csv"]);
         }
         let mut child = TestCommand::run(&full).spawn();
         std::thread::sleep(Duration::from_millis(500));

@@ -6,9 +6,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use engine::ingest::fuzz_check;
+
+use crate::util::{engine, run, stderr, stdout};
 
 /// Every file of the fuzz corpus of `target` (`fuzz/corpus/<target>/`)
 /// through `check`; returns how many there were.
@@ -47,27 +49,6 @@ fn fuzz_corpus_replays_through_the_fuzz_checks() {
         let files = replay(target, check);
         assert!(files >= 10, "{target}: only {files} corpus files");
     }
-}
-
-fn engine() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
-    cmd.arg("run");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    engine()
-        .args(args)
-        .output()
-        .expect("the engine binary runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A scratch file removed at the end of the test.

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::util::stat;
+
 /// The engine, run under `sh` with a raised open-file limit (2 000
 /// producers are 2 000 descriptors).
 fn engine(args: &[&str]) -> Child {
@@ -180,18 +182,6 @@ fn wordcount(extra: &[&str]) -> Engine {
     let mut args: Vec<&str> = WORDCOUNT.to_vec();
     args.extend_from_slice(extra);
     Engine::start(&args)
-}
-
-/// A JSON number member of the stats file.
-fn stat(json: &str, member: &str) -> f64 {
-    let key = format!("\"{member}\":");
-    let at = json.find(&key).expect("member in the stats") + key.len();
-    json[at..]
-        .split([',', '}'])
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// This process's soft limit on open files.

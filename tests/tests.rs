@@ -16,4 +16,5 @@ mod hardening_parse;
 mod hardening_sockets;
 mod oracle;
 mod spark_golden;
+mod util;
 mod window_props;
