@@ -658,7 +658,7 @@ fn parquet_output_matches_csv_output() {
         "--generate",
         "events",
         "--records",
-        "60000",
+        "150000",
         "--time-col",
         "ts",
         "--key-col",
@@ -667,10 +667,12 @@ fn parquet_output_matches_csv_output() {
         "value",
         "--agg",
         "count,sum,max",
+        "--batch",
+        "10ms",
         "--window",
-        "2s",
+        "20ms",
         "--slide",
-        "1s",
+        "10ms",
         "--quiet",
     ];
     let csv = run(&[&job[..], &["--output", "csv"]].concat());
