@@ -1229,3 +1229,31 @@ fn a_fifo_without_its_other_end_does_not_block_a_signal() {
         );
     }
 }
+
+#[test]
+fn lookup_tables_that_are_endless_or_have_empty_groups_are_refused() {
+    let dir = TempDir::new("lookup-odd");
+    let input = dir.file("in.csv", b"ts,key\n0,a\n0,b\n");
+    let empty_group = dir.file("table.csv", b"k,g\na,A\nb,\n");
+    for (table, needle) in [
+        (p(&empty_group), "empty group"),
+        ("/dev/zero", "larger than 256 MiB"),
+    ] {
+        let out = TestCommand::run(&[
+            "--input",
+            p(&input),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--lookup",
+            table,
+            "--output",
+            "csv",
+        ])
+        .output();
+        assert_eq!(out.status.code(), Some(2), "{table}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "");
+    }
+}

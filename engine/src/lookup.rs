@@ -39,12 +39,28 @@ pub struct Lookup {
     columns: (String, String),
 }
 
+/// Largest lookup table read, bytes: the table is held in memory.
+pub const MAX_TABLE_BYTES: u64 = 256 << 20;
+
 impl Lookup {
     /// Reads a CSV file: a header, then `key,group[,…]` rows (see
     /// [`Lookup::from_csv_text`]).
     pub fn from_csv_file(path: &Path) -> Result<Self> {
+        use std::io::Read as _;
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(&shown, &e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
+        // The table is held in memory: an endless source (`/dev/zero`, a
+        // FIFO that never ends) must not take all of it.
+        let mut bytes = Vec::new();
+        file.take(MAX_TABLE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&shown, &e))?;
+        if bytes.len() as u64 > MAX_TABLE_BYTES {
+            return Err(Error::Config(format!(
+                "{shown}: the lookup table is larger than {} MiB",
+                MAX_TABLE_BYTES >> 20
+            )));
+        }
         Self::from_csv_bytes(&bytes, &shown)
     }
 
@@ -98,6 +114,11 @@ impl Lookup {
             };
             if key.is_empty() {
                 return Err(bad("empty key"));
+            }
+            if group.is_empty() {
+                // An empty key is a malformed record in the input: an empty
+                // group would make one out of a good record.
+                return Err(bad("empty group"));
             }
             if let Some(previous) = groups.get(&key) {
                 if *previous != group {
