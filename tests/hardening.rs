@@ -1151,6 +1151,22 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
     .output();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--pattern"));
+    // Aggregation flags with a word count would be silently ignored.
+    for flag in [["--agg", "sum"], ["--value-type", "int"]] {
+        let out = TestCommand::run(&[
+            "--input",
+            p(&words),
+            "--job",
+            "wordcount",
+            "--rate",
+            "1",
+            flag[0],
+            flag[1],
+        ])
+        .output();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(flag[0]), "{}", text(&out.stderr));
+    }
     // A warning to a full stderr is dropped, never a panic.
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
     let out = Command::new(env!("CARGO_BIN_EXE_engine"))

@@ -214,12 +214,12 @@ pub struct RunArgs {
     /// Value column (csv) or member (ndjson).
     #[arg(long, value_name = "C", help_heading = AGGREGATION)]
     pub value_col: Option<String>,
-    /// Value type: exact integers or floats.
-    #[arg(long, value_enum, default_value = "float", help_heading = AGGREGATION)]
-    pub value_type: ValueTypeArg,
-    /// Aggregates: count,sum,avg,min,max,variance,stddev (each once).
-    #[arg(long, default_value = "count", value_name = "LIST", help_heading = AGGREGATION)]
-    pub agg: String,
+    /// Value type: exact integers or floats [default: float].
+    #[arg(long, value_enum, help_heading = AGGREGATION)]
+    pub value_type: Option<ValueTypeArg>,
+    /// Aggregates: count,sum,avg,min,max,variance,stddev (each once) [default: count].
+    #[arg(long, value_name = "LIST", help_heading = AGGREGATION)]
+    pub agg: Option<String>,
     /// Pattern of --job grep (plain text).
     #[arg(long, value_name = "P", help_heading = AGGREGATION)]
     pub pattern: Option<String>,
@@ -567,9 +567,10 @@ impl RunArgs {
             }
         }
         let mut seen: Vec<&str> = Vec::new();
-        for agg in self.agg.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let list = self.agg.as_deref().unwrap_or("count");
+        for agg in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             if seen.contains(&agg) {
-                bail!(usage(format!("--agg {}: `{agg}` is given twice", self.agg)));
+                bail!(usage(format!("--agg {list}: `{agg}` is given twice")));
             }
             seen.push(agg);
         }
@@ -686,6 +687,11 @@ impl RunArgs {
                 "--key-col and --value-col go with --job aggregate (the default with --key-col)"
             ));
         }
+        if job != JobArg::Aggregate && (self.agg.is_some() || self.value_type.is_some()) {
+            bail!(usage(
+                "--agg and --value-type go with --job aggregate: a word count or grep counts"
+            ));
+        }
         Ok(match job {
             JobArg::Aggregate => {
                 let Some(key) = self.key_col.clone() else {
@@ -694,8 +700,8 @@ impl RunArgs {
                 JobKind::Aggregate {
                     key,
                     value: self.value_col.clone(),
-                    aggs: self.agg.parse::<AggSet>()?,
-                    value_kind: match self.value_type {
+                    aggs: self.agg.as_deref().unwrap_or("count").parse::<AggSet>()?,
+                    value_kind: match self.value_type.unwrap_or(ValueTypeArg::Float) {
                         ValueTypeArg::Int => ValueKind::Int,
                         ValueTypeArg::Float => ValueKind::Float,
                     },
