@@ -830,7 +830,7 @@ impl Job<'_> {
             }
             t >= floor
         };
-        self.late += retain_events(piece, |t, _| on_time(t));
+        self.late += piece.retain_events(|t, _, _| on_time(t)).records;
         self.max_pane = floor.div_euclid(pane);
     }
 
@@ -842,13 +842,15 @@ impl Job<'_> {
             return;
         };
         self.report.after_until += match self.config.time {
-            TimeMode::Column(_) => retain_events(piece, |t, _| t < until),
+            TimeMode::Column(_) => piece.retain_events(|t, _, _| t < until).records,
             TimeMode::Rate(rate) => {
                 // Record i has time floor(i·1000/rate) >= until from
                 // i = ceil(until·rate/1000) on.
                 let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
                 let base = i128::from(self.next_record);
-                retain_events(piece, |_, record| base + i128::from(record) < first)
+                piece
+                    .retain_events(|_, _, record| base + i128::from(record) < first)
+                    .records
             }
             TimeMode::Processing => 0,
         };
@@ -1018,52 +1020,6 @@ fn deliver<'a>(
             }
         }
     }
-}
-
-/// Keeps, in place, the events of `piece` for which `keep(time, record)`
-/// holds (`time` is 0 for pieces without event times), in order. Returns the
-/// number of records whose events were dropped: a record's events are all
-/// kept or all dropped, since they share its time and index.
-fn retain_events(piece: &mut ParsedChunk, mut keep: impl FnMut(i64, u32) -> bool) -> u64 {
-    let n = piece.keys.len();
-    let has_times = piece.times.len() == n;
-    let time = |piece: &ParsedChunk, i: usize| if has_times { piece.times[i] } else { 0 };
-    let Some(first_dropped) = (0..n).find(|&i| !keep(time(piece, i), piece.record_of[i])) else {
-        return 0;
-    };
-    let mut kept = first_dropped;
-    let mut dropped_records = 1;
-    let mut last_dropped = piece.record_of[first_dropped];
-    for i in first_dropped + 1..n {
-        let record = piece.record_of[i];
-        if keep(time(piece, i), record) {
-            if has_times {
-                piece.times[kept] = piece.times[i];
-            }
-            piece.keys[kept] = piece.keys[i];
-            piece.record_of[kept] = record;
-            match &mut piece.values {
-                Some(Column::I64(v)) => v[kept] = v[i],
-                Some(Column::F64(v)) => v[kept] = v[i],
-                None => {}
-            }
-            kept += 1;
-        } else if record != last_dropped {
-            dropped_records += 1;
-            last_dropped = record;
-        }
-    }
-    if has_times {
-        piece.times.truncate(kept);
-    }
-    piece.keys.truncate(kept);
-    piece.record_of.truncate(kept);
-    match &mut piece.values {
-        Some(Column::I64(v)) => v.truncate(kept),
-        Some(Column::F64(v)) => v.truncate(kept),
-        None => {}
-    }
-    dropped_records
 }
 
 /// Records among a piece's events: each record's events are adjacent.

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::ingest::{self, ParsedChunk};
-use crate::Column;
 
 /// A static table from key to group, read from a CSV file whose first two
 /// columns are the key and the group (with a header line).
@@ -241,43 +240,17 @@ impl KeyMapper {
                 self.resolve_up_to(max, row, dict)?;
             }
         }
-        let has_times = !piece.times.is_empty();
-        let mut kept = 0;
-        for i in 0..piece.keys.len() {
-            let group = self.resolved[piece.keys[i] as usize];
-            if group == NO_GROUP {
-                continue;
-            }
-            piece.keys[kept] = group;
-            piece.record_of[kept] = piece.record_of[i];
-            if has_times {
-                piece.times[kept] = piece.times[i];
-            }
-            match &mut piece.values {
-                Some(Column::I64(v)) => v[kept] = v[i],
-                Some(Column::F64(v)) => v[kept] = v[i],
-                None => {}
-            }
-            kept += 1;
+        for key in &mut piece.keys {
+            *key = self.resolved[*key as usize];
         }
-        let dropped = (piece.keys.len() - kept) as u64;
-        piece.keys.truncate(kept);
-        piece.record_of.truncate(kept);
-        if has_times {
-            piece.times.truncate(kept);
-        }
-        match &mut piece.values {
-            Some(Column::I64(v)) => v.truncate(kept),
-            Some(Column::F64(v)) => v.truncate(kept),
-            None => {}
-        }
-        Ok(dropped)
+        Ok(piece.retain_events(|_, key, _| key != NO_GROUP).events)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Column;
 
     #[test]
     fn bad_tables_are_errors_naming_the_line() {

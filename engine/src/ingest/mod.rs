@@ -155,7 +155,69 @@ pub struct ParsedChunk {
     pub errors: Vec<BadRecord>,
 }
 
+/// What [`ParsedChunk::retain_events`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Events dropped.
+    pub events: u64,
+    /// Records whose events were dropped.
+    pub records: u64,
+}
+
 impl ParsedChunk {
+    /// Keeps, in place and in order, the events for which
+    /// `keep(time, key, record)` holds (`time` is 0 when the chunk has no
+    /// event times); every column stays aligned. A record's events are
+    /// adjacent, so the records dropped are counted as runs.
+    pub fn retain_events(&mut self, mut keep: impl FnMut(i64, u32, u32) -> bool) -> Dropped {
+        let n = self.keys.len();
+        let has_times = self.times.len() == n;
+        let time = |chunk: &Self, i: usize| if has_times { chunk.times[i] } else { 0 };
+        let Some(first) = (0..n).find(|&i| !keep(time(self, i), self.keys[i], self.record_of[i]))
+        else {
+            return Dropped::default();
+        };
+        let mut kept = first;
+        let mut dropped = Dropped {
+            events: 1,
+            records: 1,
+        };
+        let mut last_dropped = self.record_of[first];
+        for i in first + 1..n {
+            let (key, record) = (self.keys[i], self.record_of[i]);
+            if keep(time(self, i), key, record) {
+                if has_times {
+                    self.times[kept] = self.times[i];
+                }
+                self.keys[kept] = key;
+                self.record_of[kept] = record;
+                match &mut self.values {
+                    Some(Column::I64(v)) => v[kept] = v[i],
+                    Some(Column::F64(v)) => v[kept] = v[i],
+                    None => {}
+                }
+                kept += 1;
+            } else {
+                dropped.events += 1;
+                if record != last_dropped {
+                    dropped.records += 1;
+                    last_dropped = record;
+                }
+            }
+        }
+        if has_times {
+            self.times.truncate(kept);
+        }
+        self.keys.truncate(kept);
+        self.record_of.truncate(kept);
+        match &mut self.values {
+            Some(Column::I64(v)) => v.truncate(kept),
+            Some(Column::F64(v)) => v.truncate(kept),
+            None => {}
+        }
+        dropped
+    }
+
     /// Empties the chunk for reuse, keeping its memory, with the value column
     /// `extract` needs.
     fn reset(&mut self, extract: &Extract) {
