@@ -143,6 +143,7 @@ impl CliHooks {
             let by = match signal {
                 Some(2) => " by SIGINT".to_owned(),
                 Some(15) => " by SIGTERM".to_owned(),
+                Some(1) => " by SIGHUP".to_owned(),
                 Some(n) => format!(" by signal {n}"),
                 None => String::new(),
             };
