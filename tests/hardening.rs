@@ -1273,3 +1273,109 @@ fn lookup_tables_that_are_endless_or_have_empty_groups_are_refused() {
         assert_eq!(text(&out.stdout), "");
     }
 }
+
+/// A random stream in which one record in six goes back by up to 1.2 s: its
+/// CSV, and the events that record-order lateness keeps with panes of
+/// `pane` ms, and how many it drops.
+fn disordered_stream(seed: u64, pane: i64) -> (String, Vec<crate::oracle::Event<i64>>, usize) {
+    let mut rng = datasets::Rng::new(seed + 100);
+    let mut csv = String::from("ts,key,value\n");
+    let (mut kept, mut late) = (Vec::new(), 0);
+    let mut max_pane = i64::MIN;
+    let mut clock = 10_000_i64;
+    for _ in 0..1_500 {
+        clock += rng.below(30) as i64;
+        let time = if rng.below(6) == 0 {
+            clock - rng.below(1_200) as i64
+        } else {
+            clock
+        };
+        let key = rng.below(12) as u32;
+        let value = rng.below(201) as i64 - 100;
+        writeln!(csv, "{time},k{key},{value}").unwrap();
+        if time.div_euclid(pane) >= max_pane {
+            max_pane = time.div_euclid(pane);
+            kept.push(crate::oracle::Event { time, key, value });
+        } else {
+            late += 1;
+        }
+    }
+    (csv, kept, late)
+}
+
+/// Record-order lateness, checked against a brute-force oracle: a record is
+/// late when its pane (gcd(W, S)) is before the latest pane of an earlier
+/// record; the windows of the others are Spark's, in both retention modes.
+#[test]
+fn record_order_lateness_equals_an_oracle_on_random_disordered_streams() {
+    use crate::oracle::{self, Mode};
+    use std::collections::BTreeMap;
+    let dir = TempDir::new("late-oracle");
+    let cases = [
+        (2_000_i64, 500_i64, 500_i64),
+        (3_000, 1_000, 1_000),
+        (1_000, 1_000, 1_000),
+        (1_500, 600, 300),
+    ];
+    for (seed, (window, slide, pane)) in cases.into_iter().enumerate() {
+        let (csv, kept, late) = disordered_stream(seed as u64, pane);
+        assert!(late > 0, "seed {seed}: the stream has late records");
+        let input = dir.file(&format!("in{seed}.csv"), csv.as_bytes());
+        for (mode, flag) in [(Mode::Live, None), (Mode::Spark, Some("--keep-empty"))] {
+            let stats = dir.path("stats.json");
+            let (w, s_) = (format!("{window}ms"), format!("{slide}ms"));
+            let mut args = vec![
+                "--input",
+                p(&input),
+                "--time-col",
+                "ts",
+                "--key-col",
+                "key",
+                "--value-col",
+                "value",
+                "--value-type",
+                "int",
+                "--batch",
+                "100ms",
+                "--window",
+                &w,
+                "--slide",
+                &s_,
+                "--agg",
+                "count,sum,min,max",
+                "--output",
+                "csv",
+                "--quiet",
+                "--stats-json",
+                p(&stats),
+            ];
+            args.extend(flag);
+            let out = TestCommand::run(&args).output();
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            let json = std::fs::read_to_string(&stats).unwrap();
+            assert_eq!(stat(&json, "late"), late as f64, "seed {seed}");
+            let mut got = BTreeMap::new();
+            for line in text(&out.stdout).lines().skip(1) {
+                let f: Vec<&str> = line.split(',').collect();
+                got.insert(
+                    (f[0].parse::<i64>().unwrap(), f[1].to_owned()),
+                    f[2..].join(","),
+                );
+            }
+            let extreme = |x: Option<f64>| x.map(|v| (v as i64).to_string()).unwrap_or_default();
+            let mut expected = BTreeMap::new();
+            for (end, rows) in oracle::windows(&kept, window, slide, mode) {
+                for (key, row) in rows {
+                    let sum = row.int_sum.unwrap_or(0);
+                    let (min, max) = (extreme(row.min), extreme(row.max));
+                    expected.insert(
+                        (end, format!("k{key}")),
+                        format!("{},{sum},{min},{max}", row.count),
+                    );
+                }
+            }
+            assert!(expected.len() > 100, "seed {seed}: {} rows", expected.len());
+            assert_eq!(got, expected, "seed {seed}, W {window} S {slide}, {flag:?}");
+        }
+    }
+}
