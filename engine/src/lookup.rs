@@ -166,7 +166,7 @@ impl Lookup {
 
 /// Maps dictionary ids of keys to dictionary ids of their groups.
 ///
-/// Invariant: `resolved[id]` is the group id of key `id`, or [`NO_GROUP`],
+/// Invariant: `resolved[id]` is the group id of key `id`, or `NO_GROUP`,
 /// for every id below `resolved.len()`; ids at or above it have not been
 /// seen yet.
 #[derive(Debug)]
