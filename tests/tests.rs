@@ -12,6 +12,8 @@ mod cli_usability;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;
+mod hardening_numbers;
+mod hardening_output;
 mod hardening_parse;
 mod hardening_sockets;
 mod oracle;

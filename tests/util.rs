@@ -2,8 +2,10 @@
 //! `tests/util.rs`): the command, its output as text, scratch directories,
 //! the summary JSON, and the process's memory.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// `engine run`, ready for arguments.
 pub fn engine() -> Command {
@@ -86,4 +88,88 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `engine run` with `args`, as a user types it.
+pub struct TestCommand {
+    cmd: Command,
+}
+
+impl TestCommand {
+    pub fn run(args: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
+        cmd.arg("run").args(args);
+        Self { cmd }
+    }
+
+    pub fn stdin_bytes(mut self, input: &[u8]) -> Output {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("the engine binary starts");
+        let mut stdin = child.stdin.take().expect("piped");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("the engine runs");
+        let _ = writer.join();
+        out
+    }
+
+    pub fn output(mut self) -> Output {
+        self.cmd.output().expect("the engine runs")
+    }
+
+    pub fn spawn(mut self) -> Child {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the engine binary starts")
+    }
+}
+
+impl TestCommand {
+    pub fn cmd_with_stdin_file(mut self, path: &Path) -> Output {
+        self.cmd
+            .stdin(std::fs::File::open(path).unwrap())
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for `child` to exit, at most `limit`; kills it and fails otherwise.
+pub fn exits_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the engine did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    err
 }
