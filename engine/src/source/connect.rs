@@ -1,0 +1,200 @@
+//! `--connect`: a TCP client that (re)connects with backoff, notices a
+//! silent server, and reads lines into the queue.
+
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::{SockRef, TcpKeepalive};
+
+use super::{
+    pump, show, LineChunker, NoticeLimiter, SocketOptions, SourceEvent, StreamEnd, STOP_POLL,
+};
+use crate::error::{Error, Result};
+
+/// Keepalive on every socket: a peer whose host went away (no reset, no
+/// close) is noticed after a few minutes (60 s, then the system's count of
+/// probes 10 s apart: 9 on Linux) instead of never.
+pub(super) fn keepalive(socket: &SockRef<'_>) {
+    let params = TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    let _ = socket.set_tcp_keepalive(&params);
+}
+
+/// Sleeps `d` in steps, returning early (false) once `stop` is set.
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(STOP_POLL));
+    }
+}
+
+/// One attempt at every address of `addr`, each given at most `timeout`.
+fn connect_once(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address")))
+}
+
+/// Connects to `addr` and reads it until `stop`, as Spark's
+/// `socketTextStream`: the first connection and every reconnection are
+/// retried with backoff (100 ms doubling to 5 s), each failure logged once
+/// in a while; after `connect_timeout` without a connection, the source
+/// fails naming the address. A connection silent for `idle_timeout` is
+/// dropped and made again.
+///
+/// Fails at once only for an address that is not `host:port`.
+pub fn spawn_connect(
+    addr: &str,
+    tx: SyncSender<SourceEvent>,
+    max_line_bytes: usize,
+    options: &SocketOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    // A malformed address is a mistake to report now; a name that does not
+    // resolve yet is retried as an unreachable server is.
+    if let Err(e) = addr.to_socket_addrs() {
+        if e.kind() == ErrorKind::InvalidInput {
+            return Err(Error::io(format!("cannot resolve {addr}"), &e));
+        }
+    }
+    let origin: Arc<str> = addr.into();
+    let options = options.clone();
+    std::thread::Builder::new()
+        .name("engine-connect".into())
+        .spawn(move || connect_loop(&origin, &tx, max_line_bytes, &options, &stop))
+        .map_err(|e| Error::io(format!("cannot start a reader for {addr}"), &e))?;
+    Ok(())
+}
+
+fn connect_loop(
+    origin: &Arc<str>,
+    tx: &SyncSender<SourceEvent>,
+    max_line_bytes: usize,
+    options: &SocketOptions,
+    stop: &AtomicBool,
+) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+    let notice = |text: String| tx.send(SourceEvent::Notice(text)).is_ok();
+    let mut connected_before = false;
+    // Since when there has been no connection; failures since then.
+    let mut down_since = Instant::now();
+    let mut failures: u64 = 0;
+    let mut last_told: Option<Instant> = None;
+    let mut backoff = FIRST_BACKOFF;
+    // A server that accepts and closes at once would be a notice a time.
+    let mut reconnects = NoticeLimiter::new(5, Duration::from_secs(10));
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let attempt_limit = options.connect_timeout.map_or(Duration::from_secs(5), |t| {
+            t.saturating_sub(down_since.elapsed())
+                .clamp(Duration::from_millis(10), Duration::from_secs(5))
+        });
+        let stream = match connect_once(origin, attempt_limit) {
+            Ok(stream) => stream,
+            Err(e) => {
+                failures += 1;
+                let down = down_since.elapsed();
+                if let Some(limit) = options.connect_timeout.filter(|&t| down >= t) {
+                    let what = format!(
+                        "cannot connect to {origin} (gave up after {}, {failures} attempts)",
+                        show(limit)
+                    );
+                    let _ = tx.send(SourceEvent::Failed(Error::io(what, &e)));
+                    return;
+                }
+                if last_told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    last_told = Some(Instant::now());
+                    let text = if failures == 1 {
+                        format!("cannot connect to {origin} ({e}); retrying")
+                    } else {
+                        format!(
+                            "still cannot connect to {origin} after {failures} attempts in {:.0} s ({e}); retrying",
+                            down.as_secs_f64()
+                        )
+                    };
+                    if !notice(text) {
+                        return;
+                    }
+                }
+                let mut wait = backoff;
+                if let Some(limit) = options.connect_timeout {
+                    // Try once more right at the deadline, not long after it.
+                    wait = wait.min(limit.saturating_sub(down_since.elapsed()));
+                }
+                if !sleep_unless_stopped(wait, stop) {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if connected_before || failures > 0 {
+            let text = if connected_before {
+                format!("reconnected to {origin}")
+            } else {
+                format!("connected to {origin} after {failures} failed attempts")
+            };
+            if reconnects.allow(Instant::now()) && !notice(text) {
+                return;
+            }
+        }
+        connected_before = true;
+        failures = 0;
+        last_told = None;
+        let mut stream = stream;
+        keepalive(&SockRef::from(&stream));
+        // A read timeout lets the reader notice `stop` and the idle timeout,
+        // and flush a slow trickle of lines.
+        let _ = stream.set_read_timeout(Some(STOP_POLL));
+        // Each connection is a stream of its own: line numbers (and a CSV
+        // header) start again.
+        let mut chunker = LineChunker::new(Arc::clone(origin), max_line_bytes);
+        let connected_at = Instant::now();
+        let why = match pump(&mut stream, &mut chunker, tx, stop, options.idle_timeout) {
+            StreamEnd::Stopped => return,
+            StreamEnd::Clean => "closed the connection".to_string(),
+            StreamEnd::Broken(e) => format!("failed ({e})"),
+            StreamEnd::Idle(d) => format!("sent nothing for {} (--idle-timeout)", show(d)),
+        };
+        drop(stream);
+        let now = Instant::now();
+        if reconnects.allow(now) {
+            if !notice(format!("{origin} {why}; reconnecting")) {
+                return;
+            }
+        } else if let Some(n) = reconnects.untold(now) {
+            if !notice(format!("{origin}: {n} more reconnections in the last 10 s")) {
+                return;
+            }
+        }
+        down_since = now;
+        // A connection that ended at once keeps the backoff growing (a
+        // server that accepts and closes); one that lasted starts over.
+        if now.duration_since(connected_at) > Duration::from_secs(1) {
+            backoff = FIRST_BACKOFF;
+        }
+        if !sleep_unless_stopped(backoff, stop) {
+            return;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
