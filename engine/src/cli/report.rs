@@ -152,9 +152,9 @@ impl CliHooks {
             ));
         }
         if !self.quiet {
-            diag(&summary.text(report.interrupted));
+            diag(&summary.text());
         }
-        Ok(summary.json(report.interrupted))
+        Ok(summary.json())
     }
 }
 
@@ -213,23 +213,11 @@ impl CliHooks {
     }
 }
 
-/// The closing summary.
-struct Summary {
-    records: u64,
-    bytes: u64,
-    elapsed: Duration,
-    events: u64,
-    in_windows: u64,
-    skipped: u64,
-    late: u64,
-    unmatched: u64,
-    filtered: u64,
-    after_until: u64,
-    overflowed: u64,
-    windows: u64,
+/// The closing summary: the report, and what is derived from it once.
+struct Summary<'r> {
+    report: &'r JobReport,
     p50: Duration,
     p99: Duration,
-    max: Duration,
     peak_rss_mb: f64,
 }
 
@@ -245,8 +233,8 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
-impl Summary {
-    fn of(report: &JobReport) -> Self {
+impl<'r> Summary<'r> {
+    fn of(report: &'r JobReport) -> Self {
         let mut latencies = report.batch_latencies.clone();
         latencies.sort_unstable();
         let at = |q: f64| {
@@ -256,82 +244,72 @@ impl Summary {
                 .unwrap_or_default()
         };
         Self {
-            records: report.records,
-            bytes: report.bytes,
-            elapsed: report.elapsed,
-            events: report.events,
-            in_windows: report.in_windows,
-            skipped: report.skipped,
-            late: report.late,
-            unmatched: report.unmatched,
-            filtered: report.filtered,
-            after_until: report.after_until,
-            overflowed: report.overflowed,
-            windows: report.windows,
+            report,
             p50: at(0.5),
             p99: at(0.99),
-            max: report.max_batch_latency,
             peak_rss_mb: peak_rss_mb(),
         }
     }
 
     fn seconds(&self) -> f64 {
-        self.elapsed.as_secs_f64().max(1e-9)
+        self.report.elapsed.as_secs_f64().max(1e-9)
     }
 
-    fn text(&self, interrupted: bool) -> String {
+    fn text(&self) -> String {
+        let r = self.report;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "engine: {}{} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
              batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events from {} records, skipped {} malformed, \
              {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB",
-            if interrupted { "interrupted after " } else { "" },
-            self.records,
-            self.bytes as f64 / 1e6,
+            if r.interrupted { "interrupted after " } else { "" },
+            r.records,
+            r.bytes as f64 / 1e6,
             self.seconds(),
-            self.records as f64 / self.seconds(),
-            self.bytes as f64 / 1e6 / self.seconds(),
-            self.windows,
+            r.records as f64 / self.seconds(),
+            r.bytes as f64 / 1e6 / self.seconds(),
+            r.windows,
             ms(self.p50),
             ms(self.p99),
-            ms(self.max),
-            self.events,
-            self.in_windows,
-            self.skipped,
-            self.late,
-            self.unmatched,
-            self.filtered,
-            self.after_until,
+            ms(r.max_batch_latency),
+            r.events,
+            r.in_windows,
+            r.skipped,
+            r.late,
+            r.unmatched,
+            r.filtered,
+            r.after_until,
             self.peak_rss_mb,
         )
     }
 
-    fn json(&self, interrupted: bool) -> String {
+    fn json(&self) -> String {
+        let r = self.report;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         format!(
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
              \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1},\
              \"events\":{},\"in_windows\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
-            self.records,
-            self.bytes,
+            r.records,
+            r.bytes,
             self.seconds(),
-            self.records as f64 / self.seconds(),
-            self.bytes as f64 / 1e6 / self.seconds(),
-            self.windows,
+            r.records as f64 / self.seconds(),
+            r.bytes as f64 / 1e6 / self.seconds(),
+            r.windows,
             ms(self.p50),
             ms(self.p99),
-            ms(self.max),
-            self.skipped,
-            self.late,
-            self.unmatched,
+            ms(r.max_batch_latency),
+            r.skipped,
+            r.late,
+            r.unmatched,
             self.peak_rss_mb,
-            self.events,
-            self.in_windows,
-            self.filtered,
-            self.after_until,
-            self.overflowed,
-            interrupted,
+            r.events,
+            r.in_windows,
+            r.filtered,
+            r.after_until,
+            r.overflowed,
+            r.interrupted,
         )
     }
 }
