@@ -11,8 +11,8 @@
 //! cuts files and streams anywhere between lines).
 
 use super::{
-    lines, split_at_lines, Extract, Field, Fields, Format, ParsedChunk, Parser, ValueKind,
-    MAX_TIME_MS, REPORTED_PER_CHUNK,
+    lines, split_at_lines, time_in_range, Extract, Field, Fields, Format, ParsedChunk, Parser,
+    ValueKind, REPORTED_PER_CHUNK,
 };
 use crate::batch::Column;
 use crate::dictionary::Dictionary;
@@ -227,7 +227,7 @@ fn parse(parser: &Parser, input: &[u8], dict: &Dictionary) -> ParsedChunk {
     let events = parsed.keys.len();
     assert_eq!(parsed.record_of.len(), events);
     assert!(parsed.times.is_empty() || parsed.times.len() == events);
-    assert!(parsed.times.iter().all(|t| t.abs() <= MAX_TIME_MS));
+    assert!(parsed.times.iter().all(|&t| time_in_range(t)));
     match &parsed.values {
         Some(Column::I64(v)) => assert_eq!(v.len(), events),
         Some(Column::F64(v)) => {

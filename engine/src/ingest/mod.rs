@@ -491,10 +491,17 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// overflow.
 pub const MAX_TIME_MS: i64 = 1 << 53;
 
+/// Whether an event time lies within ±[`MAX_TIME_MS`] (not `t.abs()`, which
+/// overflows for `i64::MIN`).
+#[must_use]
+pub fn time_in_range(t: i64) -> bool {
+    (-MAX_TIME_MS..=MAX_TIME_MS).contains(&t)
+}
+
 /// A timestamp field: integer milliseconds, within ±[`MAX_TIME_MS`].
 pub(crate) fn parse_time(text: &[u8]) -> std::result::Result<i64, String> {
     match parse_i64(text) {
-        Some(t) if (-MAX_TIME_MS..=MAX_TIME_MS).contains(&t) => Ok(t),
+        Some(t) if time_in_range(t) => Ok(t),
         Some(_) => Err(format!(
             "timestamp `{}` is out of range (milliseconds within ±2^53 expected)",
             String::from_utf8_lossy(text)

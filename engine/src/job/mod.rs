@@ -91,10 +91,10 @@ pub fn run(
             // their own, so that ending them does not interrupt the windows
             // still to be written.
             let sources_stop = Arc::new(AtomicBool::new(false));
-            let stop = &sources_stop;
+            let readers = || Arc::clone(&sources_stop);
             let max = config.max_line_bytes;
             match input {
-                Input::Stdin => source::spawn_stdin(tx, max, Arc::clone(stop)),
+                Input::Stdin => source::spawn_stdin(tx, max, readers()),
                 Input::File(path) => {
                     // A pipe or a device cannot be mapped: read it as a stream,
                     // opened on the reader's thread (opening a FIFO waits for
@@ -104,18 +104,17 @@ pub fn run(
                         path: path.clone(),
                         file: None,
                     };
-                    source::spawn_reader(&shown, file, tx, max, Arc::clone(stop));
+                    source::spawn_reader(&shown, file, tx, max, readers());
                 }
                 Input::Connect(addr) => {
-                    source::spawn_connect(addr, tx, max, &config.socket, Arc::clone(stop))?;
+                    source::spawn_connect(addr, tx, max, &config.socket, readers())?;
                 }
                 Input::Listen(addr) => {
-                    let local =
-                        source::spawn_listen(addr, tx, max, &config.socket, Arc::clone(stop))?;
+                    let local = source::spawn_listen(addr, tx, max, &config.socket, readers())?;
                     hooks.notice(&format!("listening on {local}"));
                 }
                 Input::Generate { name, records } => {
-                    spawn_generator(name, *records, tx, Arc::clone(stop));
+                    spawn_generator(name, *records, tx, readers());
                 }
             }
             let outcome = job.run_queue(&rx, hooks);

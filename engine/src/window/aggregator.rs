@@ -465,8 +465,7 @@ fn check_values(rows: usize, values: Values<'_>) -> Result<()> {
 /// Event times must lie within ±[`crate::ingest::MAX_TIME_MS`], so that
 /// pane and window arithmetic cannot overflow.
 fn check_time(t: i64) -> Result<()> {
-    // Not `t.abs()`: it overflows for i64::MIN.
-    if t.unsigned_abs() <= crate::ingest::MAX_TIME_MS.unsigned_abs() {
+    if crate::ingest::time_in_range(t) {
         Ok(())
     } else {
         Err(Error::InvalidWindow(format!(
