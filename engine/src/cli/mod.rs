@@ -7,6 +7,7 @@ mod output_file;
 mod parquet;
 mod report;
 mod signals;
+mod values;
 
 use std::io::Write;
 use std::process::ExitCode;
