@@ -5,6 +5,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+
+use super::values::parent_dir;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
@@ -54,11 +56,8 @@ impl PendingFile {
         let name = target
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let (temp, file) = create_temp(&dir, &name)?;
+        let (temp, file) = create_temp(parent_dir(&target), &name)
+            .map_err(|e| engine::Error::io(parent_dir(&target).display(), &e))?;
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = file.set_permissions(meta.permissions());
         }
@@ -153,7 +152,7 @@ fn resolve_link(target: &Path) -> PathBuf {
 /// A new file in `dir` that nobody else can have prepared: an unpredictable
 /// name, created exclusively (which also refuses to follow a symlink planted
 /// under that name).
-fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), engine::Error> {
+pub(super) fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -165,9 +164,8 @@ fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), engine::Error>
         match OpenOptions::new().write(true).create_new(true).open(&temp) {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(engine::Error::io(temp.display(), &e)),
+            Err(e) => return Err(e),
         }
     }
-    let e = last.unwrap_or_else(|| std::io::Error::other("no free temporary name"));
-    Err(engine::Error::io(dir.display(), &e))
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }

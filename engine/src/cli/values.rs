@@ -67,16 +67,9 @@ pub(super) fn check_writable(path: &Path, flag: &str, in_dir: bool) -> Result<()
         let Some(name) = path.file_name() else {
             bail!(usage(format!("{flag} {shown} is not a file name")));
         };
-        let probe = dir.join(format!(
-            ".{}.engine-check-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&probe)
-            .map_err(|e| {
+        // The same kind of file the job will write there, removed at once.
+        let (probe, _) =
+            super::output_file::create_temp(dir, &name.to_string_lossy()).map_err(|e| {
                 usage(format!(
                     "{flag} {shown}: cannot create a file in {}: {e}",
                     dir.display()
