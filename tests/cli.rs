@@ -4,43 +4,18 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::oracle::{self, Event, Mode};
 use crate::util::{engine, p, run, stderr, stdout, TempDir};
 
-/// Starts a socket job: `source` (`--connect ADDR` or `--listen PORT`), a
-/// word count over 100 ms batches in `output` format, stopped after at most
-/// 30 s; stdout and stderr piped.
-fn spawn_wordcount(source: [&str; 2], window: &str, output: &str) -> Child {
-    engine()
-        .args(source)
-        .args([
-            "--job",
-            "wordcount",
-            "--batch",
-            "100ms",
-            "--window",
-            window,
-            "--slide",
-            "100ms",
-        ])
-        .args(["--output", output, "--run-for", "30s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// CSV output rows: `(window_end, key) → [aggregates as text]`.
-type Rows = BTreeMap<(i64, String), Vec<String>>;
+pub(crate) type Rows = BTreeMap<(i64, String), Vec<String>>;
 
 /// The header and rows of CSV output.
-fn csv_rows(text: &str) -> (Vec<String>, Rows) {
+pub(crate) fn csv_rows(text: &str) -> (Vec<String>, Rows) {
     let mut lines = text.lines();
     let header: Vec<String> = lines
         .next()
@@ -351,7 +326,7 @@ fn random_bytes_never_panic() {
 /// Every usage mistake is one clear line and exit status 2.
 /// Runs the engine with `args` and checks it fails as a usage mistake:
 /// exit status 2, `needle` in the one-line message, no panic.
-fn assert_usage_error(args: &[&str], needle: &str) {
+pub(crate) fn assert_usage_error(args: &[&str], needle: &str) {
     let out = run(args);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
@@ -404,157 +379,6 @@ fn usage_errors_name_the_culprit_and_exit_2() {
     for (args, needle) in cases {
         assert_usage_error(&args, needle);
     }
-}
-
-/// Reads the child's stdout on a thread, line by line.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits until `pred` holds for the lines seen so far.
-fn wait_for(
-    rx: &mpsc::Receiver<String>,
-    seen: &mut Vec<String>,
-    timeout: Duration,
-    pred: impl Fn(&[String]) -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !pred(seen) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => return pred(seen),
-        }
-    }
-    true
-}
-
-/// The count of `word` in the most recent window that has it.
-fn last_count(lines: &[String], word: &str) -> Option<u64> {
-    lines.iter().rev().find_map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        (f.len() == 3 && f[1] == word)
-            .then(|| f[2].parse().ok())
-            .flatten()
-    })
-}
-
-#[test]
-fn socket_wordcount_survives_the_server_dropping_and_coming_back() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let mut child = spawn_wordcount(["--connect", &addr], "60s", "csv");
-    let rx = lines_of(&mut child);
-    // First connection: 50 lines, then the server goes away.
-    let (mut conn, _) = server.accept().unwrap();
-    for _ in 0..50 {
-        conn.write_all(b"alpha beta\n").unwrap();
-    }
-    drop(conn);
-    // The engine reconnects; the second connection brings 70 more.
-    let (mut conn, _) = server.accept().unwrap();
-    for _ in 0..70 {
-        conn.write_all(b"alpha\n").unwrap();
-    }
-    conn.flush().unwrap();
-    let mut seen = Vec::new();
-    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), |l| {
-        last_count(l, "alpha") == Some(120)
-    });
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        ok,
-        "alpha never reached 120: {:?}",
-        &seen[seen.len().saturating_sub(5)..]
-    );
-    assert_eq!(last_count(&seen, "beta"), Some(50));
-    assert!(stderr(&out).contains("reconnect"), "{}", stderr(&out));
-    drop(conn);
-}
-
-#[test]
-fn a_quiet_socket_still_yields_its_windows() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let mut child = spawn_wordcount(["--connect", &addr], "300ms", "table");
-    let rx = lines_of(&mut child);
-    let (mut conn, _) = server.accept().unwrap();
-    conn.write_all(b"hello hello world\n").unwrap();
-    // The server stays connected and says nothing more: windows must still
-    // close on schedule, show the words, then go empty.
-    let mut seen = Vec::new();
-    let headers_after_data = |lines: &[String]| {
-        let first = lines.iter().position(|l| l == "(hello,2)");
-        first.is_some_and(|i| {
-            lines[i..]
-                .iter()
-                .filter(|l| l.starts_with("Time: "))
-                .count()
-                >= 6
-        })
-    };
-    let ok = wait_for(&rx, &mut seen, Duration::from_secs(10), headers_after_data);
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(ok, "windows stalled without new data: {seen:?}");
-    drop(conn);
-}
-
-#[test]
-fn a_listening_engine_takes_two_producers_at_once() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = spawn_wordcount(["--listen", &port.to_string()], "60s", "csv");
-    let rx = lines_of(&mut child);
-    let connect = || {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => return s,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("the engine does not listen: {e}"),
-            }
-        }
-    };
-    let (mut a, mut b) = (connect(), connect());
-    for i in 0..100 {
-        a.write_all(if i % 2 == 0 { b"x y\n" } else { b"x\n" })
-            .unwrap();
-        b.write_all(b"x z\n").unwrap();
-    }
-    drop((a, b));
-    let mut seen = Vec::new();
-    // Every word's final count, whichever producer's words were seen first
-    // (that decides the order of a window's rows).
-    let ok = wait_for(&rx, &mut seen, Duration::from_secs(20), |l| {
-        last_count(l, "x") == Some(200)
-            && last_count(l, "z") == Some(100)
-            && last_count(l, "y") == Some(50)
-    });
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        ok,
-        "{:?}\nstderr: {}",
-        &seen[seen.len().saturating_sub(5)..],
-        stderr(&out)
-    );
-    assert_eq!(last_count(&seen, "y"), Some(50));
 }
 
 /// The word count the bounded-memory tests run (input and stats added).
@@ -875,169 +699,4 @@ fn a_closed_output_pipe_ends_the_job_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
-}
-
-/// `"name":"text"` of a generated YSB line (no escapes in generated data).
-fn ysb_member<'a>(line: &'a str, name: &str) -> &'a str {
-    let start = line.find(&format!("\"{name}\":\"")).unwrap() + name.len() + 4;
-    let len = line[start..].find('"').unwrap();
-    &line[start..start + len]
-}
-
-#[test]
-fn ysb_filter_and_campaign_lookup_equal_a_direct_count() {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/samples");
-    let events = samples.join("ysb.ndjson");
-    let ads = samples.join("ysb-campaigns.csv");
-    let campaign_of: BTreeMap<String, String> = std::fs::read_to_string(&ads)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (ad, campaign) = l.split_once(',').unwrap();
-            (ad.to_owned(), campaign.to_owned())
-        })
-        .collect();
-    let mut expected: BTreeMap<(i64, String), u64> = BTreeMap::new();
-    let mut views = 0;
-    for line in std::fs::read_to_string(&events).unwrap().lines() {
-        if ysb_member(line, "event_type") != "view" {
-            continue;
-        }
-        views += 1;
-        let t: i64 = ysb_member(line, "event_time").parse().unwrap();
-        let campaign = &campaign_of[ysb_member(line, "ad_id")];
-        *expected
-            .entry(((t / 10_000 + 1) * 10_000, campaign.clone()))
-            .or_default() += 1;
-    }
-    assert!(views > 50 && expected.len() > 20, "a meaningful sample");
-    // The YSB job on the sample, through the lookup table `table`.
-    let ysb = |table: &Path, extra: &[&str]| {
-        let args = [
-            "--input",
-            p(&events),
-            "--key-col",
-            "ad_id",
-            "--time-col",
-            "event_time",
-            "--where",
-            "event_type=view",
-            "--lookup",
-            p(table),
-            "--batch",
-            "10s",
-            "--output",
-            "csv",
-        ];
-        run(&[&args[..], extra].concat())
-    };
-    let out = ysb(&ads, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let (header, rows) = csv_rows(&stdout(&out));
-    assert_eq!(header, ["window_end", "key", "count"]);
-    let got: BTreeMap<(i64, String), u64> = rows
-        .into_iter()
-        .map(|(k, v)| (k, v[0].parse().unwrap()))
-        .collect();
-    assert_eq!(got, expected);
-
-    // An ad missing from the table: its events are dropped and counted.
-    let dir = TempDir::new("ysb");
-    let text = std::fs::read_to_string(&events).unwrap();
-    let views_of = |ad: &str| {
-        text.lines()
-            .filter(|l| ysb_member(l, "event_type") == "view" && ysb_member(l, "ad_id") == ad)
-            .count()
-    };
-    let dropped_ad = text
-        .lines()
-        .map(|l| ysb_member(l, "ad_id"))
-        .find(|ad| views_of(ad) > 0)
-        .unwrap();
-    let dropped = views_of(dropped_ad);
-    let table: String = std::fs::read_to_string(&ads)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with(dropped_ad))
-        .flat_map(|l| [l, "\n"])
-        .collect();
-    let short = dir.file("short.csv", table.as_bytes());
-    let stats = dir.0.join("stats.json");
-    let out = ysb(&short, &["--stats-json", p(&stats)]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let json = std::fs::read_to_string(&stats).unwrap();
-    assert!(
-        json.contains(&format!("\"unmatched\":{dropped},")),
-        "{dropped} expected: {json}"
-    );
-    assert!(stderr(&out).contains(&format!("dropped {dropped} events")));
-}
-
-#[test]
-fn a_where_that_matches_nothing_is_reported() {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/samples");
-    let out = run(&[
-        "--input",
-        p(&samples.join("ysb.ndjson")),
-        "--key-col",
-        "ad_id",
-        "--where",
-        "event_tpye=view",
-        "--rate",
-        "1000",
-        "--output",
-        "csv",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no record has event_tpye = \"view\" (--where)"),
-        "{}",
-        stderr(&out)
-    );
-    // A filter that matches stays quiet.
-    let out = run(&[
-        "--input",
-        p(&samples.join("ysb.ndjson")),
-        "--key-col",
-        "ad_id",
-        "--where",
-        "event_type=view",
-        "--rate",
-        "1000",
-        "--output",
-        "csv",
-    ]);
-    assert!(!stderr(&out).contains("no record has"), "{}", stderr(&out));
-}
-
-#[test]
-fn where_and_lookup_mistakes_exit_2_naming_the_flag() {
-    let dir = TempDir::new("where");
-    let csv = dir.file("e.csv", b"ts,key,value\n1,a,2\n");
-    let bad_table = dir.file("t.csv", b"only_one_column\n");
-    for (args, needle) in [
-        (
-            vec!["--key-col", "key", "--where", "novalue"],
-            "--where novalue",
-        ),
-        (
-            vec!["--key-col", "key", "--where", "nope=1"],
-            "unknown column `nope` (--where)",
-        ),
-        (
-            vec!["--key-col", "key", "--lookup", "/no/such.csv"],
-            "/no/such.csv",
-        ),
-        (
-            vec!["--key-col", "key", "--lookup", p(&bad_table)],
-            "two columns",
-        ),
-        (
-            vec!["--job", "wordcount", "--where", "a=b"],
-            "--job aggregate",
-        ),
-    ] {
-        assert_usage_error(&[&["--input", p(&csv)][..], &args].concat(), needle);
-    }
 }

@@ -8,7 +8,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_sockets;
 mod cli_usability;
+mod cli_ysb;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;
