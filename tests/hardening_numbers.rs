@@ -157,6 +157,31 @@ fn int_sum_overflow_of_one_key_does_not_stop_the_others() {
     assert!(stderr.contains("sum of key \"big\""), "{stderr}");
 }
 
+/// Five squares near `i64::MAX` sum past `i128::MAX` and wrap around to a
+/// positive number: the variance must be null and counted as overflowed,
+/// not computed from the wrapped sum.
+#[test]
+fn int_variance_detects_a_sum_of_squares_that_wraps_to_a_positive_number() {
+    let out = TestCommand::run(&[
+        "--input", "-", "--format", "csv", "--time-col", "ts", "--key-col", "key",
+        "--value-col", "value", "--value-type", "int", "--agg", "count,variance", "--window",
+        "2s", "--slide", "1s", "--output", "csv",
+    ])
+    .stdin_bytes(
+        b"ts,key,value\n1,big,9223372036854775807\n2,big,9223372036854775806\n\
+          3,big,9223372036854775807\n4,big,9223372036854775804\n5,big,0\n6,small,1\n7,small,3\n\
+          1500,big,4\n1600,big,6\n",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("1000,big,5,\n"), "{stdout}");
+    assert!(stdout.contains("2000,big,7,\n"), "{stdout}");
+    assert!(stdout.contains("1000,small,2,2\n"), "{stdout}");
+    // Once the big values leave, the key's variance is exact again.
+    assert!(stdout.contains("3000,big,2,2\n"), "{stdout}");
+    assert!(stderr.contains("variance of key \"big\""), "{stderr}");
+}
+
 #[test]
 fn lateness_does_not_depend_on_how_the_input_was_cut() {
     // Events out of order across panes, with late ones: the same bytes from

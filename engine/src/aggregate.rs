@@ -272,6 +272,23 @@ pub trait Numeric: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
     fn sum_is_finite(sum: Self::Sum) -> bool;
 }
 
+/// An `i128` running sum whose true value left the range of `i128`.
+///
+/// `i128::MIN` is out of reach of any real sum (a sum of `n` values of at
+/// most 2^63 each, or of squares, which are never negative), so it can mark
+/// the overflow in band, with no extra state per key.
+const OVERFLOWED: i128 = i128::MIN;
+
+/// The result of a checked `i128` step: [`OVERFLOWED`] when it overflowed or
+/// when either operand had already overflowed (the mark is sticky).
+#[inline]
+fn checked_or_overflowed(a: i128, b: i128, result: Option<i128>) -> i128 {
+    match result {
+        Some(r) if a != OVERFLOWED && b != OVERFLOWED => r,
+        _ => OVERFLOWED,
+    }
+}
+
 impl Numeric for i64 {
     type Sum = i128;
     const EXACT: bool = true;
@@ -286,16 +303,22 @@ impl Numeric for i64 {
     }
     #[inline]
     fn add_square(sum: &mut i128, v: i64) {
+        // A square is at most 2^126, so two of them can already pass
+        // i128::MAX: wrapping would hide it (five squares near i64::MAX wrap
+        // around to a positive sum), so the addition is checked and an
+        // overflow sticks.
         let v = i128::from(v);
-        *sum = sum.wrapping_add(v * v);
+        *sum = checked_or_overflowed(*sum, v * v, sum.checked_add(v * v));
     }
     #[inline]
     fn merge(sum: &mut i128, other: i128) {
-        *sum = sum.wrapping_add(other);
+        // Checked for the same reason: pane sums of squares are merged here.
+        // (Sums of values cannot come near: n values of at most 2^63 each.)
+        *sum = checked_or_overflowed(*sum, other, sum.checked_add(other));
     }
     #[inline]
     fn unmerge(sum: &mut i128, other: i128) {
-        *sum = sum.wrapping_sub(other);
+        *sum = checked_or_overflowed(*sum, other, sum.checked_sub(other));
     }
     #[inline]
     fn min(a: i64, b: i64) -> i64 {
@@ -311,15 +334,18 @@ impl Numeric for i64 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn sum_is_finite(_: i128) -> bool {
-        // Wrapping i128 arithmetic is exact modulo 2^128: never poisoned.
-        true
+    fn sum_is_finite(sum: i128) -> bool {
+        // An overflowed sum stays overflowed under later adds and subtracts:
+        // the window operator recomputes it from the panes left.
+        sum != OVERFLOWED
     }
     fn variance(n: u64, sum: i128, squares: i128) -> f64 {
         // n·Σx² − (Σx)² is exact in i128 for any realistic window; when it is
         // not, fall back to floating point.
-        if squares < 0 {
-            // A sum of squares past 2^127 wrapped around: out of range.
+        if squares == OVERFLOWED || sum == OVERFLOWED || squares < 0 {
+            // The sum of squares passed i128::MAX (checked, so never a
+            // wrapped value): out of range, written as null and counted as
+            // overflowed by the caller.
             return f64::NAN;
         }
         let n128 = i128::from(n);
@@ -461,6 +487,46 @@ mod tests {
             i64::add_square(&mut q, x);
         }
         assert!((i64::variance(8, s, q) - 32.0 / 7.0).abs() < 1e-12);
+    }
+
+    /// Five squares near `i64::MAX` sum to about 5·2^126: past `i128::MAX`,
+    /// and wrapping around to a *positive* number, which the old check
+    /// (a negative sum of squares) let through as a wrong variance.
+    #[test]
+    fn integer_variance_detects_a_sum_of_squares_that_wraps_to_a_positive_number() {
+        let xs = [i64::MAX, i64::MAX - 1, i64::MAX, i64::MAX - 3, 0];
+        let wrapped = xs
+            .iter()
+            .fold(0_i128, |q, &x| q.wrapping_add(i128::from(x) * i128::from(x)));
+        assert!(wrapped > 0, "the case the old check missed");
+        let (mut s, mut q) = (0, 0);
+        for x in xs {
+            i64::add(&mut s, x);
+            i64::add_square(&mut q, x);
+        }
+        assert!(!i64::sum_is_finite(q));
+        assert!(i64::variance(5, s, q).is_nan(), "flagged, never a number");
+        // Merging pane sums detects it too, and the mark is sticky: removing
+        // a pane leaves it (the operator recomputes from the panes left).
+        let (mut a, mut b) = (0, 0);
+        for &x in &xs[..3] {
+            i64::add_square(&mut a, x);
+        }
+        for &x in &xs[3..] {
+            i64::add_square(&mut b, x);
+        }
+        let mut window = a;
+        i64::merge(&mut window, b);
+        assert!(!i64::sum_is_finite(window));
+        i64::unmerge(&mut window, b);
+        assert!(!i64::sum_is_finite(window));
+        // A sum that fits is exact under merge and unmerge.
+        let mut small = 0;
+        i64::add_square(&mut small, 3);
+        let mut total = small;
+        i64::merge(&mut total, b);
+        i64::unmerge(&mut total, b);
+        assert_eq!(total, 9);
     }
 
     #[test]
