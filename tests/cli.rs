@@ -536,6 +536,40 @@ fn parquet_output_matches_csv_output() {
     }
 }
 
+/// The Parquet schema follows the job, not the rows: an empty result and a
+/// result whose value columns are all null write the same column types as a
+/// full one (integer sum, min and max stay Int64, count UInt64).
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_schema_does_not_depend_on_the_data() {
+    use polars::prelude::{ParquetReader, SerReader};
+    let dir = TempDir::new("parquet-schema");
+    let full = dir.file("full.csv", b"ts,key,value\n1,a,5\n2,a,7\n3,b,-1\n1500,b,2\n");
+    let header_only = dir.file("empty.csv", b"ts,key,value\n");
+    // One event per key and window: variance and stddev are all null.
+    let nulls = dir.file("nulls.csv", b"ts,key,value\n1,a,5\n1500,b,2\n");
+    let schema = |input: &Path, name: &str| {
+        let path = dir.path(name);
+        let out = run(&[
+            "--input", p(input), "--time-col", "ts", "--key-col", "key", "--value-col", "value",
+            "--value-type", "int", "--agg", "count,sum,avg,min,max,variance,stddev",
+            "--output", "parquet", "--output-file", p(&path), "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        (frame.height(), format!("{:?}", frame.schema()))
+    };
+    let (full_rows, full_schema) = schema(&full, "full.parquet");
+    assert_eq!(full_rows, 3);
+    for column in ["count: UInt64", "sum: Int64", "min: Int64", "max: Int64", "variance: Float64"] {
+        assert!(full_schema.contains(column), "{column} in {full_schema}");
+    }
+    assert_eq!(schema(&header_only, "empty.parquet"), (0, full_schema.clone()));
+    assert_eq!(schema(&nulls, "nulls.parquet"), (2, full_schema));
+}
+
 #[test]
 fn csv_output_starts_with_its_header_even_without_rows() {
     let dir = TempDir::new("empty");

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use engine::{Agg, AggColumn, Dictionary, WindowResult};
+use engine::{Agg, AggColumn, Dictionary, ValueType, WindowResult};
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{Column, DataFrame, ParquetWriter};
 
@@ -19,6 +19,17 @@ enum Values {
 }
 
 impl Values {
+    /// The empty buffer of an aggregate's output column: count is `UInt64`;
+    /// sum, min and max have the value type (`Int64` for integers, nullable:
+    /// an overflowed sum is null); avg, variance and stddev are `Float64`.
+    fn of(agg: Agg, values: ValueType) -> Self {
+        match (agg, values) {
+            (Agg::Count, _) => Values::U64(Vec::new()),
+            (Agg::Sum | Agg::Min | Agg::Max, ValueType::I64) => Values::OptI64(Vec::new()),
+            _ => Values::OptF64(Vec::new()),
+        }
+    }
+
     /// The buffered values, leaving an empty buffer of the same type.
     fn take(&mut self) -> Self {
         match self {
@@ -30,16 +41,20 @@ impl Values {
 }
 
 /// Window rows, buffered as columns and written a row group at a time.
+///
+/// Each column's type is fixed when the sink is made, from its aggregate and
+/// the job's value type, never from the rows: an empty result, or one whose
+/// values are all null, writes the same schema as a full one.
 pub struct ParquetSink {
     path: PathBuf,
     ends: Vec<i64>,
     keys: Vec<String>,
-    columns: Vec<(Agg, &'static str, Option<Values>)>,
+    columns: Vec<(Agg, &'static str, Values)>,
     writer: Option<BatchedWriter<File>>,
 }
 
 impl ParquetSink {
-    pub fn new(path: PathBuf, aggs: &[Agg], names: &[&'static str]) -> Self {
+    pub fn new(path: PathBuf, aggs: &[Agg], names: &[&'static str], values: ValueType) -> Self {
         Self {
             path,
             ends: Vec::new(),
@@ -47,7 +62,7 @@ impl ParquetSink {
             columns: aggs
                 .iter()
                 .zip(names)
-                .map(|(&a, &n)| (a, n, None))
+                .map(|(&a, &n)| (a, n, Values::of(a, values)))
                 .collect(),
             writer: None,
         }
@@ -68,7 +83,7 @@ impl ParquetSink {
                 let Some(column) = window.column(*agg) else {
                     continue;
                 };
-                match (values.get_or_insert_with(|| empty_like(column)), column) {
+                match (values, column) {
                     (Values::U64(v), AggColumn::U64(c)) => v.extend(order.iter().map(|&i| c[i])),
                     // Integer sums are nullable: a sum that overflowed 64 bits
                     // is null (and the column is Int64 either way).
@@ -98,15 +113,14 @@ impl ParquetSink {
             Column::new("window_end".into(), std::mem::take(&mut self.ends)),
             Column::new("key".into(), std::mem::take(&mut self.keys)),
         ];
-        for (agg, name, values) in &mut self.columns {
+        for (_, name, values) in &mut self.columns {
             let name = *name;
-            let column = match values.as_mut().map(Values::take) {
-                Some(Values::U64(v)) => Column::new(name.into(), v),
-                Some(Values::OptI64(v)) => Column::new(name.into(), v),
-                Some(Values::OptF64(v)) => Column::new(name.into(), v),
-                // No window had rows: the column's type follows its aggregate.
-                None if *agg == Agg::Count => Column::new(name.into(), Vec::<u64>::new()),
-                None => Column::new(name.into(), Vec::<Option<f64>>::new()),
+            // Typed vectors: polars takes the column type from them, also
+            // when they are empty or all null.
+            let column = match values.take() {
+                Values::U64(v) => Column::new(name.into(), v),
+                Values::OptI64(v) => Column::new(name.into(), v),
+                Values::OptF64(v) => Column::new(name.into(), v),
             };
             columns.push(column);
         }
@@ -139,10 +153,3 @@ impl ParquetSink {
     }
 }
 
-fn empty_like(column: &AggColumn) -> Values {
-    match column {
-        AggColumn::U64(_) => Values::U64(Vec::new()),
-        AggColumn::I64(_) | AggColumn::NullableI64(_) => Values::OptI64(Vec::new()),
-        AggColumn::NullableF64(_) => Values::OptF64(Vec::new()),
-    }
-}

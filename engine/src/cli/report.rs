@@ -54,6 +54,7 @@ impl CliHooks {
                 rows_path.map_or_else(|| path.clone(), std::path::Path::to_path_buf),
                 &aggs,
                 &names,
+                config.value_type(),
             )),
             _ => Sink::Text(
                 WindowWriter::new(out, options.format, aggs, names, options.table_rows)?

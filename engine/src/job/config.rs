@@ -305,26 +305,32 @@ impl JobConfig {
         Parser::try_new(format, extract, self.max_line_bytes)
     }
 
-    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
-        let (aggs, values) = match &self.kind {
+    /// The type of the values the job aggregates ([`ValueType::None`]
+    /// without a value column): it fixes the type of the sum, min and max
+    /// output columns, whatever the data.
+    #[must_use]
+    pub fn value_type(&self) -> ValueType {
+        match &self.kind {
             JobKind::Aggregate {
-                aggs,
-                value,
+                value: Some(_),
                 value_kind,
                 ..
-            } => {
-                let values = match (value, value_kind) {
-                    (None, _) => ValueType::None,
-                    (Some(_), ValueKind::Int) => ValueType::I64,
-                    (Some(_), ValueKind::Float) => ValueType::F64,
-                };
-                (aggs.clone(), values)
-            }
-            _ => (AggSet::new([Agg::Count]), ValueType::None),
+            } => match value_kind {
+                ValueKind::Int => ValueType::I64,
+                ValueKind::Float => ValueType::F64,
+            },
+            _ => ValueType::None,
+        }
+    }
+
+    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
+        let aggs = match &self.kind {
+            JobKind::Aggregate { aggs, .. } => aggs.clone(),
+            _ => AggSet::new([Agg::Count]),
         };
         WindowAggregator::builder(self.spec)
             .aggregates(aggs)
-            .values(values)
+            .values(self.value_type())
             .retention(if self.keep_empty {
                 Retention::SparkCompatible
             } else {
