@@ -464,6 +464,7 @@ fn help_groups_flags_under_headings() {
                 "--listen",
                 "--generate",
                 "--records",
+                "--no-mmap",
                 "--max-connections",
                 "--connect-timeout",
                 "--idle-timeout",

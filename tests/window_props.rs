@@ -282,7 +282,7 @@ proptest! {
 #[test]
 fn many_chunk_batches_are_bit_identical_across_thread_counts() {
     let generated = datasets::events(&datasets::EventConfig {
-        events: 3 * engine::CHUNK_ROWS + 1_234,
+        events: 3 * engine::tuning::CHUNK_ROWS + 1_234,
         keys: 5_000,
         skew: 1.1,
         rate: 50_000,
@@ -312,7 +312,7 @@ fn many_chunk_batches_are_bit_identical_across_thread_counts() {
 #[test]
 fn many_chunk_integer_batches_equal_the_oracle_on_two_threads() {
     let generated = datasets::events(&datasets::EventConfig {
-        events: 3 * engine::CHUNK_ROWS + 777,
+        events: 3 * engine::tuning::CHUNK_ROWS + 777,
         keys: 20_000,
         skew: 0.8,
         rate: 40_000,

@@ -264,11 +264,11 @@ impl JobHooks for Counter {
         Ok(())
     }
 
-    fn bad_record(&mut self, _origin: &str, _line: u64, _reason: &str) {
+    fn bad_record(&mut self, _origin: &str, _line: u64, _reason: &engine::ingest::RecordError) {
         self.bad += 1;
     }
 
-    fn notice(&mut self, _message: &str) {}
+    fn notice(&mut self, _notice: &engine::job::Notice<'_>) {}
 }
 
 fn wordcount_end_to_end(c: &mut Criterion) {
@@ -288,6 +288,9 @@ fn wordcount_end_to_end(c: &mut Criterion) {
         max_line_bytes: MAX_LINE_BYTES,
         run_for: None,
         socket: engine::source::SocketOptions::default(),
+        // SAFETY: the benchmark's input files are written before the job and
+        // not changed while it runs.
+        mmap: unsafe { engine::job::MmapChoice::auto() },
     };
     let mut group = c.benchmark_group("wordcount_end_to_end");
     configure(&mut group, len as usize);

@@ -190,11 +190,11 @@ impl JobHooks for Fold {
         Ok(())
     }
 
-    fn bad_record(&mut self, _origin: &str, _line: u64, _reason: &str) {
+    fn bad_record(&mut self, _origin: &str, _line: u64, _reason: &engine::ingest::RecordError) {
         self.bad += 1;
     }
 
-    fn notice(&mut self, _message: &str) {}
+    fn notice(&mut self, _notice: &engine::job::Notice<'_>) {}
 }
 
 /// The job configuration of `workload` on `inputs`.
@@ -264,6 +264,9 @@ pub fn config(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<
         max_line_bytes: 1 << 20,
         run_for: None,
         socket: engine::source::SocketOptions::default(),
+        // SAFETY: the benchmark's input files are written before the job and
+        // not changed while it runs.
+        mmap: unsafe { engine::job::MmapChoice::auto() },
     })
 }
 

@@ -40,6 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let ssc = StreamingContext::new(Duration::from_secs(1))?;
+    // The sources' diagnostics (a server that went away) on stderr.
+    ssc.on_notice(|message| eprintln!("engine: {message}"));
     let lines: DStream<String> = if let Some(addr) = &server {
         ssc.socket_text_stream(addr)?
     } else {

@@ -47,10 +47,17 @@ pub mod source;
 pub mod window;
 
 pub use aggregate::{Agg, AggSet};
-pub use batch::{Batch, Column, Values, CHUNK_ROWS, MIN_PARALLEL_ROWS};
+pub use batch::{Batch, Column, Values};
 pub use dictionary::{Dictionary, DictionaryReader};
 pub use dstream::{DStream, StreamingContext};
-pub use error::{Error, Result};
+pub use error::{ColumnRole, Error, IoSource, Result};
+
+/// Internal sizes that tests and benchmarks reach for (results do not depend
+/// on them, except float rounding on [`CHUNK_ROWS`](tuning::CHUNK_ROWS)); not
+/// part of the stable API.
+pub mod tuning {
+    pub use crate::batch::{CHUNK_ROWS, MIN_PARALLEL_ROWS};
+}
 pub use window::{
     AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
 };

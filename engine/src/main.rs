@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match cli::main() {
         Ok(code) => code,
         Err(err) => {
-            cli::diag(&format!("engine: error: {err:#}"));
+            cli::diag(&format!("engine: error: {}", cli::render(&err)));
             ExitCode::from(cli::exit_code(&err))
         }
     }

@@ -63,7 +63,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let ours_invalid = parsed
             .errors
             .first()
-            .is_some_and(|e| e.reason.starts_with("invalid JSON"));
+            .is_some_and(|e| e.reason.to_string().starts_with("invalid JSON"));
         let reference = serde_json::from_str::<Members>(text);
         if let Err(e) = &reference {
             if e.to_string().contains("recursion limit") {

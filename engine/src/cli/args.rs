@@ -9,11 +9,12 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use engine::ingest::{Format, ValueKind};
-use engine::job::{Input, JobConfig, JobKind, OnError, TimeMode};
+use engine::job::{Input, JobConfig, JobKind, MmapChoice, OnError, TimeMode};
 use engine::lookup::Lookup;
 use engine::output::OutputFormat;
 use engine::{AggSet, WindowSpec};
 
+use super::generate;
 use super::values::{check_writable, file_id, parse_bytes, parse_duration};
 
 /// A mistake on the command line (exit status 2).
@@ -138,7 +139,7 @@ const EXECUTION: &str = "Execution";
 #[derive(Debug, Args)]
 #[group(id = "source", required = true, multiple = false)]
 pub struct SourceArgs {
-    /// Read a file (memory-mapped), or standard input with `-`.
+    /// Read a file (memory-mapped unless --no-mmap), or standard input with `-`.
     #[arg(long, value_name = "PATH", help_heading = INPUT)]
     pub input: Option<PathBuf>,
     /// Read lines from a TCP server, reconnecting when it goes away.
@@ -160,6 +161,10 @@ pub struct RunArgs {
     /// Records a generator produces (default: 1000000).
     #[arg(long, value_name = "N", help_heading = INPUT)]
     pub records: Option<u64>,
+    /// Read --input files instead of memory-mapping them: for a file that
+    /// another process may change or truncate while the job runs.
+    #[arg(long, help_heading = INPUT)]
+    pub no_mmap: bool,
     /// --listen: producers connected at once; more are refused (closed at once, logged).
     #[arg(long, default_value_t = engine::source::MAX_CONNECTIONS, value_name = "N", help_heading = INPUT)]
     pub max_connections: usize,
@@ -328,11 +333,14 @@ impl RunArgs {
         };
         let config = JobConfig {
             input: self.input()?,
-            format: self.format.map(|f| match f {
-                FormatArg::Text => Format::Text,
-                FormatArg::Csv => Format::Csv,
-                FormatArg::Ndjson => Format::Ndjson,
-            }),
+            format: self
+                .format
+                .map(|f| match f {
+                    FormatArg::Text => Format::Text,
+                    FormatArg::Csv => Format::Csv,
+                    FormatArg::Ndjson => Format::Ndjson,
+                })
+                .or_else(|| self.source.generate.as_deref().map(generate::format_of)),
             time,
             kind: self.kind()?,
             spec,
@@ -346,6 +354,18 @@ impl RunArgs {
             max_line_bytes,
             run_for,
             socket: self.socket_options()?,
+            mmap: if self.no_mmap {
+                MmapChoice::never()
+            } else {
+                // SAFETY: mapping a file that another process modifies or
+                // truncates while the job reads it is undefined behaviour
+                // (the parsers take `&str` slices of the mapped bytes; a
+                // truncation is a SIGBUS). As ripgrep does, the binary maps
+                // by default, because input files are nearly always at rest
+                // and mapping is the fast path; `--no-mmap` (in `--help`)
+                // reads the file instead when it may change.
+                unsafe { MmapChoice::auto() }
+            },
         };
         let format = config.effective_format();
         if format != Format::Text && self.job.is_none() && self.key_col.is_none() {
@@ -511,10 +531,15 @@ impl RunArgs {
             (Some(path), ..) => Input::File(path.clone()),
             (_, Some(addr), ..) => Input::Connect(addr.clone()),
             (_, _, Some(addr), _) => Input::Listen(listen_address(addr)),
-            (.., Some(name)) => Input::Generate {
-                name: name.clone(),
-                records: self.records.unwrap_or(1_000_000),
-            },
+            (.., Some(name)) => {
+                let records = self.records.unwrap_or(1_000_000);
+                match generate::generator(name, records) {
+                    Some(generator) => Input::Generator(generator),
+                    None => bail!(usage(format!(
+                        "unknown generator `{name}` (expected words or events)"
+                    ))),
+                }
+            }
             _ => bail!(usage(
                 "one of --input, --connect, --listen or --generate is required"
             )),

@@ -2,6 +2,8 @@
 //! (output, progress bar, summary).
 
 mod args;
+mod errors;
+mod generate;
 mod output_file;
 #[cfg(feature = "parquet")]
 mod parquet;
@@ -24,19 +26,15 @@ pub use report::diag;
 /// unreachable socket), 1 for a job that failed on its data or its output.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<engine::Error>() {
-        Some(
-            engine::Error::Io { .. }
-            | engine::Error::Config(_)
-            | engine::Error::InvalidWindow(_)
-            | engine::Error::UnknownAggregate(_)
-            | engine::Error::ValueType(_),
-        ) => 2,
+        Some(e) if e.is_usage() => 2,
         None if err.downcast_ref::<args::UsageError>().is_some() => 2,
         // Malformed data with --on-error fail, a failed write, and anything
         // else.
         _ => 1,
     }
 }
+
+pub use errors::render;
 
 /// A job that ran but must not count as a success.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +163,7 @@ fn write_stats(
         return out.flush();
     }
     let (pending, mut file) = output_file::PendingFile::create(path, stop)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        .map_err(std::io::Error::other)?;
     file.write_all(json.as_bytes())?;
     drop(file);
     pending.commit()

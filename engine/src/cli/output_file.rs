@@ -42,7 +42,7 @@ impl PendingFile {
             }
             if special || !meta.is_file() {
                 let file =
-                    open_in_place(target, stop).map_err(|e| engine::Error::io(shown(), &e))?;
+                    open_in_place(target, stop).map_err(|e| engine::Error::io(shown(), e))?;
                 let pending = Self {
                     target: target.to_path_buf(),
                     temp: target.to_path_buf(),
@@ -57,7 +57,7 @@ impl PendingFile {
             .file_name()
             .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let (temp, file) = create_temp(parent_dir(&target), &name)
-            .map_err(|e| engine::Error::io(parent_dir(&target).display(), &e))?;
+            .map_err(|e| engine::Error::io(parent_dir(&target).display(), e))?;
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = file.set_permissions(meta.permissions());
         }

@@ -132,7 +132,7 @@ impl ParquetSink {
         let frame = self.take_frame()?;
         if self.writer.is_none() {
             let file =
-                File::create(&self.path).map_err(|e| engine::Error::io(self.path.display(), &e))?;
+                File::create(&self.path).map_err(|e| engine::Error::io(self.path.display(), e))?;
             self.writer = Some(ParquetWriter::new(file).batched(frame.schema())?);
         }
         if let Some(writer) = &mut self.writer {

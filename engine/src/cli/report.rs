@@ -4,7 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use engine::job::{Input, JobConfig, JobHooks, JobReport};
+use engine::ingest::RecordError;
+use engine::job::{Input, JobConfig, JobHooks, JobReport, Notice};
 use engine::output::WindowWriter;
 use engine::{Dictionary, WindowResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -184,17 +185,18 @@ impl JobHooks for CliHooks {
         Ok(())
     }
 
-    fn bad_record(&mut self, origin: &str, line: u64, reason: &str) {
+    fn bad_record(&mut self, origin: &str, line: u64, reason: &RecordError) {
         self.bad_reported += 1;
         if self.bad_reported <= REPORTED_BAD_RECORDS {
+            let reason = super::errors::reason_text(reason);
             self.print(&format!("engine: skipped {origin} line {line}: {reason}"));
         } else if self.bad_reported == REPORTED_BAD_RECORDS + 1 {
             self.print("engine: more malformed records are skipped and counted silently");
         }
     }
 
-    fn notice(&mut self, message: &str) {
-        self.print(&format!("engine: {message}"));
+    fn notice(&mut self, notice: &Notice<'_>) {
+        self.print(&format!("engine: {}", super::errors::notice_text(notice)));
     }
 
     fn progress(&mut self, done: u64, total: u64) {

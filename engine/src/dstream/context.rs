@@ -41,7 +41,13 @@ pub(crate) struct Graph {
     /// Whether a source receives data in real time (a socket): batches then
     /// follow the wall clock.
     real_time: bool,
+    /// Where the sources' diagnostics go ([`StreamingContext::on_notice`]);
+    /// shared with the sources' steps, so that it can be set after them.
+    notices: Rc<NoticeHook>,
 }
+
+/// The callback set with [`StreamingContext::on_notice`], if any.
+type NoticeHook = RefCell<Option<Box<dyn Fn(&str)>>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct SourceState {
@@ -92,8 +98,19 @@ impl StreamingContext {
                 sources: Vec::new(),
                 drain_ms: 0,
                 real_time: false,
+                notices: Rc::new(RefCell::new(None)),
             })),
         })
+    }
+
+    /// Where the sources' diagnostics go: a socket source's reconnections,
+    /// a server that went away. The library prints nothing itself: without
+    /// a callback they go to the [`log`](https://docs.rs/log) facade (level
+    /// `warn`, target `engine`), which costs nothing when no logger is
+    /// installed and reaches the application's logger when one is; a
+    /// callback replaces that (e.g. `|m| eprintln!("engine: {m}")`).
+    pub fn on_notice(&self, notice: impl Fn(&str) + 'static) {
+        *self.graph.borrow().notices.borrow_mut() = Some(Box::new(notice));
     }
 
     /// The batch interval, ms.
@@ -275,11 +292,12 @@ impl StreamingContext {
         // Held by the step: dropping the graph stops the reader.
         let guard = StopOnDrop(stop);
         let state = Rc::new(RefCell::new(SourceState::default()));
-        {
+        let notices = {
             let mut graph = self.graph.borrow_mut();
             graph.sources.push(Rc::clone(&state));
             graph.real_time = true;
-        }
+            Rc::clone(&graph.notices)
+        };
         let out = Slot::new();
         let slot = out.clone();
         self.add_step(move |tick| {
@@ -299,12 +317,10 @@ impl StreamingContext {
                             ingest::lines(data).map(|l| String::from_utf8_lossy(l).into_owned()),
                         );
                     }
-                    SourceEvent::Notice(message) => {
-                        // A closed or full stderr loses the line, never the
-                        // stream (`eprintln!` would panic).
-                        use std::io::Write as _;
-                        let _ = writeln!(std::io::stderr().lock(), "engine: {message}");
-                    }
+                    SourceEvent::Notice(message) => match &*notices.borrow() {
+                        Some(notice) => notice(&message),
+                        None => log::warn!(target: "engine", "{message}"),
+                    },
                     SourceEvent::Closed(_) => {}
                     SourceEvent::End => state.borrow_mut().ended = true,
                     SourceEvent::Failed(e) => return Err(e),

@@ -53,11 +53,11 @@ pub fn check_csv_header(names: &[String]) -> Result<()> {
     let mut seen = std::collections::HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if let Some(first) = seen.insert(name.as_str(), i) {
-            return Err(Error::Config(format!(
-                "the CSV header names column `{name}` twice (columns {} and {})",
-                first + 1,
-                i + 1
-            )));
+            return Err(Error::DuplicateColumn {
+                name: name.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
         }
     }
     Ok(())
@@ -300,7 +300,7 @@ mod tests {
     fn duplicate_csv_header_is_an_error() {
         let names = csv_header_fields("ts,key, key ,value");
         let err = check_csv_header(&names).unwrap_err();
-        assert!(matches!(&err, Error::Config(_)), "{err:?}");
+        assert!(matches!(&err, Error::DuplicateColumn { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
             "the CSV header names column `key` twice (columns 2 and 3)"

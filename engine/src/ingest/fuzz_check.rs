@@ -247,7 +247,7 @@ fn parse(parser: &Parser, input: &[u8], dict: &Dictionary) -> ParsedChunk {
     assert!(parsed
         .errors
         .iter()
-        .all(|e| e.line < parsed.lines && !e.reason.is_empty()));
+        .all(|e| e.line < parsed.lines && !e.reason.to_string().is_empty()));
     assert!(parsed.record_of.windows(2).all(|w| w[0] <= w[1]));
     assert!(parsed
         .record_of

@@ -40,7 +40,7 @@ use crate::dictionary::Dictionary;
 use crate::error::Result;
 
 /// Malformed records kept per chunk with their reasons (all are counted).
-pub const REPORTED_PER_CHUNK: usize = 8;
+pub(crate) const REPORTED_PER_CHUNK: usize = 8;
 
 /// How records are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,39 @@ pub struct BadRecord {
     /// Line of the record within the chunk, 0-based.
     pub line: u64,
     /// What is wrong with it.
-    pub reason: String,
+    pub reason: RecordError,
+}
+
+/// Why a record is malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The line is longer than the longest line allowed: `bytes` long when
+    /// the parser saw it whole, unknown when a reader dropped it unread.
+    LineTooLong {
+        /// The line's length, when known.
+        bytes: Option<usize>,
+        /// The longest line allowed.
+        max: usize,
+    },
+    /// Anything else: invalid UTF-8 or JSON, a missing field, a number out
+    /// of range, described.
+    Invalid(String),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::LineTooLong {
+                bytes: Some(bytes),
+                max,
+            } => write!(f, "line of {bytes} bytes is longer than the limit of {max} bytes"),
+            RecordError::LineTooLong { bytes: None, max } => {
+                write!(f, "line longer than the limit of {max} bytes")
+            }
+            RecordError::Invalid(reason) => f.write_str(reason),
+        }
+    }
 }
 
 impl fmt::Display for BadRecord {
@@ -252,7 +284,14 @@ impl ParsedChunk {
         self.skipped = 0;
     }
 
+    /// Counts a malformed record; the first few keep their reason (built
+    /// only for them).
     pub(crate) fn bad(&mut self, line: u64, reason: impl FnOnce() -> String) {
+        self.bad_because(line, || RecordError::Invalid(reason()));
+    }
+
+    /// [`bad`](Self::bad) with a typed reason.
+    pub(crate) fn bad_because(&mut self, line: u64, reason: impl FnOnce() -> RecordError) {
         self.skipped += 1;
         if self.errors.len() < REPORTED_PER_CHUNK {
             self.errors.push(BadRecord {
@@ -387,7 +426,8 @@ impl Parser {
     /// assert!(err.to_string().contains("CSV fields are column indices"));
     /// ```
     pub fn try_new(format: Format, extract: Extract, max_line_bytes: usize) -> Result<Self> {
-        let plan = Plan::of(format, &extract, max_line_bytes).map_err(crate::Error::Config)?;
+        let plan =
+            Plan::of(format, &extract, max_line_bytes).map_err(crate::Error::InvalidParser)?;
         Ok(Self {
             format,
             extract,
@@ -599,7 +639,7 @@ mod tests {
     fn assert_refused(format: Format, extract: &Extract, max_line_bytes: usize, reason: &str) {
         let err = Parser::try_new(format, extract.clone(), max_line_bytes).unwrap_err();
         assert!(
-            matches!(&err, crate::Error::Config(m) if m.contains(reason)),
+            matches!(&err, crate::Error::InvalidParser(m) if m.contains(reason)),
             "{extract:?}: {err}"
         );
         let parser = Parser::new(format, extract.clone(), max_line_bytes);
@@ -608,7 +648,7 @@ mod tests {
         assert_eq!((parsed.records, parsed.skipped), (3, 3));
         assert!(parsed.keys.is_empty());
         assert!(
-            parsed.errors[0].reason.contains(reason),
+            parsed.errors[0].reason.to_string().contains(reason),
             "{:?}",
             parsed.errors
         );
@@ -749,7 +789,10 @@ mod tests {
         let parsed = parsers[1].parse(inputs[1].as_bytes(), &dict).unwrap();
         assert_eq!((parsed.records, parsed.skipped), (3, 2));
         assert!(
-            parsed.errors[0].reason.contains("byte-order mark"),
+            parsed.errors[0]
+                .reason
+                .to_string()
+                .contains("byte-order mark"),
             "{:?}",
             parsed.errors
         );

@@ -1,6 +1,6 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
-use super::{lines, with_cache, KeyCache, ParsedChunk};
+use super::{lines, with_cache, KeyCache, ParsedChunk, RecordError};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -45,11 +45,9 @@ pub(super) fn check_line<'a>(
     out: &mut ParsedChunk,
 ) -> Option<&'a str> {
     if line.len() > max_line_bytes {
-        out.bad(index, || {
-            format!(
-                "line of {} bytes is longer than --max-line-bytes {max_line_bytes}",
-                line.len()
-            )
+        out.bad_because(index, || RecordError::LineTooLong {
+            bytes: Some(line.len()),
+            max: max_line_bytes,
         });
         return None;
     }
@@ -176,9 +174,13 @@ mod tests {
         assert_eq!(parsed.record_of, [0, 0, 0, 4]);
         assert_eq!((parsed.records, parsed.skipped), (5, 2));
         assert_eq!(parsed.errors[0].to_string(), "line 2: invalid UTF-8");
-        assert!(parsed.errors[1]
-            .reason
-            .contains("longer than --max-line-bytes 12"));
+        assert_eq!(
+            parsed.errors[1].reason,
+            super::RecordError::LineTooLong {
+                bytes: Some(25),
+                max: 12
+            }
+        );
     }
 
     #[test]

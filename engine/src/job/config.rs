@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use crate::aggregate::{Agg, AggSet};
 use crate::dictionary::Dictionary;
-use crate::error::{Error, Result};
-use crate::ingest::{self, Extract, Field, Fields, Format, Parser, ValueKind};
+use crate::error::{ColumnRole, Error, Result};
+use crate::ingest::{self, Extract, Field, Fields, Format, Parser, RecordError, ValueKind};
 use crate::lookup::Lookup;
 use crate::source;
 use crate::window::{Retention, ValueType, WindowAggregator, WindowResult, WindowSpec};
 
 /// Where records come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Input {
-    /// A file, memory-mapped.
+    /// A file: memory-mapped when the job's [`MmapChoice`] allows it and the
+    /// path is a regular file, read as a stream otherwise.
     File(PathBuf),
     /// Standard input.
     Stdin,
@@ -26,14 +27,91 @@ pub enum Input {
     Connect(String),
     /// An address to listen on for producers.
     Listen(String),
-    /// A built-in generator: `words` (text lines) or `events` (CSV
-    /// `ts,key,value`), `records` records long.
-    Generate {
-        /// Generator name.
-        name: String,
-        /// Records to generate.
-        records: u64,
-    },
+    /// Text made by the caller: a data generator, a replay.
+    Generator(Generator),
+}
+
+/// A source of text lines made by the caller, run on a reader thread of the
+/// job: [`Input::Generator`].
+#[derive(Clone)]
+pub struct Generator {
+    name: String,
+    produce: Arc<Producer>,
+}
+
+/// What a [`Generator`] runs: it calls `send` with buffers of whole lines
+/// (`\n`-terminated) until it is done or `send` returns `false` (the job no
+/// longer wants data).
+pub type Producer = dyn Fn(&mut dyn FnMut(Vec<u8>) -> bool) + Send + Sync;
+
+impl Generator {
+    /// A generator called `name` (records are reported as coming from
+    /// `generator <name>`). Each run of a job calls `produce` once.
+    pub fn new(
+        name: impl Into<String>,
+        produce: impl Fn(&mut dyn FnMut(Vec<u8>) -> bool) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            produce: Arc::new(produce),
+        }
+    }
+
+    /// The generator's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn producer(&self) -> Arc<Producer> {
+        Arc::clone(&self.produce)
+    }
+}
+
+impl std::fmt::Debug for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generator")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a job may memory-map its input file.
+///
+/// Mapping is the fast path for files (parsed in parallel in place, pages
+/// released behind), but it is only sound while no other process changes
+/// the file: the parsers take `&str` slices of the mapped bytes, and bytes
+/// that change under a `&str` are undefined behaviour (a truncation is a
+/// `SIGBUS`). So, as in ripgrep, only the caller can vouch for it:
+/// [`MmapChoice::auto`] is `unsafe`, and the default never maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmapChoice {
+    enabled: bool,
+}
+
+impl MmapChoice {
+    /// Map regular files (other paths, pipes and devices, are read).
+    ///
+    /// # Safety
+    ///
+    /// No other process may modify or truncate a file the job maps while the
+    /// job runs: the mapped bytes are read as `&str` and must not change.
+    #[must_use]
+    pub unsafe fn auto() -> Self {
+        Self { enabled: true }
+    }
+
+    /// Never map: files are read as streams, as pipes are.
+    #[must_use]
+    pub fn never() -> Self {
+        Self { enabled: false }
+    }
+
+    /// Whether mapping is allowed.
+    #[must_use]
+    pub fn is_enabled(self) -> bool {
+        self.enabled
+    }
 }
 
 /// Where event times come from.
@@ -108,8 +186,11 @@ pub struct JobConfig {
     pub max_line_bytes: usize,
     /// Stop after this much wall-clock time.
     pub run_for: Option<Duration>,
-    /// Limits and timeouts of `--connect` and `--listen`.
+    /// Limits and timeouts of the socket sources ([`Input::Connect`],
+    /// [`Input::Listen`]).
     pub socket: source::SocketOptions,
+    /// Whether an input file may be memory-mapped (see [`MmapChoice`]).
+    pub mmap: MmapChoice,
 }
 
 /// What a job did.
@@ -131,10 +212,10 @@ pub struct JobReport {
     /// Records whose events went into windows: with `skipped`, `filtered`,
     /// `late`, `unmatched` and `after_until`, every record read.
     pub in_windows: u64,
-    /// Records at or after `--until`: in no window that is written, so not
-    /// aggregated.
+    /// Records at or after [`JobConfig::until`]: in no window that is
+    /// written, so not aggregated.
     pub after_until: u64,
-    /// Well-formed records that yield no event: `--where` filtered them out,
+    /// Well-formed records that yield no event: the filter rejected them,
     /// a grep line without the pattern, a line without words.
     pub filtered: u64,
     /// Window results that overflowed their type and were written as null
@@ -148,8 +229,8 @@ pub struct JobReport {
     /// Wall-clock time.
     pub elapsed: Duration,
     /// Processing time of each batch of input (parse, aggregate, emit).
-    /// (A uniform sample of at most [`LATENCY_SAMPLES`](super::LATENCY_SAMPLES) of them on long
-    /// runs, so that memory stays bounded.)
+    /// (A uniform sample of at most 100 000 of them on long runs, so that
+    /// memory stays bounded.)
     pub batch_latencies: Vec<Duration>,
     /// The longest batch latency.
     pub max_batch_latency: Duration,
@@ -162,11 +243,85 @@ pub trait JobHooks {
     /// A window closed.
     fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> Result<()>;
     /// A malformed record was skipped (the first few of each batch).
-    fn bad_record(&mut self, origin: &str, line: u64, reason: &str);
-    /// Something worth telling (a reconnection, a producer, an overflow).
-    fn notice(&mut self, message: &str);
+    fn bad_record(&mut self, origin: &str, line: u64, reason: &RecordError);
+    /// Something worth telling (a reconnection, a producer, a filter that
+    /// matched nothing).
+    fn notice(&mut self, notice: &Notice<'_>);
     /// Bytes of a file processed so far, of `total`.
     fn progress(&mut self, _done: u64, _total: u64) {}
+}
+
+/// Something a job tells its hooks ([`JobHooks::notice`]) that is neither a
+/// window nor an error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Notice<'a> {
+    /// The job listens for producers on this address ([`Input::Listen`]).
+    Listening(std::net::SocketAddr),
+    /// A producer's CSV header is unusable: the job goes on for the others,
+    /// and counts that producer's records as malformed.
+    ProducerIgnored {
+        /// The producer.
+        origin: &'a str,
+        /// What is wrong with its header.
+        error: &'a Error,
+    },
+    /// Records were read, but the filter let none through: a field name or
+    /// text that is likely misspelt (NDJSON members are not declared, so it
+    /// cannot be caught up front).
+    FilterMatchedNothing {
+        /// The filter's field.
+        field: &'a str,
+        /// The text it compares with.
+        text: &'a str,
+    },
+    /// A result did not fit its type (an integer sum past 64 bits, a float
+    /// sum past ±1.8e308, a sum of squares past `i128`): written as null.
+    /// The first few are told one by one, then [`Notice::MoreOverflows`].
+    Overflow {
+        /// The aggregate.
+        agg: Agg,
+        /// The key, by name.
+        key: &'a str,
+        /// The end of its window, ms.
+        window_end: i64,
+    },
+    /// More results overflowed; they are only counted
+    /// ([`JobReport::overflowed`]).
+    MoreOverflows,
+    /// A source's message (a reconnection, a producer that came or went).
+    Source(&'a str),
+}
+
+impl std::fmt::Display for Notice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Listening(addr) => write!(f, "listening on {addr}"),
+            Notice::ProducerIgnored { origin, error } => write!(
+                f,
+                "ignoring {origin}: {}; its records are counted as malformed",
+                crate::error::chain(error)
+            ),
+            Notice::FilterMatchedNothing { field, text } => write!(
+                f,
+                "no record has {field} = {text:?}: check the filter's field name and text"
+            ),
+            Notice::Overflow {
+                agg,
+                key,
+                window_end,
+            } => write!(
+                f,
+                "the {} of key {key:?} in the window ending at {window_end} ms overflowed its \
+                 type; written as null",
+                agg.name()
+            ),
+            Notice::MoreOverflows => {
+                f.write_str("more overflowed results are written as null and counted silently")
+            }
+            Notice::Source(message) => f.write_str(message),
+        }
+    }
 }
 
 impl JobConfig {
@@ -175,7 +330,6 @@ impl JobConfig {
     pub fn effective_format(&self) -> Format {
         self.format.unwrap_or_else(|| match &self.input {
             Input::File(path) => Format::from_path(&path.to_string_lossy()),
-            Input::Generate { name, .. } if name == "events" => Format::Csv,
             _ => Format::Text,
         })
     }
@@ -192,50 +346,30 @@ impl JobConfig {
     /// Checks the combination of options before any data is read.
     pub fn validate(&self) -> Result<()> {
         let format = self.effective_format();
-        let config = |msg: String| Err(Error::Config(msg));
         if let JobKind::Aggregate { aggs, value, .. } = &self.kind {
             if format == Format::Text {
-                return config(
-                    "--job aggregate reads fields: the input must be csv or ndjson (--format)"
-                        .into(),
-                );
+                return Err(Error::FieldsNeedStructuredInput);
             }
             if aggs.needs_values() && value.is_none() {
-                return config(format!(
-                    "--agg {} needs a value column (--value-col)",
-                    aggs.aggs()
-                        .iter()
-                        .map(|a| a.name())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
+                return Err(Error::MissingValueColumn { aggs: aggs.clone() });
             }
         }
-        if let TimeMode::Column(col) = &self.time {
+        if let TimeMode::Column(column) = &self.time {
             if format == Format::Text || !matches!(self.kind, JobKind::Aggregate { .. }) {
-                return config(format!(
-                    "--time-col {col} reads a field: it needs --job aggregate (--key-col) on csv or ndjson input"
-                ));
+                return Err(Error::TimeColumnNeedsFields {
+                    column: column.clone(),
+                });
             }
         }
         if let TimeMode::Rate(0) = self.time {
-            return config("--rate must be positive".into());
+            return Err(Error::NonPositiveRate);
         }
         if self.until.is_some() && self.time == TimeMode::Processing {
-            return config(
-                "--until works in event time (--time-col) or virtual time (--rate)".into(),
-            );
+            return Err(Error::UntilNeedsEventOrVirtualTime);
         }
         if let JobKind::Grep(p) = &self.kind {
             if p.is_empty() {
-                return config("--pattern must not be empty".into());
-            }
-        }
-        if let Input::Generate { name, .. } = &self.input {
-            if !["words", "events"].contains(&name.as_str()) {
-                return config(format!(
-                    "unknown generator `{name}` (expected words or events)"
-                ));
+                return Err(Error::EmptyPattern);
             }
         }
         Ok(())
@@ -262,30 +396,31 @@ impl JobConfig {
                     Format::Csv => {
                         let names = ingest::csv_header_fields(header.unwrap_or(""));
                         ingest::check_csv_header(&names)?;
-                        let column = |name: &str, flag: &str| {
+                        let column = |name: &str, role: ColumnRole| {
                             names
                                 .iter()
                                 .position(|n| n == name)
                                 .map(Field::Column)
-                                .ok_or_else(|| {
-                                    Error::Config(format!(
-                                        "unknown column `{name}` ({flag}); the CSV header has: {}",
-                                        names.join(", ")
-                                    ))
+                                .ok_or_else(|| Error::UnknownColumn {
+                                    role,
+                                    name: name.to_owned(),
+                                    available: names.clone(),
                                 })
                         };
                         Fields {
-                            key: column(key, "--key-col")?,
+                            key: column(key, ColumnRole::Key)?,
                             value: value
                                 .as_deref()
-                                .map(|v| column(v, "--value-col"))
+                                .map(|v| column(v, ColumnRole::Value))
                                 .transpose()?
                                 .map(|f| (f, *value_kind)),
-                            time: time.map(|t| column(t, "--time-col")).transpose()?,
+                            time: time.map(|t| column(t, ColumnRole::Time)).transpose()?,
                             columns: names.len(),
                             filter: filter
                                 .as_ref()
-                                .map(|(f, v)| Ok::<_, Error>((column(f, "--where")?, v.clone())))
+                                .map(|(f, v)| {
+                                    Ok::<_, Error>((column(f, ColumnRole::Filter)?, v.clone()))
+                                })
                                 .transpose()?,
                         }
                     }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::JobHooks;
+use super::{JobHooks, Notice};
 use crate::dictionary::Dictionary;
 use crate::error::Error;
 use crate::window::WindowResult;
@@ -37,13 +37,13 @@ pub(super) fn deliver<'a>(
             delivered.overflowed += 1;
             if delivered.overflowed <= REPORTED_OVERFLOWS {
                 let name = dict.read().get(key).unwrap_or_default().to_owned();
-                hooks.notice(&format!(
-                    "the {} of key {name:?} in the window ending at {} ms overflowed its type; written as null",
-                    agg.name(),
-                    window.end()
-                ));
+                hooks.notice(&Notice::Overflow {
+                    agg,
+                    key: &name,
+                    window_end: window.end(),
+                });
             } else if delivered.overflowed == REPORTED_OVERFLOWS + 1 {
-                hooks.notice("more overflowed results are written as null and counted silently");
+                hooks.notice(&Notice::MoreOverflows);
             }
         }
         match hooks.window(&window, dict) {

@@ -15,25 +15,28 @@ use rayon::prelude::*;
 use crate::batch::{Column, Values};
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
-use crate::ingest::{self, Format, ParsedChunk, Parser};
+use crate::ingest::{self, Format, ParsedChunk, Parser, RecordError};
 use crate::lookup::KeyMapper;
 use crate::source::{self, Chunk, SourceEvent};
 use crate::window::WindowAggregator;
 
 /// Bytes of a memory-mapped file processed per step; the pages behind a
 /// step are released once it is done, so resident memory stays bounded.
-pub const SEGMENT_BYTES: usize = 16 << 20;
+const SEGMENT_BYTES: usize = 16 << 20;
 
 /// Batch latencies a report keeps (a uniform sample beyond that).
-pub const LATENCY_SAMPLES: usize = 100_000;
+const LATENCY_SAMPLES: usize = 100_000;
 
 /// Bytes per parallel parsing task.
-pub const PIECE_BYTES: usize = 1 << 20;
+const PIECE_BYTES: usize = 1 << 20;
 
 mod config;
 mod deliver;
 
-pub use config::{Input, JobConfig, JobHooks, JobKind, JobReport, OnError, TimeMode};
+pub use config::{
+    Generator, Input, JobConfig, JobHooks, JobKind, JobReport, MmapChoice, Notice, OnError,
+    Producer, TimeMode,
+};
 use deliver::{deliver, Delivered};
 
 /// Runs `config` to its end, reporting through `hooks`; `stop` ends it early
@@ -67,7 +70,7 @@ pub fn run(
         ignored: std::collections::HashSet::new(),
         spare: Vec::new(),
         clock_floor: i64::MIN,
-        sampler: datasets::Rng::new(7),
+        sampler: SplitMix64(7),
         mapper: match &config.kind {
             JobKind::Aggregate {
                 lookup: Some(table),
@@ -81,7 +84,9 @@ pub fn run(
         started: Instant::now(),
     };
     let source_ended = match &config.input {
-        Input::File(path) if is_regular_file(path) => {
+        // Mapped only when the caller vouched for the file staying unchanged
+        // (`MmapChoice::auto` is unsafe for that reason).
+        Input::File(path) if config.mmap.is_enabled() && is_regular_file(path) => {
             let outcome = job.run_file(path, hooks);
             job.settle(outcome)?
         }
@@ -96,9 +101,10 @@ pub fn run(
             match input {
                 Input::Stdin => source::spawn_stdin(tx, max, readers()),
                 Input::File(path) => {
-                    // A pipe or a device cannot be mapped: read it as a stream,
-                    // opened on the reader's thread (opening a FIFO waits for
-                    // a writer, and the job must still stop on a signal).
+                    // A file not to be mapped, a pipe or a device: read it as
+                    // a stream, opened on the reader's thread (opening a FIFO
+                    // waits for a writer, and the job must still stop on a
+                    // signal).
                     let shown = path.display().to_string();
                     let file = OpenOnRead {
                         path: path.clone(),
@@ -111,10 +117,13 @@ pub fn run(
                 }
                 Input::Listen(addr) => {
                     let local = source::spawn_listen(addr, tx, max, &config.socket, readers())?;
-                    hooks.notice(&format!("listening on {local}"));
+                    hooks.notice(&Notice::Listening(local));
                 }
-                Input::Generate { name, records } => {
-                    spawn_generator(name, *records, tx, readers());
+                Input::Generator(generator) => {
+                    let produce = generator.producer();
+                    source::spawn_generator(generator.name(), tx, readers(), move |send| {
+                        produce(send);
+                    });
                 }
             }
             let outcome = job.run_queue(&rx, hooks);
@@ -158,7 +167,7 @@ struct Job<'c> {
     /// Processing time: the clock the windows have been closed up to.
     clock_floor: i64,
     /// Picks the latencies kept in the report's sample.
-    sampler: datasets::Rng,
+    sampler: SplitMix64,
     /// Re-keys events through `--lookup`.
     mapper: Option<KeyMapper>,
     next_record: u64,
@@ -194,17 +203,17 @@ impl Job<'_> {
     /// Runs until the file ends (`true`) or the job is stopped (`false`).
     fn run_file(&mut self, path: &PathBuf, hooks: &mut dyn JobHooks) -> Result<bool> {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, &e))?;
-        let len = file.metadata().map_err(|e| Error::io(&shown, &e))?.len();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&shown, e))?.len();
         if len == 0 {
             // No records (and for CSV not even a header): no windows.
             return Ok(true);
         }
-        // SAFETY: the file is mapped read-only and only read through this
-        // map; if another process truncates it while we read, the kernel
-        // sends SIGBUS, the documented hazard of mapping files (ripgrep and
-        // every mmap-based reader accept the same).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shown, &e))?;
+        // SAFETY: the caller chose `MmapChoice::auto`, whose contract is
+        // that no other process modifies or truncates the file while the job
+        // runs (the `engine` binary documents it, and `--no-mmap` reads
+        // instead). The map is read-only and only read through.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shown, e))?;
         let _ = map.advise(memmap2::Advice::Sequential);
         let origin: Arc<str> = shown.clone().into();
         let bytes: &[u8] = &map;
@@ -265,16 +274,18 @@ impl Job<'_> {
         let header = match header {
             Some(h) => Some(
                 std::str::from_utf8(h.strip_suffix(b"\n").unwrap_or(h))
-                    .map_err(|_| Error::Config(format!("{origin}: the CSV header is not UTF-8")))?
+                    .map_err(|_| Error::CsvHeaderNotUtf8 {
+                        origin: origin.to_owned(),
+                    })?
                     // A byte-order mark is not part of the first column's name.
                     .trim_start_matches('\u{feff}'),
             ),
             None => None,
         };
         if self.format == Format::Csv && header.is_some_and(|h| h.trim().is_empty()) {
-            return Err(Error::Config(format!(
-                "{origin}: the first line, the CSV header, is empty"
-            )));
+            return Err(Error::EmptyCsvHeader {
+                origin: origin.to_owned(),
+            });
         }
         let parser = self.config.parser(header)?;
         self.parsers.insert(origin.into(), parser);
@@ -308,7 +319,7 @@ impl Job<'_> {
                     held = next;
                     self.process_chunk(&chunk, hooks)?;
                 }
-                Ok(SourceEvent::Notice(message)) => hooks.notice(&message),
+                Ok(SourceEvent::Notice(message)) => hooks.notice(&Notice::Source(&message)),
                 Ok(SourceEvent::Closed(origin)) => {
                     self.parsers.remove(&origin);
                     self.ignored.remove(&origin);
@@ -350,10 +361,10 @@ impl Job<'_> {
                 // One producer among many with a bad header: that producer
                 // is ignored, the job goes on for the others.
                 Err(e) if matches!(self.config.input, Input::Listen(_) | Input::Connect(_)) => {
-                    hooks.notice(&format!(
-                        "ignoring {}: {e}; its records are counted as malformed",
-                        chunk.origin
-                    ));
+                    hooks.notice(&Notice::ProducerIgnored {
+                        origin: &chunk.origin,
+                        error: &e,
+                    });
                     self.ignored.insert(Arc::clone(&chunk.origin));
                 }
                 Err(e) => return Err(e),
@@ -397,22 +408,21 @@ impl Job<'_> {
     ) -> Result<u64> {
         let started = Instant::now();
         for &line in dropped_long_lines {
-            self.bad(
-                origin,
-                line,
-                &format!(
-                    "line longer than --max-line-bytes {}",
-                    self.config.max_line_bytes
-                ),
-                hooks,
-            )?;
+            let reason = RecordError::LineTooLong {
+                bytes: None,
+                max: self.config.max_line_bytes,
+            };
+            self.bad(origin, line, &reason, hooks)?;
             // A record all the same: it has its index in virtual time.
             self.report.records += 1;
             self.next_record += 1;
         }
-        let Some(parser) = self.parsers.get(origin) else {
-            return Err(Error::Config(format!("{origin}: no parser was set up")));
-        };
+        // Every origin's parser is set up from its first chunk (or before a
+        // file's first segment); ignored origins never get here.
+        let parser = self
+            .parsers
+            .get(origin)
+            .expect("a parser is set up before an origin's records");
         let dict = &self.dict;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
         // Parsed chunks are recycled: a steady stream allocates nothing here.
@@ -600,14 +610,14 @@ impl Job<'_> {
         &mut self,
         origin: &str,
         line: u64,
-        reason: &str,
+        reason: &RecordError,
         hooks: &mut dyn JobHooks,
     ) -> Result<()> {
         if self.config.on_error == OnError::Fail {
             return Err(Error::BadRecord {
                 origin: origin.to_owned(),
                 line,
-                reason: reason.to_owned(),
+                reason: reason.clone(),
             });
         }
         self.report.skipped += 1;
@@ -647,9 +657,7 @@ impl Job<'_> {
             // are not declared): say so when it filtered everything out.
             let good = self.report.records - self.report.skipped;
             if good > 0 && self.events_parsed == 0 {
-                hooks.notice(&format!(
-                    "no record has {field} = {text:?} (--where): check the field name and the text"
-                ));
+                hooks.notice(&Notice::FilterMatchedNothing { field, text });
             }
         }
         Ok(true)
@@ -711,46 +719,18 @@ fn coalesce(mut chunk: Chunk, rx: &Receiver<SourceEvent>) -> (Chunk, Option<Sour
     (chunk, None)
 }
 
-/// Streams a built-in generator as text.
-fn spawn_generator(
-    name: &str,
-    records: u64,
-    tx: std::sync::mpsc::SyncSender<SourceEvent>,
-    stop: Arc<AtomicBool>,
-) {
-    let events = name == "events";
-    source::spawn_generator(name, tx, stop, move |send| {
-        let mut words = datasets::WordLines::new(42, 10_000, 1.0, 10);
-        let mut rng = datasets::Rng::new(42);
-        let mut done = 0;
-        let mut first = true;
-        while done < records {
-            let n = (records - done).min(20_000);
-            let mut buf = Vec::with_capacity(n as usize * 64);
-            if events {
-                if std::mem::take(&mut first) {
-                    buf.extend_from_slice(b"ts,key,value\n");
-                }
-                for i in done..done + n {
-                    use std::io::Write;
-                    let _ = writeln!(
-                        buf,
-                        "{},k{},{}",
-                        i / 1000,
-                        rng.below(10_000),
-                        rng.below(2_001) as i64 - 1_000
-                    );
-                }
-            } else {
-                for _ in 0..n {
-                    buf.extend_from_slice(words.line().as_bytes());
-                    buf.push(b'\n');
-                }
-            }
-            if !send(buf) {
-                return;
-            }
-            done += n;
-        }
-    });
+/// The report's sampler of batch latencies: SplitMix64, a tiny
+/// well-mixed PRNG (statistical quality is all a reservoir sample needs).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A uniform number in `0..n` (`n > 0`), by Lemire's multiply-shift.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((u128::from(z) * u128::from(n)) >> 64) as u64
+    }
 }

@@ -170,11 +170,9 @@ impl WindowAggregatorBuilder {
     /// Builds the operator.
     pub fn build(self) -> Result<WindowAggregator> {
         if self.aggs.needs_values() && self.values == ValueType::None {
-            let names: Vec<&str> = self.aggs.aggs().iter().map(|a| a.name()).collect();
-            return Err(Error::ValueType(format!(
-                "the aggregates {} need a value column",
-                names.join(",")
-            )));
+            return Err(Error::MissingValueColumn {
+                aggs: self.aggs.clone(),
+            });
         }
         let threads = resolve_threads(self.threads)?;
         let pool = rayon::ThreadPoolBuilder::new()

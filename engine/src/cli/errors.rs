@@ -1,0 +1,138 @@
+//! The library's typed errors and notices, worded with the flags that
+//! caused them: the library says "the key column", the user typed
+//! `--key-col`.
+
+use engine::ColumnRole;
+use engine::ingest::RecordError;
+use engine::job::Notice;
+use engine::Error;
+
+/// An error and its causes on one line (`context: error: cause`, as
+/// anyhow's `{:#}`), each engine error worded with flag names.
+pub fn render(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|cause| match cause.downcast_ref::<Error>() {
+            Some(e) => describe(e),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// One engine error (not its sources) in the command line's words.
+fn describe(err: &Error) -> String {
+    match err {
+        Error::FieldsNeedStructuredInput => {
+            "--job aggregate reads fields: the input must be csv or ndjson (--format)".into()
+        }
+        Error::MissingValueColumn { aggs } => format!(
+            "--agg {} needs a value column (--value-col)",
+            aggs.aggs()
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Error::TimeColumnNeedsFields { column } => format!(
+            "--time-col {column} reads a field: it needs --job aggregate (--key-col) on csv or \
+             ndjson input"
+        ),
+        Error::NonPositiveRate => "--rate must be positive".into(),
+        Error::UntilNeedsEventOrVirtualTime => {
+            "--until works in event time (--time-col) or virtual time (--rate)".into()
+        }
+        Error::EmptyPattern => "--pattern must not be empty".into(),
+        Error::UnknownColumn {
+            role,
+            name,
+            available,
+        } => format!(
+            "unknown column `{name}` ({}); the CSV header has: {}",
+            column_flag(*role),
+            available.join(", ")
+        ),
+        Error::BadRecord {
+            origin,
+            line,
+            reason,
+        } => format!("{origin} line {line}: {}", reason_text(reason)),
+        other => other.to_string(),
+    }
+}
+
+/// The flag that names a column of each role.
+fn column_flag(role: ColumnRole) -> &'static str {
+    match role {
+        ColumnRole::Key => "--key-col",
+        ColumnRole::Value => "--value-col",
+        ColumnRole::Time => "--time-col",
+        ColumnRole::Filter => "--where",
+        // A role added to the library after this was written.
+        _ => "a column flag",
+    }
+}
+
+/// Why a record is malformed, in the command line's words.
+pub fn reason_text(reason: &RecordError) -> String {
+    match reason {
+        RecordError::LineTooLong {
+            bytes: Some(bytes),
+            max,
+        } => format!("line of {bytes} bytes is longer than --max-line-bytes {max}"),
+        RecordError::LineTooLong { bytes: None, max } => {
+            format!("line longer than --max-line-bytes {max}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A job's notice, in the command line's words.
+pub fn notice_text(notice: &Notice<'_>) -> String {
+    match notice {
+        Notice::ProducerIgnored { origin, error } => format!(
+            "ignoring {origin}: {}; its records are counted as malformed",
+            render_engine(error)
+        ),
+        Notice::FilterMatchedNothing { field, text } => format!(
+            "no record has {field} = {text:?} (--where): check the field name and the text"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An engine error and its sources, worded as [`render`] does.
+fn render_engine(err: &Error) -> String {
+    let mut line = describe(err);
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_errors_are_worded_with_flags_and_keep_their_causes() {
+        let err = Error::UnknownColumn {
+            role: ColumnRole::Value,
+            name: "v".into(),
+            available: vec!["ts".into(), "key".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "unknown value column `v`; the CSV header has: ts, key"
+        );
+        assert_eq!(
+            render(&anyhow::Error::new(err)),
+            "unknown column `v` (--value-col); the CSV header has: ts, key"
+        );
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::new(Error::io("data.csv", missing)).context("reading");
+        assert_eq!(render(&err), "reading: data.csv: entity not found");
+    }
+}
