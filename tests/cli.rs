@@ -544,16 +544,33 @@ fn parquet_output_matches_csv_output() {
 fn parquet_schema_does_not_depend_on_the_data() {
     use polars::prelude::{ParquetReader, SerReader};
     let dir = TempDir::new("parquet-schema");
-    let full = dir.file("full.csv", b"ts,key,value\n1,a,5\n2,a,7\n3,b,-1\n1500,b,2\n");
+    let full = dir.file(
+        "full.csv",
+        b"ts,key,value\n1,a,5\n2,a,7\n3,b,-1\n1500,b,2\n",
+    );
     let header_only = dir.file("empty.csv", b"ts,key,value\n");
     // One event per key and window: variance and stddev are all null.
     let nulls = dir.file("nulls.csv", b"ts,key,value\n1,a,5\n1500,b,2\n");
     let schema = |input: &Path, name: &str| {
         let path = dir.path(name);
         let out = run(&[
-            "--input", p(input), "--time-col", "ts", "--key-col", "key", "--value-col", "value",
-            "--value-type", "int", "--agg", "count,sum,avg,min,max,variance,stddev",
-            "--output", "parquet", "--output-file", p(&path), "--quiet",
+            "--input",
+            p(input),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+            "--value-type",
+            "int",
+            "--agg",
+            "count,sum,avg,min,max,variance,stddev",
+            "--output",
+            "parquet",
+            "--output-file",
+            p(&path),
+            "--quiet",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
@@ -563,11 +580,83 @@ fn parquet_schema_does_not_depend_on_the_data() {
     };
     let (full_rows, full_schema) = schema(&full, "full.parquet");
     assert_eq!(full_rows, 3);
-    for column in ["count: UInt64", "sum: Int64", "min: Int64", "max: Int64", "variance: Float64"] {
+    for column in [
+        "count: UInt64",
+        "sum: Int64",
+        "min: Int64",
+        "max: Int64",
+        "variance: Float64",
+    ] {
         assert!(full_schema.contains(column), "{column} in {full_schema}");
     }
-    assert_eq!(schema(&header_only, "empty.parquet"), (0, full_schema.clone()));
+    assert_eq!(
+        schema(&header_only, "empty.parquet"),
+        (0, full_schema.clone())
+    );
     assert_eq!(schema(&nulls, "nulls.parquet"), (2, full_schema));
+}
+
+/// `--no-mmap` reads a file through the streaming reader (as a pipe) instead
+/// of mapping it: the output is byte for byte the same, for a CSV aggregate
+/// (with out-of-order and late records, over many reader chunks) and for a
+/// word count.
+#[test]
+fn no_mmap_gives_the_same_output_as_mapping() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/samples");
+    let dir = TempDir::new("no-mmap");
+    let mut big = String::from("ts,key,value\n");
+    let mut rng = 3_u64;
+    for i in 0..120_000_u64 {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let ts = (i * 3).saturating_sub((rng >> 40) % 2_000);
+        writeln!(big, "{ts},k{},{}", (rng >> 20) % 97, (rng >> 50) % 1_000).unwrap();
+    }
+    let big = dir.file("big.csv", big.as_bytes());
+    let events = samples.join("events.csv");
+    let words = samples.join("words.txt");
+    let aggregate = |input: &Path| {
+        vec![
+            "--input".to_owned(),
+            p(input).to_owned(),
+            "--time-col".into(),
+            "ts".into(),
+            "--key-col".into(),
+            "key".into(),
+            "--value-col".into(),
+            "value".into(),
+            "--window".into(),
+            "3s".into(),
+            "--slide".into(),
+            "1s".into(),
+            "--agg".into(),
+            "count,sum,avg,min,max,variance".into(),
+        ]
+    };
+    let jobs = [
+        aggregate(&big),
+        aggregate(&events),
+        [
+            "--input",
+            p(&words),
+            "--job",
+            "wordcount",
+            "--rate",
+            "100",
+            "--window",
+            "2s",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for job in jobs {
+        let job: Vec<&str> = job.iter().map(String::as_str).collect();
+        let mapped = run(&[&job[..], &["--output", "csv", "--quiet"]].concat());
+        let read = run(&[&job[..], &["--output", "csv", "--quiet", "--no-mmap"]].concat());
+        assert!(mapped.status.success(), "{}", stderr(&mapped));
+        assert!(read.status.success(), "{}", stderr(&read));
+        assert!(mapped.stdout.len() > 100, "{job:?}: {}", stdout(&mapped));
+        assert!(mapped.stdout == read.stdout, "{job:?}: the outputs differ");
+    }
 }
 
 #[test]

@@ -163,9 +163,26 @@ fn int_sum_overflow_of_one_key_does_not_stop_the_others() {
 #[test]
 fn int_variance_detects_a_sum_of_squares_that_wraps_to_a_positive_number() {
     let out = TestCommand::run(&[
-        "--input", "-", "--format", "csv", "--time-col", "ts", "--key-col", "key",
-        "--value-col", "value", "--value-type", "int", "--agg", "count,variance", "--window",
-        "2s", "--slide", "1s", "--output", "csv",
+        "--input",
+        "-",
+        "--format",
+        "csv",
+        "--time-col",
+        "ts",
+        "--key-col",
+        "key",
+        "--value-col",
+        "value",
+        "--value-type",
+        "int",
+        "--agg",
+        "count,variance",
+        "--window",
+        "2s",
+        "--slide",
+        "1s",
+        "--output",
+        "csv",
     ])
     .stdin_bytes(
         b"ts,key,value\n1,big,9223372036854775807\n2,big,9223372036854775806\n\

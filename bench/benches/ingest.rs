@@ -53,8 +53,9 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use datasets::{EventConfig, WordLines};
-use engine::ingest::{self, Extract, Field, Fields, Format, Parser, ValueKind};
+use engine::ingest::{self, Extract, Field, Fields, Format, Parser};
 use engine::job::{self, Input, JobConfig, JobHooks, JobKind, OnError, TimeMode};
+use engine::ValueType;
 use engine::{Dictionary, WindowResult, WindowSpec};
 use rayon::prelude::*;
 
@@ -190,7 +191,7 @@ fn ingest_csv(c: &mut Criterion) {
         Format::Csv,
         Extract::Fields(Fields {
             key: Field::Column(1),
-            value: Some((Field::Column(2), ValueKind::Float)),
+            value: Some((Field::Column(2), ValueType::F64)),
             time: Some(Field::Column(0)),
             columns: 3,
             filter: None,

@@ -30,9 +30,10 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use datasets::{BidConfig, BidStream, Generator, Limit, WordLines, YsbConfig, YsbStream};
-use engine::ingest::{Format, ValueKind};
+use engine::ingest::Format;
 use engine::job::{self, Input, JobConfig, JobHooks, JobKind, OnError, TimeMode};
 use engine::lookup::Lookup;
+use engine::ValueType;
 use engine::{Agg, AggColumn, AggSet, Dictionary, WindowResult, WindowSpec};
 
 /// A job of the suite.
@@ -223,7 +224,7 @@ pub fn config(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<
                 key: "ad_id".into(),
                 value: None,
                 aggs: AggSet::new([Agg::Count]),
-                value_kind: ValueKind::Int,
+                value_type: ValueType::I64,
                 filter: Some(("event_type".into(), "view".into())),
                 lookup: Some(Arc::new(Lookup::from_csv_file(&inputs.ads)?)),
             },
@@ -239,7 +240,7 @@ pub fn config(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<
                     key: "auction".into(),
                     value: (!q5).then(|| "price".into()),
                     aggs: AggSet::new([if q5 { Agg::Count } else { Agg::Max }]),
-                    value_kind: ValueKind::Int,
+                    value_type: ValueType::I64,
                     filter: None,
                     lookup: None,
                 },

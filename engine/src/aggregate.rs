@@ -56,12 +56,6 @@ impl Agg {
         }
     }
 
-    /// Whether the aggregate can be maintained by subtracting expired panes.
-    #[must_use]
-    pub fn is_invertible(self) -> bool {
-        !matches!(self, Agg::Min | Agg::Max)
-    }
-
     /// Whether the aggregate reads a value column (all but `count`).
     #[must_use]
     pub fn needs_values(self) -> bool {
@@ -262,8 +256,6 @@ pub trait Numeric: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
     fn max(a: Self, b: Self) -> Self;
     /// The sum as `f64` (for averages and variances).
     fn sum_to_f64(sum: Self::Sum) -> f64;
-    /// The value as `f64`.
-    fn to_f64(self) -> f64;
     /// Sample variance of `n >= 2` values from their sum and sum of squares.
     fn variance(n: u64, sum: Self::Sum, squares: Self::Sum) -> f64;
     /// Whether a running sum still holds an exact or finite value: a float sum
@@ -330,9 +322,6 @@ impl Numeric for i64 {
     }
     fn sum_to_f64(sum: i128) -> f64 {
         sum as f64
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
     }
     fn sum_is_finite(sum: i128) -> bool {
         // An overflowed sum stays overflowed under later adds and subtracts:
@@ -407,9 +396,6 @@ impl Numeric for f64 {
     }
     fn sum_to_f64(sum: CompensatedSum) -> f64 {
         sum.value()
-    }
-    fn to_f64(self) -> f64 {
-        self
     }
     fn sum_is_finite(sum: CompensatedSum) -> bool {
         sum.hi.is_finite() && sum.lo.is_finite()
@@ -495,9 +481,9 @@ mod tests {
     #[test]
     fn integer_variance_detects_a_sum_of_squares_that_wraps_to_a_positive_number() {
         let xs = [i64::MAX, i64::MAX - 1, i64::MAX, i64::MAX - 3, 0];
-        let wrapped = xs
-            .iter()
-            .fold(0_i128, |q, &x| q.wrapping_add(i128::from(x) * i128::from(x)));
+        let wrapped = xs.iter().fold(0_i128, |q, &x| {
+            q.wrapping_add(i128::from(x) * i128::from(x))
+        });
         assert!(wrapped > 0, "the case the old check missed");
         let (mut s, mut q) = (0, 0);
         for x in xs {

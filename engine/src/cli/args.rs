@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
-use engine::ingest::{Format, ValueKind};
+use engine::ingest::Format;
 use engine::job::{Input, JobConfig, JobKind, MmapChoice, OnError, TimeMode};
 use engine::lookup::Lookup;
 use engine::output::OutputFormat;
-use engine::{AggSet, WindowSpec};
+use engine::{AggSet, ValueType, WindowSpec};
 
 use super::generate;
 use super::values::{check_writable, file_id, parse_bytes, parse_duration};
@@ -579,9 +579,9 @@ impl RunArgs {
                     key,
                     value: self.value_col.clone(),
                     aggs: self.agg.as_deref().unwrap_or("count").parse::<AggSet>()?,
-                    value_kind: match self.value_type.unwrap_or(ValueTypeArg::Float) {
-                        ValueTypeArg::Int => ValueKind::Int,
-                        ValueTypeArg::Float => ValueKind::Float,
+                    value_type: match self.value_type.unwrap_or(ValueTypeArg::Float) {
+                        ValueTypeArg::Int => ValueType::I64,
+                        ValueTypeArg::Float => ValueType::F64,
                     },
                     filter: self
                         .where_

@@ -2,9 +2,9 @@
 //! caused them: the library says "the key column", the user typed
 //! `--key-col`.
 
-use engine::ColumnRole;
 use engine::ingest::RecordError;
 use engine::job::Notice;
+use engine::ColumnRole;
 use engine::Error;
 
 /// An error and its causes on one line (`context: error: cause`, as
@@ -93,9 +93,9 @@ pub fn notice_text(notice: &Notice<'_>) -> String {
             "ignoring {origin}: {}; its records are counted as malformed",
             render_engine(error)
         ),
-        Notice::FilterMatchedNothing { field, text } => format!(
-            "no record has {field} = {text:?} (--where): check the field name and the text"
-        ),
+        Notice::FilterMatchedNothing { field, text } => {
+            format!("no record has {field} = {text:?} (--where): check the field name and the text")
+        }
         other => other.to_string(),
     }
 }

@@ -162,8 +162,8 @@ fn write_stats(
         out.write_all(json.as_bytes())?;
         return out.flush();
     }
-    let (pending, mut file) = output_file::PendingFile::create(path, stop)
-        .map_err(std::io::Error::other)?;
+    let (pending, mut file) =
+        output_file::PendingFile::create(path, stop).map_err(std::io::Error::other)?;
     file.write_all(json.as_bytes())?;
     drop(file);
     pending.commit()

@@ -63,13 +63,6 @@ pub fn check_csv_header(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Field `index` of a CSV line, unquoted; `None` if the line has fewer
-/// fields or broken quoting.
-#[must_use]
-pub fn parse_csv_field(line: &[u8], index: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
-    parse_csv_row(line)?.into_iter().nth(index)
-}
-
 /// Every field of a CSV line, unquoted; `None` on broken quoting.
 #[must_use]
 pub fn parse_csv_row(line: &[u8]) -> Option<Vec<std::borrow::Cow<'_, [u8]>>> {
@@ -232,9 +225,10 @@ pub(super) fn rows(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Extract, Field, Fields, Format, Parser, ValueKind};
+    use super::super::{Extract, Field, Fields, Format, Parser};
     use super::*;
     use crate::batch::Column;
+    use crate::window::ValueType;
 
     #[test]
     fn header_fields_are_unquoted_and_trimmed() {
@@ -249,7 +243,7 @@ mod tests {
         let dict = Dictionary::new();
         let fields = Fields {
             key: Field::Column(1),
-            value: Some((Field::Column(2), ValueKind::Float)),
+            value: Some((Field::Column(2), ValueType::F64)),
             time: Some(Field::Column(0)),
             columns: 3,
             filter: None,

@@ -12,11 +12,12 @@
 
 use super::{
     lines, split_at_lines, time_in_range, Extract, Field, Fields, Format, ParsedChunk, Parser,
-    ValueKind, REPORTED_PER_CHUNK,
+    REPORTED_PER_CHUNK,
 };
 use crate::batch::Column;
 use crate::dictionary::Dictionary;
 use crate::lookup::{KeyMapper, Lookup};
+use crate::window::ValueType;
 
 /// Byte `i` of `data`, or 0.
 fn byte(data: &[u8], i: usize) -> u8 {
@@ -85,9 +86,9 @@ pub fn check_csv(data: &[u8]) {
     let columns = 1 + usize::from(b0 % 4);
     let column = |shift: u8| Field::Column(usize::from(b0 >> shift) % columns);
     let kind = if b1 & 2 == 0 {
-        ValueKind::Int
+        ValueType::I64
     } else {
-        ValueKind::Float
+        ValueType::F64
     };
     let fields = Fields {
         key: column(2),
@@ -107,9 +108,9 @@ pub fn check_ndjson(data: &[u8]) {
     let (b0, b1) = (byte(data, 0), byte(data, 1));
     let name = |b: u8| Field::Name(NAMES[usize::from(b) % NAMES.len()].to_owned());
     let kind = if b1 & 2 == 0 {
-        ValueKind::Int
+        ValueType::I64
     } else {
-        ValueKind::Float
+        ValueType::F64
     };
     let fields = Fields {
         key: name(b0),

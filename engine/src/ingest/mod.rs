@@ -30,7 +30,7 @@ mod text;
 
 use std::fmt;
 
-pub use self::csv::{check_csv_header, csv_header_fields, parse_csv_field, parse_csv_row};
+pub use self::csv::{check_csv_header, csv_header_fields, parse_csv_row};
 pub use number::{parse_f64, parse_i64};
 
 pub(crate) use intern::{with_cache, KeyCache};
@@ -38,6 +38,7 @@ pub(crate) use intern::{with_cache, KeyCache};
 use crate::batch::Column;
 use crate::dictionary::Dictionary;
 use crate::error::Result;
+use crate::window::ValueType;
 
 /// Malformed records kept per chunk with their reasons (all are counted).
 pub(crate) const REPORTED_PER_CHUNK: usize = 8;
@@ -72,15 +73,6 @@ impl Format {
     }
 }
 
-/// The type of the value column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
-    /// Exact integers.
-    Int,
-    /// Finite floats.
-    Float,
-}
-
 /// Where a field is: a CSV column index or an NDJSON member name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field {
@@ -95,8 +87,9 @@ pub enum Field {
 pub struct Fields {
     /// The key.
     pub key: Field,
-    /// The value, with its type, if the job aggregates one.
-    pub value: Option<(Field, ValueKind)>,
+    /// The value, with its type ([`ValueType::I64`] or [`ValueType::F64`]),
+    /// if the job aggregates one.
+    pub value: Option<(Field, ValueType)>,
     /// The event time (integer ms since the epoch), if taken from the record.
     pub time: Option<Field>,
     /// CSV: the number of columns every row must have.
@@ -150,7 +143,10 @@ impl fmt::Display for RecordError {
             RecordError::LineTooLong {
                 bytes: Some(bytes),
                 max,
-            } => write!(f, "line of {bytes} bytes is longer than the limit of {max} bytes"),
+            } => write!(
+                f,
+                "line of {bytes} bytes is longer than the limit of {max} bytes"
+            ),
             RecordError::LineTooLong { bytes: None, max } => {
                 write!(f, "line longer than the limit of {max} bytes")
             }
@@ -255,11 +251,11 @@ impl ParsedChunk {
     fn reset(&mut self, extract: &Extract) {
         let values = match extract {
             Extract::Fields(Fields {
-                value: Some((_, ValueKind::Int)),
+                value: Some((_, ValueType::I64)),
                 ..
             }) => Some(Column::I64(Vec::new())),
             Extract::Fields(Fields {
-                value: Some((_, ValueKind::Float)),
+                value: Some((_, ValueType::F64)),
                 ..
             }) => Some(Column::F64(Vec::new())),
             _ => None,
@@ -313,7 +309,6 @@ pub(super) fn chunk_text(bytes: &[u8]) -> Option<&str> {
 /// Parses chunks of whole lines; shared by all workers (`Sync`).
 #[derive(Debug, Clone)]
 pub struct Parser {
-    format: Format,
     extract: Extract,
     max_line_bytes: usize,
     plan: Plan,
@@ -345,6 +340,9 @@ impl Plan {
             Extract::Grep(pattern) => return Ok(Plan::Grep(pattern.clone())),
             Extract::Fields(fields) => fields,
         };
+        if matches!(fields.value, Some((_, ValueType::None))) {
+            return Err("a value field needs a value type, i64 or f64".into());
+        }
         let all = || {
             std::iter::once(&fields.key)
                 .chain(fields.value.as_ref().map(|(f, _)| f))
@@ -429,7 +427,6 @@ impl Parser {
         let plan =
             Plan::of(format, &extract, max_line_bytes).map_err(crate::Error::InvalidParser)?;
         Ok(Self {
-            format,
             extract,
             max_line_bytes,
             plan,
@@ -444,17 +441,10 @@ impl Parser {
     pub fn new(format: Format, extract: Extract, max_line_bytes: usize) -> Self {
         let plan = Plan::of(format, &extract, max_line_bytes).unwrap_or_else(Plan::Invalid);
         Self {
-            format,
             extract,
             max_line_bytes,
             plan,
         }
-    }
-
-    /// The record format.
-    #[must_use]
-    pub fn format(&self) -> Format {
-        self.format
     }
 
     /// Parses `bytes`, whole lines (a missing final newline is allowed),
@@ -664,7 +654,7 @@ mod tests {
             "column indices, not names (`key`)",
         );
         let mut with_value = fields(Field::Column(0), 2);
-        with_value.value = Some((Field::Name("v".into()), ValueKind::Int));
+        with_value.value = Some((Field::Name("v".into()), ValueType::I64));
         let extract = Extract::Fields(with_value);
         assert_refused(Format::Csv, &extract, 1 << 20, "not names (`v`)");
     }
@@ -724,7 +714,7 @@ mod tests {
     fn consistent_parsers_are_built() {
         let csv = Fields {
             key: Field::Column(1),
-            value: Some((Field::Column(2), ValueKind::Float)),
+            value: Some((Field::Column(2), ValueType::F64)),
             time: Some(Field::Column(0)),
             columns: 3,
             filter: Some((Field::Column(2), "x".into())),
@@ -750,14 +740,14 @@ mod tests {
         let bom = "\u{feff}";
         let csv = Extract::Fields(Fields {
             key: Field::Column(0),
-            value: Some((Field::Column(1), ValueKind::Int)),
+            value: Some((Field::Column(1), ValueType::I64)),
             time: None,
             columns: 2,
             filter: None,
         });
         let ndjson = Extract::Fields(Fields {
             key: Field::Name("k".into()),
-            value: Some((Field::Name("v".into()), ValueKind::Int)),
+            value: Some((Field::Name("v".into()), ValueType::I64)),
             time: None,
             columns: 0,
             filter: None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::aggregate::{Agg, AggSet};
 use crate::dictionary::Dictionary;
 use crate::error::{ColumnRole, Error, Result};
-use crate::ingest::{self, Extract, Field, Fields, Format, Parser, RecordError, ValueKind};
+use crate::ingest::{self, Extract, Field, Fields, Format, Parser, RecordError};
 use crate::lookup::Lookup;
 use crate::source;
 use crate::window::{Retention, ValueType, WindowAggregator, WindowResult, WindowSpec};
@@ -137,8 +137,9 @@ pub enum JobKind {
         value: Option<String>,
         /// The aggregates.
         aggs: AggSet,
-        /// The value type.
-        value_kind: ValueKind,
+        /// The type of the values: [`ValueType::I64`] (exact) or
+        /// [`ValueType::F64`]; only read with a value column.
+        value_type: ValueType,
         /// Only records whose field (name) equals the text are events.
         filter: Option<(String, String)>,
         /// Keys are replaced by their group in this table; events whose key
@@ -353,6 +354,11 @@ impl JobConfig {
             if aggs.needs_values() && value.is_none() {
                 return Err(Error::MissingValueColumn { aggs: aggs.clone() });
             }
+            if value.is_some() && self.value_type() == ValueType::None {
+                return Err(Error::ValueType(
+                    "a value column needs a value type, i64 or f64".into(),
+                ));
+            }
         }
         if let TimeMode::Column(column) = &self.time {
             if format == Format::Text || !matches!(self.kind, JobKind::Aggregate { .. }) {
@@ -384,7 +390,7 @@ impl JobConfig {
             JobKind::Aggregate {
                 key,
                 value,
-                value_kind,
+                value_type,
                 filter,
                 ..
             } => {
@@ -413,7 +419,7 @@ impl JobConfig {
                                 .as_deref()
                                 .map(|v| column(v, ColumnRole::Value))
                                 .transpose()?
-                                .map(|f| (f, *value_kind)),
+                                .map(|f| (f, *value_type)),
                             time: time.map(|t| column(t, ColumnRole::Time)).transpose()?,
                             columns: names.len(),
                             filter: filter
@@ -426,7 +432,7 @@ impl JobConfig {
                     }
                     _ => Fields {
                         key: Field::Name(key.clone()),
-                        value: value.clone().map(|v| (Field::Name(v), *value_kind)),
+                        value: value.clone().map(|v| (Field::Name(v), *value_type)),
                         time: time.map(|t| Field::Name(t.to_owned())),
                         columns: 0,
                         filter: filter
@@ -448,12 +454,9 @@ impl JobConfig {
         match &self.kind {
             JobKind::Aggregate {
                 value: Some(_),
-                value_kind,
+                value_type,
                 ..
-            } => match value_kind {
-                ValueKind::Int => ValueType::I64,
-                ValueKind::Float => ValueType::F64,
-            },
+            } => *value_type,
             _ => ValueType::None,
         }
     }

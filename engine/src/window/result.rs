@@ -44,17 +44,6 @@ impl AggColumn {
         }
     }
 
-    /// Row `i` as text, empty for null: how CSV writes it.
-    #[must_use]
-    pub fn format(&self, i: usize) -> String {
-        match self {
-            AggColumn::U64(v) => v[i].to_string(),
-            AggColumn::I64(v) => v[i].to_string(),
-            AggColumn::NullableI64(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-            AggColumn::NullableF64(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-        }
-    }
-
     fn append(&mut self, other: &mut AggColumn) {
         match (self, other) {
             (AggColumn::U64(a), AggColumn::U64(b)) => a.append(b),

@@ -1,8 +1,9 @@
 //! The NDJSON scanners against hand-written cases and each other.
 
-use super::super::{Extract, Field, Fields, Format, Parser, ValueKind};
+use super::super::{Extract, Field, Fields, Format, Parser};
 use super::*;
 use crate::batch::Column;
+use crate::window::ValueType;
 
 #[test]
 fn members_are_found_at_the_top_level_only() {
@@ -20,7 +21,7 @@ fn a_record_rejected_for_its_time_leaves_no_value_behind() {
     let dict = Dictionary::new();
     let fields = Fields {
         key: Field::Name("k".into()),
-        value: Some((Field::Name("v".into()), ValueKind::Int)),
+        value: Some((Field::Name("v".into()), ValueType::I64)),
         time: Some(Field::Name("t".into())),
         columns: 0,
         filter: None,
@@ -37,7 +38,7 @@ fn bad_lines_are_counted_with_reasons() {
     let dict = Dictionary::new();
     let fields = Fields {
         key: Field::Name("k".into()),
-        value: Some((Field::Name("v".into()), ValueKind::Int)),
+        value: Some((Field::Name("v".into()), ValueType::I64)),
         time: Some(Field::Name("t".into())),
         columns: 0,
         filter: None,
@@ -289,7 +290,7 @@ fn assert_malformed(lines: &[&str], reason: &str) {
     let dict = Dictionary::new();
     let fields = Fields {
         key: Field::Name("k".into()),
-        value: Some((Field::Name("v".into()), ValueKind::Float)),
+        value: Some((Field::Name("v".into()), ValueType::F64)),
         time: None,
         columns: 0,
         filter: None,
