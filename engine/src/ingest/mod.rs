@@ -2,7 +2,7 @@
 //!
 //! A chunk of whole lines (from a memory-mapped file, stdin or a socket) is
 //! parsed into columns: dictionary-encoded keys, values, event times, and for
-//! each event the index of the record it came from (for `--rate` replays).
+//! each event the index of the record it came from (for virtual-time replays).
 //! Scanning is byte-oriented (`memchr` for line ends and delimiters), with no
 //! allocation per line. Malformed records are counted and skipped, and the
 //! first few are kept with their line numbers for the report.
@@ -94,8 +94,8 @@ pub struct Fields {
     pub time: Option<Field>,
     /// CSV: the number of columns every row must have.
     pub columns: usize,
-    /// Only records whose field equals this text become events (`--where
-    /// FIELD=VALUE`); the others, and records without the field, are
+    /// Only records whose field equals this text become events; the
+    /// others, and records without the field, are
     /// filtered out: records all the same, neither events nor malformed.
     pub filter: Option<(Field, String)>,
 }
@@ -103,9 +103,9 @@ pub struct Fields {
 /// What becomes an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extract {
-    /// Every whitespace-separated word of a line (`--job wordcount`).
+    /// Every whitespace-separated word of a line (a word count).
     Words,
-    /// Every line containing the pattern, keyed by the pattern (`--job grep`).
+    /// Every line containing the pattern, keyed by the pattern (a grep).
     Grep(String),
     /// Key, value and time fields of a CSV or NDJSON record.
     Fields(Fields),

@@ -147,7 +147,7 @@ struct Job<'c> {
     format: Format,
     dict: Dictionary,
     op: WindowAggregator,
-    /// Set by Ctrl-C/SIGTERM, the end of `--run-for`, or a failed write: the
+    /// Set by the caller (Ctrl-C, SIGTERM), the end of `run_for`, or a failed write: the
     /// operator checks it at every pane it closes.
     stop: Arc<AtomicBool>,
     /// Windows written so far, and the error that stopped writing them.
@@ -168,10 +168,10 @@ struct Job<'c> {
     clock_floor: i64,
     /// Picks the latencies kept in the report's sample.
     sampler: SplitMix64,
-    /// Re-keys events through `--lookup`.
+    /// Re-keys events through the job's lookup table.
     mapper: Option<KeyMapper>,
     next_record: u64,
-    /// Events the parsers produced (before `--lookup`).
+    /// Events the parsers produced (before the lookup).
     events_parsed: u64,
     report: JobReport,
     started: Instant,
@@ -211,7 +211,7 @@ impl Job<'_> {
         }
         // SAFETY: the caller chose `MmapChoice::auto`, whose contract is
         // that no other process modifies or truncates the file while the job
-        // runs (the `engine` binary documents it, and `--no-mmap` reads
+        // runs (the `engine` binary documents it, and lets the user read
         // instead). The map is read-only and only read through.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shown, e))?;
         let _ = map.advise(memmap2::Advice::Sequential);
@@ -472,7 +472,7 @@ impl Job<'_> {
     ) -> Result<()> {
         parsed?;
         self.events_parsed += piece.keys.len() as u64;
-        // Good records that yield no event: --where filtered them out, a
+        // Good records that yield no event: the filter rejected them, a
         // grep line without the pattern, a blank line of words.
         self.report.filtered += piece
             .records
@@ -526,9 +526,9 @@ impl Job<'_> {
         self.max_pane = floor.div_euclid(pane);
     }
 
-    /// Drops, in place, the events at or after `--until`: they would only
+    /// Drops, in place, the events at or after `until`: they would only
     /// be in windows that are never written (and would advance the clock
-    /// past `--until`).
+    /// past `until`).
     fn drop_after_until(&mut self, piece: &mut ParsedChunk) {
         let Some(until) = self.config.until else {
             return;
@@ -625,7 +625,7 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Emits the last windows: up to `--until`, or, when the source ended,
+    /// Emits the last windows: up to `until`, or, when the source ended,
     /// every window that holds a record. A stopped job emits no window that
     /// had not closed: it would be incomplete.
     fn finish(&mut self, source_ended: bool, hooks: &mut dyn JobHooks) -> Result<bool> {
