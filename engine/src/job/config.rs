@@ -479,3 +479,100 @@ impl JobConfig {
             .build()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aggregate_job(value: Option<&str>, aggs: &str) -> JobConfig {
+        JobConfig {
+            input: Input::File("events.csv".into()),
+            format: None,
+            time: TimeMode::Column("ts".into()),
+            kind: JobKind::Aggregate {
+                key: "key".into(),
+                value: value.map(str::to_owned),
+                aggs: aggs.parse().unwrap(),
+                value_type: ValueType::I64,
+                filter: Some(("kind".into(), "view".into())),
+                lookup: None,
+            },
+            spec: WindowSpec::from_millis(1_000, 1_000, 1_000).unwrap(),
+            until: None,
+            keep_empty: false,
+            threads: 1,
+            on_error: OnError::Skip,
+            max_line_bytes: 1 << 20,
+            run_for: None,
+            socket: source::SocketOptions::default(),
+            mmap: MmapChoice::never(),
+        }
+    }
+
+    #[test]
+    fn configuration_errors_are_typed_and_worded_without_flags() {
+        let err = aggregate_job(None, "count,sum").validate().unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingValueColumn { aggs } if aggs.needs_values()),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the aggregates count,sum need a value column"
+        );
+        assert!(err.is_usage());
+        let mut text = aggregate_job(Some("v"), "sum");
+        text.format = Some(Format::Text);
+        assert!(matches!(
+            text.validate(),
+            Err(Error::FieldsNeedStructuredInput)
+        ));
+        let mut until = aggregate_job(Some("v"), "sum");
+        until.time = TimeMode::Processing;
+        until.until = Some(5_000);
+        assert!(matches!(
+            until.validate(),
+            Err(Error::UntilNeedsEventOrVirtualTime)
+        ));
+        let job = aggregate_job(Some("value"), "sum");
+        let err = job.parser(Some("ts,key,v,kind")).unwrap_err();
+        let Error::UnknownColumn {
+            role,
+            name,
+            available,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((*role, name.as_str()), (ColumnRole::Value, "value"));
+        assert_eq!(available, &["ts", "key", "v", "kind"]);
+        assert!(!err.to_string().contains("--"), "{err}");
+        let err = job.parser(Some("ts,key,value")).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::UnknownColumn {
+                role: ColumnRole::Filter,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn io_errors_keep_their_source() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = Error::io("data.csv", missing);
+        assert_eq!(err.to_string(), "data.csv");
+        let source = std::error::Error::source(&err).expect("the io error");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.is_usage());
+        // A borrowed OS error is copied with its code.
+        let os = std::io::Error::from_raw_os_error(2);
+        let Error::Io { source, .. } = Error::io("x", &os) else {
+            unreachable!()
+        };
+        assert_eq!(source.raw_os_error(), Some(2));
+    }
+}
