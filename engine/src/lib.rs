@@ -48,7 +48,7 @@ pub mod window;
 
 pub use aggregate::{Agg, AggSet};
 pub use batch::{Batch, Column, Values};
-pub use dictionary::{Dictionary, DictionaryReader};
+pub use dictionary::{Dictionary, DictionaryReader, KeyReclaimer};
 pub use dstream::{DStream, StreamingContext};
 pub use error::{ColumnRole, Error, IoSource, Result};
 
