@@ -179,7 +179,7 @@ pub struct ParsedChunk {
     pub lines: u64,
     /// Malformed records skipped.
     pub skipped: u64,
-    /// The first [`REPORTED_PER_CHUNK`] malformed records.
+    /// The first few malformed records (8), with their reasons.
     pub errors: Vec<BadRecord>,
 }
 
