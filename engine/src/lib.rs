@@ -52,7 +52,8 @@ pub use dictionary::{Dictionary, DictionaryReader};
 pub use dstream::{DStream, StreamingContext};
 pub use error::{Error, Result};
 pub use window::{
-    AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
+    AggColumn, Retention, TimePolicy, ValueType, WindowAggregator, WindowResult, WindowSpec,
+    WindowStats,
 };
 
 /// The README's examples, run as doctests.

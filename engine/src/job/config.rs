@@ -305,7 +305,11 @@ impl JobConfig {
         Parser::try_new(format, extract, self.max_line_bytes)
     }
 
-    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
+    pub(super) fn operator(
+        &self,
+        stop: &Arc<AtomicBool>,
+        pool: &Arc<rayon::ThreadPool>,
+    ) -> Result<WindowAggregator> {
         let (aggs, values) = match &self.kind {
             JobKind::Aggregate {
                 aggs,
@@ -330,7 +334,7 @@ impl JobConfig {
             } else {
                 Retention::Live
             })
-            .threads(self.threads)
+            .pool(Arc::clone(pool))
             .interrupt(Arc::clone(stop))
             .build()
     }
