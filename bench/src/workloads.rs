@@ -51,7 +51,7 @@ pub struct Batches {
     values: Vec<Vec<i64>>,
     /// The same columns as the engine's batches (no time column: they are
     /// pushed as micro-batches), built once so that no copy is timed.
-    batches: Vec<Batch>,
+    columnar: Vec<Batch>,
     dictionary: Dictionary,
 }
 
@@ -82,7 +82,7 @@ impl Batches {
             .map(<[i64]>::to_vec)
             .collect();
         let dictionary = dictionary_of(key_count);
-        let batches = keys
+        let columnar = keys
             .iter()
             .zip(&values)
             .map(|(k, v)| {
@@ -95,7 +95,7 @@ impl Batches {
             key_count,
             keys,
             values,
-            batches,
+            columnar,
             dictionary,
         }
     }
@@ -103,7 +103,7 @@ impl Batches {
     /// The engine's batch `index` (batches repeat every [`DISTINCT_BATCHES`]).
     #[must_use]
     pub fn batch(&self, index: i64) -> &Batch {
-        &self.batches[index.rem_euclid(DISTINCT_BATCHES as i64) as usize]
+        &self.columnar[index.rem_euclid(DISTINCT_BATCHES as i64) as usize]
     }
 
     /// The dictionary of the batches' key ids.
@@ -428,7 +428,9 @@ impl<'a> HashMapWindow<'a> {
 pub fn dictionary_of(keys: usize) -> Dictionary {
     let dictionary = Dictionary::new();
     for i in 0..keys {
-        dictionary.intern(&format!("k{i}")).expect("room for the keys");
+        dictionary
+            .intern(&format!("k{i}"))
+            .expect("room for the keys");
     }
     dictionary
 }

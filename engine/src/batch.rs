@@ -246,33 +246,33 @@ impl Batch {
 
 /// The invariants of a [`Batch`] of `rows` rows, but for the time column.
 fn validate(rows: usize, dictionary: &Dictionary, keys: &[u32], columns: &[Column]) -> Result<()> {
-        if keys.len() != rows {
+    if keys.len() != rows {
+        return Err(Error::LengthMismatch {
+            column: "keys".into(),
+            expected: rows,
+            actual: keys.len(),
+        });
+    }
+    let dict_len = dictionary.len();
+    if let Some(row) = keys.iter().position(|&k| k as usize >= dict_len) {
+        return Err(Error::KeyOutOfRange {
+            row,
+            id: keys[row],
+            len: dict_len,
+        });
+    }
+    for (index, column) in columns.iter().enumerate() {
+        if column.len() != rows {
             return Err(Error::LengthMismatch {
-                column: "keys".into(),
+                column: format!("value column {index}"),
                 expected: rows,
-                actual: keys.len(),
+                actual: column.len(),
             });
         }
-        let dict_len = dictionary.len();
-        if let Some(row) = keys.iter().position(|&k| k as usize >= dict_len) {
-            return Err(Error::KeyOutOfRange {
-                row,
-                id: keys[row],
-                len: dict_len,
-            });
+        if let Column::F64(values) = column {
+            check_finite(values, index)?;
         }
-        for (index, column) in columns.iter().enumerate() {
-            if column.len() != rows {
-                return Err(Error::LengthMismatch {
-                    column: format!("value column {index}"),
-                    expected: rows,
-                    actual: column.len(),
-                });
-            }
-            if let Column::F64(values) = column {
-                check_finite(values, index)?;
-            }
-        }
+    }
     Ok(())
 }
 

@@ -407,8 +407,7 @@ pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
     let mut start = 0;
     while start < events.times.len() {
         let second = events.times[start].div_euclid(1_000);
-        let end =
-            start + events.times[start..].partition_point(|&t| t.div_euclid(1_000) == second);
+        let end = start + events.times[start..].partition_point(|&t| t.div_euclid(1_000) == second);
         seconds_batches.push(Batch::try_new(
             dictionary.clone(),
             events.times[start..end].to_vec(),

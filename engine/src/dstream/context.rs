@@ -445,7 +445,12 @@ mod tests {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap().to_string();
         let ssc = StreamingContext::with_threads(Duration::from_millis(50), 1).unwrap();
-        let _ids = ssc.socket_text_stream(&addr).unwrap().words().ids().collect();
+        let _ids = ssc
+            .socket_text_stream(&addr)
+            .unwrap()
+            .words()
+            .ids()
+            .collect();
         ssc.run_for(Duration::from_millis(120)).unwrap();
         closes_within(&server, Duration::from_secs(1), move || drop(ssc));
     }

@@ -20,9 +20,9 @@ mod keyed;
 mod stream;
 mod windowed;
 
+pub use crate::window::PairFilter;
 pub use columnar::{AggRow, WordStream};
 pub use context::{StreamingContext, Tick};
-pub use crate::window::PairFilter;
 pub use keyed::KeyRetention;
 pub use stream::{write_batch, Collected, DStream, TimedBatch};
 

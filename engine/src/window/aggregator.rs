@@ -281,8 +281,18 @@ impl WindowAggregator {
     #[must_use]
     pub fn live_keys(&self) -> usize {
         match &self.core {
-            Cores::Int(core) => core.window.partitions.iter().map(Partition::live_keys).sum(),
-            Cores::Float(core) => core.window.partitions.iter().map(Partition::live_keys).sum(),
+            Cores::Int(core) => core
+                .window
+                .partitions
+                .iter()
+                .map(Partition::live_keys)
+                .sum(),
+            Cores::Float(core) => core
+                .window
+                .partitions
+                .iter()
+                .map(Partition::live_keys)
+                .sum(),
         }
     }
 
@@ -347,7 +357,6 @@ fn drain_by_partition<V: OutputValue>(
     scratch.drain(&mut out, |k| k as usize % partitions, |k| k);
     out
 }
-
 
 /// The per-worker pre-aggregation scratches of a numeric operator, indexed
 /// by key id: a chunk's partials (floats), or the worker's share of the open
@@ -602,7 +611,12 @@ impl<V: OutputValue> Core<V> {
             })
         };
         let parallel = keys.len() > chunk_rows;
-        merge_partials(&mut window.partitions, &window.pool, &chunk_partials, parallel);
+        merge_partials(
+            &mut window.partitions,
+            &window.pool,
+            &chunk_partials,
+            parallel,
+        );
     }
 
     /// Integers: sums are exact, so the order of additions does not matter.

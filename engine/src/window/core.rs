@@ -269,5 +269,4 @@ impl<P: PartitionState> WindowCore<P> {
         self.advance_to(time + self.spec.batch(), &mut Direct, &mut sink)?;
         Ok(window)
     }
-
 }

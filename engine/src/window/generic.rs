@@ -285,9 +285,7 @@ where
             .partitions
             .iter()
             .map(|p| {
-                p.keys.len()
-                    + p.open.len()
-                    + p.ring.iter().map(|(_, e)| e.len()).sum::<usize>()
+                p.keys.len() + p.open.len() + p.ring.iter().map(|(_, e)| e.len()).sum::<usize>()
             })
             .sum()
     }
@@ -360,8 +358,13 @@ mod tests {
         for (threads, inverse) in [(1, true), (2, true), (1, false), (2, false)] {
             let spec = WindowSpec::from_millis(100, 300, 100).unwrap();
             let inv: Option<Reduce<i64>> = inverse.then(|| Arc::new(|a, b| a - b) as Reduce<i64>);
-            let mut op: KeyedWindow<String, i64> =
-                KeyedWindow::new(spec, Arc::new(|a, b| a + b), inv, Retention::Live, pool(threads));
+            let mut op: KeyedWindow<String, i64> = KeyedWindow::new(
+                spec,
+                Arc::new(|a, b| a + b),
+                inv,
+                Retention::Live,
+                pool(threads),
+            );
             let records: Vec<(String, i64)> = (0..50).map(|i| (format!("k{i}"), i)).collect();
             let first = op.push_micro_batch(0, &records).unwrap();
             assert_eq!(first.map(|w| w.len()), Some(50));

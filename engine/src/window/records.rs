@@ -27,7 +27,11 @@ impl<T: Clone + Send + Sync> PartitionState for RecordPanes<T> {
     }
 
     fn evict_before(&mut self, first_kept: i64, (): &()) {
-        while self.ring.front().is_some_and(|(pane, _)| *pane < first_kept) {
+        while self
+            .ring
+            .front()
+            .is_some_and(|(pane, _)| *pane < first_kept)
+        {
             self.ring.pop_front();
         }
     }

@@ -31,7 +31,9 @@ pub enum Retention<F = KeyFilter> {
 /// A predicate on window rows; see [`Retention::Filter`].
 pub type KeyFilter = Arc<dyn Fn(&KeyRow<'_>) -> bool + Send + Sync>;
 
-// Not derived: a derived `Default` would ask for `F: Default`.
+// Not derived: a derived `Default` would ask for `F: Default`, which no
+// filter (an `Arc<dyn Fn>`) is.
+#[allow(clippy::derivable_impls)]
 impl<F> Default for Retention<F> {
     fn default() -> Self {
         Retention::Live
