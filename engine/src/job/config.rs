@@ -100,6 +100,9 @@ pub struct JobConfig {
     pub until: Option<i64>,
     /// Spark's inverse-without-filter output: keys stay, with 0.
     pub keep_empty: bool,
+    /// With `keep_empty`: keys silent this long leave all the same (see
+    /// [`crate::window::WindowAggregatorBuilder::key_ttl`]).
+    pub key_ttl: Option<Duration>,
     /// Worker threads (0: all cores).
     pub threads: usize,
     /// Malformed records.
@@ -326,7 +329,7 @@ impl JobConfig {
             }
             _ => (AggSet::new([Agg::Count]), ValueType::None),
         };
-        WindowAggregator::builder(self.spec)
+        let builder = WindowAggregator::builder(self.spec)
             .aggregates(aggs)
             .values(values)
             .retention(if self.keep_empty {
@@ -335,7 +338,11 @@ impl JobConfig {
                 Retention::Live
             })
             .pool(Arc::clone(pool))
-            .interrupt(Arc::clone(stop))
-            .build()
+            .interrupt(Arc::clone(stop));
+        match self.key_ttl {
+            Some(ttl) => builder.key_ttl(ttl),
+            None => builder,
+        }
+        .build()
     }
 }

@@ -228,6 +228,18 @@ impl WindowAggregator {
         })
     }
 
+    /// Calls `f` with the id of every key the operator still holds: keys
+    /// with window state (also count-0 keys kept by Spark-compatible
+    /// retention) and keys with events in the open pane. An id it does not
+    /// visit is in no future window: its dictionary entry can be released
+    /// (see [`Dictionary::retain`](crate::Dictionary::retain)).
+    pub fn for_each_held_key(&mut self, f: &mut dyn FnMut(u32)) {
+        match &mut self.core {
+            Cores::Int(core) => core.for_each_held_key(f),
+            Cores::Float(core) => core.for_each_held_key(f),
+        }
+    }
+
     /// Emits every remaining window that holds any event.
     pub fn finish(&mut self, sink: &mut dyn FnMut(WindowResult)) -> Result<()> {
         self.run(0, sink, |core, sink| match core {
@@ -446,6 +458,8 @@ impl<V: OutputValue> Core<V> {
         let numeric = NumericConfig {
             aggs: config.aggs.clone(),
             retention: config.retention.clone(),
+            pane: config.spec.pane(),
+            key_ttl: config.key_ttl,
         };
         let partitions = (0..partitions)
             .map(|p| Partition::new(p, partitions, layout))
@@ -460,6 +474,15 @@ impl<V: OutputValue> Core<V> {
             ),
             scratches,
             chunk_rows: config.chunk_rows,
+        }
+    }
+
+    fn for_each_held_key(&mut self, f: &mut dyn FnMut(u32)) {
+        for partition in &self.window.partitions {
+            partition.for_each_held_key(f);
+        }
+        for scratch in &mut self.scratches.workers {
+            lock(scratch).touched().iter().for_each(|&k| f(k));
         }
     }
 

@@ -58,6 +58,7 @@ pub struct WindowAggregatorBuilder {
     pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) chunk_rows: usize,
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
+    pub(crate) key_ttl: Option<i64>,
 }
 
 impl WindowAggregatorBuilder {
@@ -72,7 +73,23 @@ impl WindowAggregatorBuilder {
             pool: None,
             chunk_rows: crate::batch::CHUNK_ROWS,
             interrupt: None,
+            key_ttl: None,
         }
+    }
+
+    /// With [`Retention::SparkCompatible`] or [`Retention::Filter`], a key
+    /// stays in the output and the state (with count 0) after its events have
+    /// left the window, forever by Spark's definition: memory then follows
+    /// every key ever seen. With a TTL, a key that has had no event for
+    /// `ttl` leaves: it is not in the window ending at `t` when it has no
+    /// event in that window and its last event's pane ended at or before
+    /// `t − ttl`. (A key that comes back is a new key, counted from its
+    /// return.) [`Retention::Live`] needs no TTL: keys leave with their
+    /// last event.
+    #[must_use]
+    pub fn key_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.key_ttl = Some(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1));
+        self
     }
 
     /// A flag that stops the operator: once set, a call that is closing a
