@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::stream::DStream;
 use super::Record;
 use crate::error::Result;
-use crate::window::{reduce_partitioned, KeyedWindow, PairFilter, Reduce, Retention};
+use crate::window::{reduce_partitioned, GenericWindow, PairFilter, Reduce, Retention};
 
 /// Which keys a windowed reduction outputs and keeps: the engine's one
 /// [`Retention`], its filter a predicate on `(key, value)`.
@@ -112,10 +112,10 @@ where
         retention: KeyRetention<K, V>,
     ) -> Result<DStream<(K, V)>> {
         let spec = self.window_spec(window, slide)?;
-        let mut op = KeyedWindow::new(spec, f, inv, retention, self.ctx.pool_arc());
+        let mut op = GenericWindow::new(spec, f, inv, retention, self.ctx.pool_arc());
         let out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();
-            op.push_micro_batch(tick.index, &records)
+            op.push_batch(tick.index, &records)
         });
         Ok(out.delayed_by(spec))
     }

@@ -28,8 +28,8 @@ impl<T: Record> DStream<T> {
     pub fn window(&self, window: Duration, slide: Duration) -> Result<DStream<T>> {
         let spec = self.window_spec(window, slide)?;
         let mut op = RecordWindow::new(spec, self.ctx.pool_arc());
-        let out = self
-            .derive(move |tick, batch| op.push_micro_batch(tick.index, batch.unwrap_or_default()));
+        let out =
+            self.derive(move |tick, batch| op.push_batch(tick.index, batch.unwrap_or_default()));
         Ok(out.delayed_by(spec))
     }
 

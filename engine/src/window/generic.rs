@@ -212,7 +212,7 @@ where
 
 /// A windowed reduction by key over micro-batches: the generic operator of
 /// the DStream API.
-pub(crate) struct KeyedWindow<K, V>
+pub(crate) struct GenericWindow<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync,
     V: Clone + Send + Sync,
@@ -220,7 +220,7 @@ where
     core: WindowCore<KeyedPartition<K, V>>,
 }
 
-impl<K, V> KeyedWindow<K, V>
+impl<K, V> GenericWindow<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync,
     V: Clone + Send + Sync,
@@ -255,11 +255,7 @@ where
 
     /// Adds micro-batch `index`'s records (all at time `index · B`) and
     /// returns the window ending with the batch, when one is due.
-    pub fn push_micro_batch(
-        &mut self,
-        index: i64,
-        records: &[(K, V)],
-    ) -> Result<Option<Vec<(K, V)>>> {
+    pub fn push_batch(&mut self, index: i64, records: &[(K, V)]) -> Result<Option<Vec<(K, V)>>> {
         let window = self.core.micro_batch(index, records.len(), |core| {
             let (pool, reduce) = (&core.pool, &core.config.reduce);
             let maps = reduce_partitioned(pool, records, core.partitions.len(), reduce);
@@ -358,7 +354,7 @@ mod tests {
         for (threads, inverse) in [(1, true), (2, true), (1, false), (2, false)] {
             let spec = WindowSpec::from_millis(100, 300, 100).unwrap();
             let inv: Option<Reduce<i64>> = inverse.then(|| Arc::new(|a, b| a - b) as Reduce<i64>);
-            let mut op: KeyedWindow<String, i64> = KeyedWindow::new(
+            let mut op: GenericWindow<String, i64> = GenericWindow::new(
                 spec,
                 Arc::new(|a, b| a + b),
                 inv,
@@ -366,19 +362,19 @@ mod tests {
                 pool(threads),
             );
             let records: Vec<(String, i64)> = (0..50).map(|i| (format!("k{i}"), i)).collect();
-            let first = op.push_micro_batch(0, &records).unwrap();
+            let first = op.push_batch(0, &records).unwrap();
             assert_eq!(first.map(|w| w.len()), Some(50));
             assert!(op.held_entries() >= 50);
             // Batches 1 and 2 still cover batch 0; from batch 3 on it is gone.
             for index in 1..3 {
-                let window = op.push_micro_batch(index, &[]).unwrap().unwrap();
+                let window = op.push_batch(index, &[]).unwrap().unwrap();
                 assert_eq!(window.len(), 50, "batch {index}");
             }
-            let window = op.push_micro_batch(3, &[]).unwrap().unwrap();
+            let window = op.push_batch(3, &[]).unwrap().unwrap();
             assert!(window.is_empty());
             assert_eq!(op.held_entries(), 0, "{threads} threads, inverse {inverse}");
             // The key comes back, counted from its new batch only.
-            let window = op.push_micro_batch(4, &records[..1]).unwrap().unwrap();
+            let window = op.push_batch(4, &records[..1]).unwrap().unwrap();
             assert_eq!(window, [("k0".to_string(), 0)]);
             assert_eq!(op.held_entries(), 2);
         }
@@ -387,16 +383,16 @@ mod tests {
     #[test]
     fn spark_retention_keeps_keys_with_the_inverse_result() {
         let spec = WindowSpec::from_millis(100, 200, 100).unwrap();
-        let mut op: KeyedWindow<u8, i64> = KeyedWindow::new(
+        let mut op: GenericWindow<u8, i64> = GenericWindow::new(
             spec,
             Arc::new(|a, b| a + b),
             Some(Arc::new(|a, b| a - b)),
             Retention::SparkCompatible,
             pool(1),
         );
-        op.push_micro_batch(0, &[(1, 5)]).unwrap();
-        op.push_micro_batch(1, &[]).unwrap();
-        let window = op.push_micro_batch(2, &[]).unwrap().unwrap();
+        op.push_batch(0, &[(1, 5)]).unwrap();
+        op.push_batch(1, &[]).unwrap();
+        let window = op.push_batch(2, &[]).unwrap().unwrap();
         assert_eq!(window, [(1, 0)]);
     }
 }

@@ -20,7 +20,7 @@ pub use aggregator::{TimePolicy, ValueType, WindowAggregator, WindowStats};
 pub use builder::{build_pool, resolve_threads, WindowAggregatorBuilder, MAX_THREADS};
 pub use extremes::Extremes;
 pub use generic::PairFilter;
-pub(crate) use generic::{reduce_partitioned, KeyedWindow, Reduce};
+pub(crate) use generic::{reduce_partitioned, GenericWindow, Reduce};
 pub(crate) use records::RecordWindow;
 pub use result::{AggColumn, KeyRow, WindowResult};
 pub use retention::{KeyFilter, Retention};

@@ -78,7 +78,7 @@ impl<T: Clone + Send + Sync> RecordWindow<T> {
 
     /// Adds micro-batch `index`'s records and returns the window ending with
     /// the batch, in arrival order, when one is due.
-    pub fn push_micro_batch(&mut self, index: i64, batch: Arc<Vec<T>>) -> Result<Option<Vec<T>>> {
+    pub fn push_batch(&mut self, index: i64, batch: Arc<Vec<T>>) -> Result<Option<Vec<T>>> {
         let window = self.core.micro_batch(index, batch.len(), |core| {
             core.partitions[0].open.push(batch);
         })?;
