@@ -59,7 +59,8 @@ pub mod tuning {
     pub use crate::batch::{CHUNK_ROWS, MIN_PARALLEL_ROWS};
 }
 pub use window::{
-    AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
+    AggColumn, Retention, TimePolicy, ValueType, WindowAggregator, WindowResult, WindowSpec,
+    WindowStats,
 };
 
 /// The README's examples, run as doctests.
