@@ -42,6 +42,7 @@ mod error;
 pub mod ingest;
 pub mod job;
 pub mod lookup;
+pub mod operator;
 pub mod output;
 pub mod source;
 pub mod window;
