@@ -42,7 +42,7 @@ mod error;
 pub mod ingest;
 pub mod job;
 pub mod lookup;
-pub mod output;
+pub mod sink;
 pub mod source;
 pub mod window;
 

@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use engine::ingest::{Format, ValueKind};
 use engine::job::{Input, JobConfig, JobKind, OnError, TimeMode};
 use engine::lookup::Lookup;
-use engine::output::OutputFormat;
+use engine::sink::OutputFormat;
 use engine::{AggSet, WindowSpec};
 
 use super::values::{check_writable, file_id, parse_bytes, parse_duration};
@@ -268,7 +268,7 @@ pub struct OutputOptions {
     pub parquet: bool,
     pub file: Option<PathBuf>,
     pub table_rows: usize,
-    /// `--top N`: the N largest rows per window (`WindowWriter::with_top`).
+    /// `--top N`: the N largest rows per window (`engine::sink::RowOrder::Top`).
     pub top: Option<usize>,
     pub quiet: bool,
     /// Where the summary JSON is written, `-` for stdout (then the rows go

@@ -3,8 +3,6 @@
 
 mod args;
 mod output_file;
-#[cfg(feature = "parquet")]
-mod parquet;
 mod report;
 mod signals;
 mod values;
@@ -92,8 +90,7 @@ pub fn main() -> Result<ExitCode> {
         ),
     };
     let rows_path = pending.as_ref().map(output_file::PendingFile::temp_path);
-    let mut hooks =
-        report::CliHooks::new(out, &config, &output, rows_path).context("writing the output")?;
+    let mut hooks = report::CliHooks::new(out, &config, &output, rows_path);
     let result = job::run(&config, &mut hooks, signals.stop_flag());
     let report = match result {
         Ok(report) => report,

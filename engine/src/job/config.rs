@@ -305,26 +305,33 @@ impl JobConfig {
         Parser::try_new(format, extract, self.max_line_bytes)
     }
 
-    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
-        let (aggs, values) = match &self.kind {
+    /// The type of the values aggregated (which, with the aggregate, fixes
+    /// each output column's type).
+    #[must_use]
+    pub fn value_type(&self) -> ValueType {
+        match &self.kind {
             JobKind::Aggregate {
-                aggs,
-                value,
-                value_kind,
+                value: Some(_),
+                value_kind: ValueKind::Int,
                 ..
-            } => {
-                let values = match (value, value_kind) {
-                    (None, _) => ValueType::None,
-                    (Some(_), ValueKind::Int) => ValueType::I64,
-                    (Some(_), ValueKind::Float) => ValueType::F64,
-                };
-                (aggs.clone(), values)
-            }
-            _ => (AggSet::new([Agg::Count]), ValueType::None),
+            } => ValueType::I64,
+            JobKind::Aggregate {
+                value: Some(_),
+                value_kind: ValueKind::Float,
+                ..
+            } => ValueType::F64,
+            _ => ValueType::None,
+        }
+    }
+
+    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
+        let aggs = match &self.kind {
+            JobKind::Aggregate { aggs, .. } => aggs.clone(),
+            _ => AggSet::new([Agg::Count]),
         };
         WindowAggregator::builder(self.spec)
             .aggregates(aggs)
-            .values(values)
+            .values(self.value_type())
             .retention(if self.keep_empty {
                 Retention::SparkCompatible
             } else {
