@@ -511,10 +511,15 @@ impl RunArgs {
             (Some(path), ..) => Input::File(path.clone()),
             (_, Some(addr), ..) => Input::Connect(addr.clone()),
             (_, _, Some(addr), _) => Input::Listen(listen_address(addr)),
-            (.., Some(name)) => Input::Generate {
-                name: name.clone(),
-                records: self.records.unwrap_or(1_000_000),
-            },
+            (.., Some(name)) => {
+                let records = self.records.unwrap_or(1_000_000);
+                match super::generate::by_name(name, records) {
+                    Some(generator) => Input::Generate(generator),
+                    None => bail!(usage(format!(
+                        "unknown generator `{name}` (expected words or events)"
+                    ))),
+                }
+            }
             _ => bail!(usage(
                 "one of --input, --connect, --listen or --generate is required"
             )),

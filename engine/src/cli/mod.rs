@@ -2,6 +2,7 @@
 //! (output, progress bar, summary).
 
 mod args;
+mod generate;
 mod output_file;
 mod report;
 mod signals;

@@ -26,14 +26,8 @@ pub enum Input {
     Connect(String),
     /// An address to listen on for producers.
     Listen(String),
-    /// A built-in generator: `words` (text lines) or `events` (CSV
-    /// `ts,key,value`), `records` records long.
-    Generate {
-        /// Generator name.
-        name: String,
-        /// Records to generate.
-        records: u64,
-    },
+    /// A generator of records, chosen by the caller.
+    Generate(source::Generator),
 }
 
 /// Where event times come from.
@@ -175,7 +169,7 @@ impl JobConfig {
     pub fn effective_format(&self) -> Format {
         self.format.unwrap_or_else(|| match &self.input {
             Input::File(path) => Format::from_path(&path.to_string_lossy()),
-            Input::Generate { name, .. } if name == "events" => Format::Csv,
+            Input::Generate(generator) => generator.format(),
             _ => Format::Text,
         })
     }
@@ -229,13 +223,6 @@ impl JobConfig {
         if let JobKind::Grep(p) = &self.kind {
             if p.is_empty() {
                 return config("--pattern must not be empty".into());
-            }
-        }
-        if let Input::Generate { name, .. } = &self.input {
-            if !["words", "events"].contains(&name.as_str()) {
-                return config(format!(
-                    "unknown generator `{name}` (expected words or events)"
-                ));
             }
         }
         Ok(())

@@ -17,7 +17,9 @@ use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 use crate::ingest::{self, Format, ParsedChunk, Parser};
 use crate::lookup::KeyMapper;
-use crate::source::{self, Chunk, SourceEvent};
+use crate::source::{
+    self, Chunk, ConnectSource, FileSource, ListenSource, Source, SourceEvent, StdinSource,
+};
 use crate::window::WindowAggregator;
 
 /// Bytes of a memory-mapped file processed per step; the pages behind a
@@ -93,30 +95,19 @@ pub fn run(
             let sources_stop = Arc::new(AtomicBool::new(false));
             let readers = || Arc::clone(&sources_stop);
             let max = config.max_line_bytes;
-            match input {
-                Input::Stdin => source::spawn_stdin(tx, max, readers()),
-                Input::File(path) => {
-                    // A pipe or a device cannot be mapped: read it as a stream,
-                    // opened on the reader's thread (opening a FIFO waits for
-                    // a writer, and the job must still stop on a signal).
-                    let shown = path.display().to_string();
-                    let file = OpenOnRead {
-                        path: path.clone(),
-                        file: None,
-                    };
-                    source::spawn_reader(&shown, file, tx, max, readers());
-                }
-                Input::Connect(addr) => {
-                    source::spawn_connect(addr, tx, max, &config.socket, readers())?;
-                }
+            let reader: Box<dyn Source> = match input {
+                Input::Stdin => Box::new(StdinSource::new(max)),
+                // A pipe or a device cannot be mapped: read it as a stream.
+                Input::File(path) => Box::new(FileSource::new(path, max)),
+                Input::Connect(addr) => Box::new(ConnectSource::new(addr, max, &config.socket)?),
                 Input::Listen(addr) => {
-                    let local = source::spawn_listen(addr, tx, max, &config.socket, readers())?;
-                    hooks.notice(&format!("listening on {local}"));
+                    let listener = ListenSource::bind(addr, max, &config.socket)?;
+                    hooks.notice(&format!("listening on {}", listener.local_addr()));
+                    Box::new(listener)
                 }
-                Input::Generate { name, records } => {
-                    spawn_generator(name, *records, tx, readers());
-                }
-            }
+                Input::Generate(generator) => Box::new(generator.source()),
+            };
+            source::spawn(reader, tx, readers())?;
             let outcome = job.run_queue(&rx, hooks);
             let outcome = job.settle(outcome);
             // Readers blocked on a full queue see it closed and end.
@@ -662,24 +653,6 @@ fn records_with_events(piece: &ParsedChunk) -> u64 {
     u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
-/// A file opened at its first read, on the thread that reads it.
-struct OpenOnRead {
-    path: PathBuf,
-    file: Option<std::fs::File>,
-}
-
-impl std::io::Read for OpenOnRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.file.is_none() {
-            self.file = Some(std::fs::File::open(&self.path)?);
-        }
-        match &mut self.file {
-            Some(file) => file.read(buf),
-            None => Ok(0),
-        }
-    }
-}
-
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).
 fn bom_len(bytes: &[u8]) -> usize {
     bytes.len() - ingest::strip_bom(bytes).len()
@@ -703,54 +676,11 @@ fn coalesce(mut chunk: Chunk, rx: &Receiver<SourceEvent>) -> (Chunk, Option<Sour
                     && next.dropped_long_lines.is_empty() =>
             {
                 chunk.data.extend_from_slice(&next.data);
+                chunk.position = next.position;
             }
             Ok(other) => return (chunk, Some(other)),
             Err(_) => break,
         }
     }
     (chunk, None)
-}
-
-/// Streams a built-in generator as text.
-fn spawn_generator(
-    name: &str,
-    records: u64,
-    tx: std::sync::mpsc::SyncSender<SourceEvent>,
-    stop: Arc<AtomicBool>,
-) {
-    let events = name == "events";
-    source::spawn_generator(name, tx, stop, move |send| {
-        let mut words = datasets::WordLines::new(42, 10_000, 1.0, 10);
-        let mut rng = datasets::Rng::new(42);
-        let mut done = 0;
-        let mut first = true;
-        while done < records {
-            let n = (records - done).min(20_000);
-            let mut buf = Vec::with_capacity(n as usize * 64);
-            if events {
-                if std::mem::take(&mut first) {
-                    buf.extend_from_slice(b"ts,key,value\n");
-                }
-                for i in done..done + n {
-                    use std::io::Write;
-                    let _ = writeln!(
-                        buf,
-                        "{},k{},{}",
-                        i / 1000,
-                        rng.below(10_000),
-                        rng.below(2_001) as i64 - 1_000
-                    );
-                }
-            } else {
-                for _ in 0..n {
-                    buf.extend_from_slice(words.line().as_bytes());
-                    buf.push(b'\n');
-                }
-            }
-            if !send(buf) {
-                return;
-            }
-            done += n;
-        }
-    });
 }
