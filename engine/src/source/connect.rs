@@ -212,3 +212,45 @@ fn connect_loop(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::super::{queue, spawn};
+    use super::*;
+
+    #[test]
+    fn only_a_malformed_address_fails_at_once() {
+        let options = SocketOptions::default();
+        assert!(ConnectSource::new("no port", 1 << 20, &options).is_err());
+        let source = ConnectSource::new("localhost:9", 1 << 20, &options).unwrap();
+        assert_eq!(source.name(), "localhost:9");
+        assert_eq!(source.position(), None);
+    }
+
+    #[test]
+    fn lines_of_the_server_arrive_and_the_source_stops_with_the_job() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let source = ConnectSource::new(&addr, 1 << 20, &SocketOptions::default()).unwrap();
+        let (tx, rx) = queue();
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn(Box::new(source), tx, Arc::clone(&stop)).unwrap();
+        let (mut peer, _) = server.accept().unwrap();
+        peer.write_all(b"x y\n").unwrap();
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            SourceEvent::Data(chunk) => {
+                assert_eq!(chunk.data, b"x y\n");
+                assert_eq!(&*chunk.origin, addr.as_str());
+                assert!(chunk.starts_origin);
+            }
+            other => panic!("{other:?}"),
+        }
+        stop.store(true, Ordering::Relaxed);
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            SourceEvent::End => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

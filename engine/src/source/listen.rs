@@ -445,3 +445,58 @@ impl Listener {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::super::{queue, spawn};
+    use super::*;
+
+    #[test]
+    fn each_producer_is_a_stream_of_its_own_closed_when_it_leaves() {
+        let source = ListenSource::bind("127.0.0.1:0", 1 << 20, &SocketOptions::default()).unwrap();
+        let addr = source.local_addr();
+        assert_eq!(source.name(), addr.to_string());
+        let (tx, rx) = queue();
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn(Box::new(source), tx, Arc::clone(&stop)).unwrap();
+        let mut producer = std::net::TcpStream::connect(addr).unwrap();
+        let peer: Arc<str> = producer.local_addr().unwrap().to_string().into();
+        producer.write_all(b"a b\nc").unwrap();
+        drop(producer);
+        let (mut data, mut closed) = (Vec::new(), false);
+        while !closed {
+            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                SourceEvent::Data(chunk) => {
+                    assert_eq!(chunk.origin, peer);
+                    assert_eq!(chunk.position, None);
+                    data.extend_from_slice(&chunk.data);
+                }
+                SourceEvent::Notice(_) => {}
+                SourceEvent::Closed(origin) => closed = origin == peer,
+                other => panic!("{other:?}"),
+            }
+        }
+        // A clean close: the last line counts without its newline.
+        assert_eq!(data, b"a b\nc");
+        stop.store(true, Ordering::Relaxed);
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                SourceEvent::End => break,
+                SourceEvent::Notice(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_address_in_use_is_an_error_naming_it() {
+        let first = ListenSource::bind("127.0.0.1:0", 1 << 20, &SocketOptions::default()).unwrap();
+        let addr = first.local_addr().to_string();
+        let err = ListenSource::bind(&addr, 1 << 20, &SocketOptions::default()).unwrap_err();
+        assert!(err.to_string().contains(&addr), "{err}");
+    }
+}
