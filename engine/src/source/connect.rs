@@ -1,5 +1,5 @@
-//! `--connect`: a TCP client that (re)connects with backoff, notices a
-//! silent server, and reads lines into the queue.
+//! A TCP client source (the binary's `--connect`) that (re)connects with
+//! backoff, notices a silent server, and reads lines into the queue.
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};

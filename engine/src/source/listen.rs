@@ -1,5 +1,5 @@
-//! `--listen`: producers served from one poll thread, each with small
-//! buffers, up to `--max-connections` at once.
+//! A listening source (the binary's `--listen`): producers served from one
+//! poll thread, each with small buffers, up to a maximum at once.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};

@@ -1,4 +1,4 @@
-//! Standard input (`--input -`).
+//! Standard input (the binary's `--input -`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
