@@ -18,6 +18,7 @@ mod hardening_numbers;
 mod hardening_output;
 mod hardening_parse;
 mod hardening_sockets;
+mod live_keys;
 mod oracle;
 mod spark_golden;
 mod util;

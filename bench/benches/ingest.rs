@@ -283,6 +283,7 @@ fn wordcount_end_to_end(c: &mut Criterion) {
         spec: WindowSpec::from_millis(1_000, 30_000, 1_000).expect("a valid window"),
         until: None,
         keep_empty: false,
+        key_ttl: None,
         threads,
         on_error: OnError::Skip,
         max_line_bytes: MAX_LINE_BYTES,

@@ -259,6 +259,7 @@ pub fn config(workload: Workload, inputs: &JobInputs, threads: usize) -> Result<
         spec,
         until: None,
         keep_empty: false,
+        key_ttl: None,
         threads,
         on_error: OnError::Skip,
         max_line_bytes: 1 << 20,

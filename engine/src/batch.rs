@@ -97,8 +97,9 @@ impl Values<'_> {
 /// private:
 ///
 /// - `times`, `keys` and every value column have the same length;
-/// - every key id is `< dictionary.len()` at construction, so it names a key of
-///   the dictionary forever (the dictionary is append-only);
+/// - every key id is `< dictionary.id_bound()` at construction: it names a
+///   key of the dictionary for the dictionary's current epoch (see
+///   [`Dictionary`] for when ids are released and reused);
 /// - every `f64` value is finite (no NaN, no ±∞), so inverse-reduced sums stay
 ///   finite.
 ///
@@ -136,7 +137,7 @@ impl Batch {
                 actual: keys.len(),
             });
         }
-        let dict_len = dictionary.len();
+        let dict_len = dictionary.id_bound();
         if let Some(row) = keys.iter().position(|&k| k as usize >= dict_len) {
             return Err(Error::KeyOutOfRange {
                 row,

@@ -1,18 +1,35 @@
-//! Dictionary encoding of keys: strings to dense `u32` ids and back.
+//! Dictionary encoding of keys: strings to dense `u32` ids and back, with
+//! ids released when their keys are no longer held anywhere.
 
 use std::hash::BuildHasher;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::error::{Error, Result};
 
-/// An append-only, shared dictionary that maps key strings to dense `u32` ids
-/// (`0, 1, 2, ...` in first-seen order) and back.
+/// A shared dictionary that maps key strings to dense `u32` ids and back.
 ///
-/// Cloning is cheap: clones share one dictionary. Ids never change once given,
-/// so a batch's key column stays valid while the dictionary grows. Dense ids let
-/// window state be indexed by id instead of hashed per event.
+/// Cloning is cheap: clones share one dictionary. Dense ids let window state
+/// be indexed by id instead of hashed per event.
+///
+/// # Epochs: how ids are released and stay unambiguous
+///
+/// A stream that runs for a month sees far more keys than it holds at any
+/// moment, so ids are not forever. The owner of the dictionary (a job, a
+/// DStream operator) calls [`retain`](Self::retain) at a point where no id
+/// is in flight outside the state it marks as held — between two batches,
+/// after every window row emitted so far has been turned back into strings.
+/// Every other key is removed, its id goes to a free list, and interning
+/// reuses free ids (lowest-numbered last freed first) before growing, so the
+/// id range stays within the peak number of keys held at once.
+///
+/// Each `retain` that frees anything starts a new **epoch**
+/// ([`epoch`](Self::epoch)). An id names the same key for the whole of an
+/// epoch; caches of ids (the parsers' per-thread key caches, the lookup
+/// mapper) remember the epoch they were filled in and start afresh when it
+/// changes. A freed id reads back as `None` until it is given again.
 ///
 /// ```
 /// let dict = engine::Dictionary::new();
@@ -20,11 +37,23 @@ use crate::error::{Error, Result};
 /// assert_eq!(dict.intern("pear")?, a + 1);
 /// assert_eq!(dict.intern("apple")?, a);
 /// assert_eq!(dict.read().get(a), Some("apple"));
+/// // Only "pear" is still held: "apple" leaves, and its id is reused.
+/// let pear = dict.lookup("pear").unwrap();
+/// assert_eq!(dict.retain(|id| id == pear), 1);
+/// assert_eq!(dict.read().get(a), None);
+/// assert_eq!(dict.intern("plum")?, a);
 /// # Ok::<(), engine::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Dictionary {
-    inner: Arc<RwLock<Interner>>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    interner: RwLock<Interner>,
+    /// Bumped by every [`Dictionary::retain`] that frees an id; read without
+    /// the lock by the caches on the ingestion path.
+    epoch: AtomicU64,
     /// Unique for the life of the process, unlike an address: caches of
     /// ids (see `ingest`) are keyed by it.
     id: u64,
@@ -32,25 +61,40 @@ pub struct Dictionary {
 
 impl Default for Dictionary {
     fn default() -> Self {
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
-            inner: Arc::default(),
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            inner: Arc::new(Shared {
+                interner: RwLock::default(),
+                epoch: AtomicU64::new(0),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            }),
         }
     }
 }
 
+/// The strings by id (`None` for a free id), a hash table of the ids of the
+/// live keys, and the free ids.
+///
+/// Invariants: `table` holds exactly the ids `i` with `strings[i]` set;
+/// `free` holds exactly the ids with `strings[i] == None`; `live` is the
+/// number of ids in `table`.
 #[derive(Default)]
 struct Interner {
     hasher: DefaultHashBuilder,
     table: HashTable<u32>,
-    strings: Vec<Box<str>>,
+    strings: Vec<Option<Box<str>>>,
+    free: Vec<u32>,
+    live: usize,
 }
 
 impl Interner {
+    fn string(&self, id: u32) -> Option<&str> {
+        self.strings.get(id as usize)?.as_deref()
+    }
+
     fn find(&self, hash: u64, key: &str) -> Option<u32> {
         self.table
-            .find(hash, |&id| &*self.strings[id as usize] == key)
+            .find(hash, |&id| self.string(id) == Some(key))
             .copied()
     }
 
@@ -59,16 +103,59 @@ impl Interner {
         if let Some(id) = self.find(hash, key) {
             return Ok(id);
         }
-        let id = u32::try_from(self.strings.len())
-            .ok()
-            .filter(|&id| id < u32::MAX)
-            .ok_or(Error::DictionaryFull(self.strings.len()))?;
-        self.strings.push(key.into());
+        let id = if let Some(id) = self.free.pop() {
+            self.strings[id as usize] = Some(key.into());
+            id
+        } else {
+            let id = u32::try_from(self.strings.len())
+                .ok()
+                .filter(|&id| id < u32::MAX)
+                .ok_or(Error::DictionaryFull(self.strings.len()))?;
+            self.strings.push(Some(key.into()));
+            id
+        };
+        self.live += 1;
         let (strings, hasher) = (&self.strings, &self.hasher);
         self.table.insert_unique(hash, id, |&other| {
-            hasher.hash_one(&*strings[other as usize])
+            hasher.hash_one(strings[other as usize].as_deref().unwrap_or_default())
         });
         Ok(id)
+    }
+
+    /// Frees every live id for which `keep` is false; returns how many.
+    fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) -> usize {
+        let before = self.live;
+        self.table.retain(|&mut id| keep(id));
+        if self.table.len() == before {
+            return 0;
+        }
+        for (id, string) in self.strings.iter_mut().enumerate() {
+            if string.is_some() && !keep(id as u32) {
+                *string = None;
+                self.free.push(id as u32);
+            }
+        }
+        self.live = self.table.len();
+        // Trailing free ids are dropped instead of kept for reuse, so the id
+        // range shrinks back after a burst of keys.
+        while self.strings.last().is_some_and(Option::is_none) {
+            self.strings.pop();
+        }
+        let bound = self.strings.len() as u32;
+        self.free.retain(|&id| id < bound);
+        // Reuse low ids first: dense state indexed by id stays small.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        if self.table.capacity() > 4 * self.live.max(1024) {
+            let (strings, hasher) = (&self.strings, &self.hasher);
+            self.table.shrink_to(0, |&id| {
+                hasher.hash_one(strings[id as usize].as_deref().unwrap_or_default())
+            });
+        }
+        if self.strings.capacity() > 2 * self.strings.len().max(1024) {
+            self.strings.shrink_to_fit();
+            self.free.shrink_to_fit();
+        }
+        before - self.live
     }
 }
 
@@ -111,16 +198,43 @@ impl Dictionary {
         read.find(read.hasher.hash_one(key), key)
     }
 
-    /// Number of keys.
+    /// Number of live keys (interned and not freed).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.read_lock().strings.len()
+        self.read_lock().live
     }
 
-    /// Whether no key has been interned yet.
+    /// Whether no key is live.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// One past the largest id in use: every live id is below it, so state
+    /// indexed by id needs this many entries.
+    #[must_use]
+    pub fn id_bound(&self) -> usize {
+        self.read_lock().strings.len()
+    }
+
+    /// Keeps the keys whose id `held` accepts and frees every other one,
+    /// starting a new [epoch](Self#epochs-how-ids-are-released-and-stay-unambiguous)
+    /// when any is freed. Returns the number of keys freed.
+    ///
+    /// Call it only where every id still in use anywhere is one that `held`
+    /// accepts: ids outside it may be given to other keys afterwards.
+    pub fn retain(&self, held: impl FnMut(u32) -> bool) -> usize {
+        let freed = self.write_lock().retain(held);
+        if freed > 0 {
+            self.inner.epoch.fetch_add(1, Ordering::Release);
+        }
+        freed
+    }
+
+    /// The current epoch: ids keep their keys within one epoch.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
     }
 
     /// A read view for turning many ids back into strings under one lock.
@@ -134,23 +248,23 @@ impl Dictionary {
     /// A process-unique identity of this dictionary.
     #[must_use]
     pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Whether two handles share one dictionary.
-    #[must_use]
-    pub fn same_as(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        self.inner.id
     }
 
     fn read_lock(&self) -> RwLockReadGuard<'_, Interner> {
         // A panic while holding the lock cannot leave the interner half-updated
         // in a way that matters: at worst a string is stored without its id.
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .interner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, Interner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    fn write_lock(&self) -> RwLockWriteGuard<'_, Interner> {
+        self.inner
+            .interner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -158,7 +272,83 @@ impl std::fmt::Debug for Dictionary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dictionary")
             .field("len", &self.len())
+            .field("epoch", &self.epoch())
             .finish()
+    }
+}
+
+/// When to release the ids of keys that nothing holds any more: a
+/// [`Dictionary::retain`] once the dictionary has grown to twice the keys
+/// held after the previous one (and at least [`KeyReclaimer::MIN_KEYS`]).
+/// Each pass costs time in proportion to the keys, and follows at least as
+/// many new keys, so the cost per key is constant, and the dictionary (and
+/// every array indexed by id) holds at most about twice the keys held.
+#[derive(Debug, Clone)]
+pub struct KeyReclaimer {
+    next_at: usize,
+    held: Vec<u64>,
+}
+
+impl Default for KeyReclaimer {
+    fn default() -> Self {
+        Self {
+            next_at: Self::MIN_KEYS,
+            held: Vec::new(),
+        }
+    }
+}
+
+impl KeyReclaimer {
+    /// Below this many keys nothing is reclaimed: small dictionaries cost
+    /// little and are not worth a pass.
+    pub const MIN_KEYS: usize = 1 << 16;
+
+    /// A reclaimer that starts at [`MIN_KEYS`](Self::MIN_KEYS).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A reclaimer that first reclaims at `keys` keys (tests use small ones).
+    #[must_use]
+    pub fn starting_at(keys: usize) -> Self {
+        Self {
+            next_at: keys,
+            held: Vec::new(),
+        }
+    }
+
+    /// When `dict` has grown enough, frees every key that `mark_held` does
+    /// not report (it is called with a function to call for each held id).
+    /// Returns the number of keys freed. The caller promises what
+    /// [`Dictionary::retain`] asks: no id outside those reported is in use.
+    pub fn maybe_reclaim(
+        &mut self,
+        dict: &Dictionary,
+        mark_held: impl FnOnce(&mut dyn FnMut(u32)),
+    ) -> usize {
+        if dict.len() < self.next_at {
+            return 0;
+        }
+        let words = dict.id_bound().div_ceil(64);
+        self.held.clear();
+        self.held.resize(words, 0);
+        let held = &mut self.held;
+        mark_held(&mut |id: u32| {
+            if let Some(word) = held.get_mut(id as usize / 64) {
+                *word |= 1 << (id % 64);
+            }
+        });
+        let held = &self.held;
+        let freed = dict.retain(|id| {
+            held.get(id as usize / 64)
+                .is_some_and(|word| word & (1 << (id % 64)) != 0)
+        });
+        self.next_at = (2 * dict.len()).max(Self::MIN_KEYS.min(self.next_at));
+        if self.held.capacity() > 2 * words.max(1024) {
+            self.held = Vec::new();
+        }
+        freed
     }
 }
 
@@ -168,21 +358,125 @@ pub struct DictionaryReader<'a> {
 }
 
 impl DictionaryReader<'_> {
-    /// The string of key id `id`, if the id exists.
+    /// The string of key id `id`, if the id is live.
     #[must_use]
     pub fn get(&self, id: u32) -> Option<&str> {
-        self.guard.strings.get(id as usize).map(|s| &**s)
+        self.guard.string(id)
     }
 
-    /// Number of keys.
+    /// Number of live keys.
     #[must_use]
     pub fn len(&self) -> usize {
+        self.guard.live
+    }
+
+    /// One past the largest id in use.
+    #[must_use]
+    pub fn id_bound(&self) -> usize {
         self.guard.strings.len()
     }
 
     /// Whether the dictionary is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.guard.strings.is_empty()
+        self.guard.live == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_ids_read_as_none_and_are_reused_lowest_first() {
+        let dict = Dictionary::new();
+        let ids: Vec<u32> = (0..10)
+            .map(|i| dict.intern(&format!("k{i}")).unwrap())
+            .collect();
+        assert_eq!(ids, (0..10).collect::<Vec<_>>());
+        let epoch = dict.epoch();
+        // Keep the even ids.
+        assert_eq!(dict.retain(|id| id % 2 == 0), 5);
+        assert!(dict.epoch() > epoch);
+        assert_eq!(dict.len(), 5);
+        // id 9 was the last one: the range shrinks to 9.
+        assert_eq!(dict.id_bound(), 9);
+        let read = dict.read();
+        assert_eq!(read.get(3), None);
+        assert_eq!(read.get(4), Some("k4"));
+        drop(read);
+        assert_eq!(dict.lookup("k3"), None);
+        assert_eq!(dict.lookup("k4"), Some(4));
+        // Freed ids come back lowest first, then the range grows again.
+        let again: Vec<u32> = ["x", "y", "z", "w", "v"]
+            .iter()
+            .map(|k| dict.intern(k).unwrap())
+            .collect();
+        assert_eq!(again, [1, 3, 5, 7, 9]);
+        assert_eq!(dict.intern("u").unwrap(), 10);
+        assert_eq!(dict.read().get(3), Some("y"));
+        // A key that left and comes back is a new key with a fresh id.
+        assert_eq!(dict.intern("k1").unwrap(), 11);
+    }
+
+    #[test]
+    fn retain_that_frees_nothing_keeps_the_epoch() {
+        let dict = Dictionary::new();
+        dict.intern("a").unwrap();
+        let epoch = dict.epoch();
+        assert_eq!(dict.retain(|_| true), 0);
+        assert_eq!(dict.epoch(), epoch);
+    }
+
+    #[test]
+    fn memory_follows_live_keys_over_many_epochs() {
+        let dict = Dictionary::new();
+        for round in 0..200_u32 {
+            for i in 0..1_000 {
+                dict.intern(&format!("session-{round}-{i}")).unwrap();
+            }
+            // Only this round's keys are held; the previous round's leave.
+            let first = dict.lookup(&format!("session-{round}-0")).unwrap();
+            let held: Vec<u32> = (0..1_000)
+                .map(|i| dict.lookup(&format!("session-{round}-{i}")).unwrap())
+                .collect();
+            let held: std::collections::HashSet<u32> = held.into_iter().collect();
+            dict.retain(|id| held.contains(&id));
+            assert!(held.contains(&first));
+            assert_eq!(dict.len(), 1_000);
+            // The id range never exceeds two rounds of keys.
+            assert!(
+                dict.id_bound() <= 2_000,
+                "round {round}: {}",
+                dict.id_bound()
+            );
+        }
+        let interner = dict.read_lock();
+        assert!(interner.table.capacity() <= 8 * 1_024);
+    }
+
+    #[test]
+    fn the_reclaimer_waits_for_the_dictionary_to_double() {
+        let dict = Dictionary::new();
+        let mut reclaimer = KeyReclaimer::starting_at(100);
+        let keep = dict.intern("kept").unwrap();
+        for i in 0..98 {
+            dict.intern(&format!("k{i}")).unwrap();
+        }
+        let mark = |f: &mut dyn FnMut(u32)| f(keep);
+        assert_eq!(
+            reclaimer.maybe_reclaim(&dict, mark),
+            0,
+            "99 keys: too early"
+        );
+        dict.intern("k-last").unwrap();
+        assert_eq!(reclaimer.maybe_reclaim(&dict, mark), 99);
+        assert_eq!(dict.len(), 1);
+        assert_eq!(dict.read().get(keep), Some("kept"));
+        // Next pass at max(2 × 1, min(MIN_KEYS, 100)) = 100 keys again.
+        for i in 0..50 {
+            dict.intern(&format!("again{i}")).unwrap();
+        }
+        assert_eq!(reclaimer.maybe_reclaim(&dict, mark), 0);
     }
 }

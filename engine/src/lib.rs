@@ -48,7 +48,7 @@ pub mod window;
 
 pub use aggregate::{Agg, AggSet};
 pub use batch::{Batch, Column, Values, CHUNK_ROWS, MIN_PARALLEL_ROWS};
-pub use dictionary::{Dictionary, DictionaryReader};
+pub use dictionary::{Dictionary, DictionaryReader, KeyReclaimer};
 pub use dstream::{DStream, StreamingContext};
 pub use error::{Error, Result};
 pub use window::{

@@ -173,6 +173,9 @@ impl Lookup {
 pub struct KeyMapper {
     table: Arc<Lookup>,
     resolved: Vec<u32>,
+    /// The dictionary epoch `resolved` was filled in: ids released since
+    /// may name other keys now.
+    epoch: u64,
 }
 
 /// A key that is not in the table.
@@ -185,6 +188,16 @@ impl KeyMapper {
         Self {
             table,
             resolved: Vec::new(),
+            epoch: 0,
+        }
+    }
+
+    /// Forgets what was resolved in an earlier epoch of `dict`.
+    fn check_epoch(&mut self, dict: &Dictionary) {
+        let epoch = dict.epoch();
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.resolved.clear();
         }
     }
 
@@ -193,6 +206,7 @@ impl KeyMapper {
     /// an error ([`Error::KeyOutOfRange`]); a mapper must always be used
     /// with the same dictionary.
     pub fn map(&mut self, id: u32, dict: &Dictionary) -> Result<Option<u32>> {
+        self.check_epoch(dict);
         if id as usize >= self.resolved.len() {
             self.resolve_up_to(id, 0, dict)?;
         }
@@ -206,11 +220,11 @@ impl KeyMapper {
     fn resolve_up_to(&mut self, id: u32, row: usize, dict: &Dictionary) -> Result<()> {
         let groups: Vec<Option<String>> = {
             let read = dict.read();
-            if id as usize >= read.len() {
+            if id as usize >= read.id_bound() {
                 return Err(Error::KeyOutOfRange {
                     row,
                     id,
-                    len: read.len(),
+                    len: read.id_bound(),
                 });
             }
             (self.resolved.len() as u32..=id)
@@ -235,6 +249,7 @@ impl KeyMapper {
     /// number of) events whose key is not in the table; times, values and
     /// record indices stay aligned with the keys.
     pub fn apply(&mut self, piece: &mut ParsedChunk, dict: &Dictionary) -> Result<u64> {
+        self.check_epoch(dict);
         if let Some((row, &max)) = piece.keys.iter().enumerate().max_by_key(|(_, &k)| k) {
             if max as usize >= self.resolved.len() {
                 self.resolve_up_to(max, row, dict)?;

@@ -204,9 +204,14 @@ pub struct RunArgs {
     /// Slide (default: the batch interval).
     #[arg(long, value_name = "DURATION", help_heading = WINDOW)]
     pub slide: Option<String>,
-    /// Spark's inverse-reduce output: keys stay once seen, with 0.
+    /// Spark's inverse-reduce output: keys stay once seen, with 0 (memory
+    /// then follows every key ever seen; see --key-ttl).
     #[arg(long, help_heading = WINDOW)]
     pub keep_empty: bool,
+    /// With --keep-empty: a key with no event for this long leaves the
+    /// output and the state (memory follows recent keys).
+    #[arg(long, value_name = "DURATION", help_heading = WINDOW)]
+    pub key_ttl: Option<String>,
     /// The job (default: aggregate with --key-col, wordcount otherwise).
     #[arg(long, value_enum, help_heading = AGGREGATION)]
     pub job: Option<JobArg>,
@@ -320,6 +325,17 @@ impl RunArgs {
             .transpose()?
             .map(|ms| Duration::from_millis(ms as u64));
         let max_line_bytes = parse_bytes(&self.max_line_bytes)?;
+        let key_ttl = self
+            .key_ttl
+            .as_deref()
+            .map(|t| parse_duration(t, "--key-ttl"))
+            .transpose()?;
+        if key_ttl.is_some() && !self.keep_empty {
+            bail!(usage(
+                "--key-ttl applies to --keep-empty: without it a key leaves as soon as it has no event in the window"
+            ));
+        }
+        let key_ttl = key_ttl.map(|ms| Duration::from_millis(ms as u64));
         self.check_paths()?;
         let time = match (&self.time_col, self.rate) {
             (Some(col), _) => TimeMode::Column(col.clone()),
@@ -338,6 +354,7 @@ impl RunArgs {
             spec,
             until,
             keep_empty: self.keep_empty,
+            key_ttl,
             threads: self.threads.unwrap_or(0),
             on_error: match self.on_error {
                 OnErrorArg::Skip => OnError::Skip,

@@ -105,8 +105,10 @@ fn hash(key: &[u8], head: [u64; 2]) -> u64 {
 
 /// A thread's cache of key ids for one dictionary.
 pub(crate) struct KeyCache {
-    /// The dictionary (by [`Dictionary::id`]) the cached ids belong to.
-    dictionary: Option<u64>,
+    /// The dictionary (by [`Dictionary::id`]) and the epoch the cached ids
+    /// belong to: a dictionary that released ids starts a new epoch, and
+    /// ids cached before it may name other keys now.
+    dictionary: Option<(u64, u64)>,
     slots: Vec<Slot>,
     /// Hash of the key in each used slot, for growing the table.
     hashes: Vec<(u64, usize)>,
@@ -132,18 +134,19 @@ thread_local! {
 pub(crate) fn with_cache<R>(dict: &Dictionary, f: impl FnOnce(&mut KeyCache) -> R) -> R {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.dictionary != Some(dict.id())
+        let current = (dict.id(), dict.epoch());
+        if cache.dictionary != Some(current)
             || cache.hashes.len() >= MAX_CACHED
             || cache.arena.len() >= MAX_ARENA_BYTES
         {
-            cache.reset(dict.id());
+            cache.reset(current);
         }
         f(&mut cache)
     })
 }
 
 impl KeyCache {
-    fn reset(&mut self, dictionary: u64) {
+    fn reset(&mut self, dictionary: (u64, u64)) {
         self.dictionary = Some(dictionary);
         self.slots.clear();
         self.slots.resize(1024, FREE);
@@ -319,5 +322,19 @@ mod tests {
         let other = Dictionary::new();
         let first = with_cache(&other, |c| c.id("word7", &other).unwrap());
         assert_eq!(first, 0);
+    }
+
+    #[test]
+    fn a_new_epoch_empties_the_cache_so_reused_ids_are_never_stale() {
+        let dict = Dictionary::new();
+        let old = with_cache(&dict, |c| c.id("old-key", &dict).unwrap());
+        // The key leaves; its id goes to another key.
+        dict.retain(|_| false);
+        let new = dict.intern("new-key").unwrap();
+        assert_eq!(new, old, "the freed id is reused");
+        // The cache must not answer the old key with the reused id.
+        let again = with_cache(&dict, |c| c.id("old-key", &dict).unwrap());
+        assert_ne!(again, new);
+        assert_eq!(dict.read().get(again), Some("old-key"));
     }
 }

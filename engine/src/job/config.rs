@@ -94,6 +94,9 @@ pub struct JobConfig {
     pub until: Option<i64>,
     /// Spark's inverse-without-filter output: keys stay, with 0.
     pub keep_empty: bool,
+    /// With `keep_empty`: keys silent this long leave all the same (see
+    /// [`crate::window::WindowAggregatorBuilder::key_ttl`]).
+    pub key_ttl: Option<Duration>,
     /// Worker threads (0: all cores).
     pub threads: usize,
     /// Malformed records.
@@ -316,7 +319,7 @@ impl JobConfig {
             JobKind::Aggregate { aggs, .. } => aggs.clone(),
             _ => AggSet::new([Agg::Count]),
         };
-        WindowAggregator::builder(self.spec)
+        let builder = WindowAggregator::builder(self.spec)
             .aggregates(aggs)
             .values(self.value_type())
             .retention(if self.keep_empty {
@@ -325,7 +328,11 @@ impl JobConfig {
                 Retention::Live
             })
             .threads(self.threads)
-            .interrupt(Arc::clone(stop))
-            .build()
+            .interrupt(Arc::clone(stop));
+        match self.key_ttl {
+            Some(ttl) => builder.key_ttl(ttl),
+            None => builder,
+        }
+        .build()
     }
 }

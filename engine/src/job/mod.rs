@@ -13,7 +13,7 @@ use memmap2::{Mmap, UncheckedAdvice};
 use rayon::prelude::*;
 
 use crate::batch::{Column, Values};
-use crate::dictionary::Dictionary;
+use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Format, ParsedChunk, Parser};
 use crate::lookup::KeyMapper;
@@ -52,6 +52,7 @@ pub fn run(
         config,
         format: config.effective_format(),
         dict: Dictionary::new(),
+        reclaimer: KeyReclaimer::new(),
         op: config.operator(stop)?,
         stop: Arc::clone(stop),
         delivered: Delivered::default(),
@@ -128,6 +129,9 @@ struct Job<'c> {
     config: &'c JobConfig,
     format: Format,
     dict: Dictionary,
+    /// Releases the dictionary ids of keys that left every window, so that
+    /// memory follows the live keys of an endless stream.
+    reclaimer: KeyReclaimer,
     op: WindowAggregator,
     /// Set by Ctrl-C/SIGTERM, the end of `--run-for`, or a failed write: the
     /// operator checks it at every pane it closes.
@@ -436,6 +440,7 @@ impl Job<'_> {
         }
         self.spare.extend(outs);
         outcome?;
+        self.reclaim_keys();
         self.report.bytes += data.len() as u64;
         self.record_latency(started.elapsed());
         Ok(line - first_line)
@@ -470,6 +475,17 @@ impl Job<'_> {
         let outcome = self.aggregate(piece, arrival_ms, hooks);
         self.next_record += piece.records;
         outcome
+    }
+
+    /// Releases the ids of keys nothing holds any more. Safe here: every
+    /// piece parsed so far has been aggregated, and every window emitted has
+    /// been written (its keys turned into strings) — no id is in flight
+    /// outside the operator. The parsers' key caches and the lookup mapper
+    /// see the dictionary's new epoch and start afresh.
+    fn reclaim_keys(&mut self) {
+        let op = &mut self.op;
+        self.reclaimer
+            .maybe_reclaim(&self.dict, |mark| op.for_each_held_key(mark));
     }
 
     /// Keeps a uniform sample of batch latencies (reservoir sampling) and

@@ -110,9 +110,25 @@ pub struct WindowAggregatorBuilder {
     threads: usize,
     chunk_rows: usize,
     interrupt: Option<Arc<AtomicBool>>,
+    key_ttl: Option<i64>,
 }
 
 impl WindowAggregatorBuilder {
+    /// With [`Retention::SparkCompatible`] or [`Retention::Filter`], a key
+    /// stays in the output and the state (with count 0) after its events have
+    /// left the window, forever by Spark's definition: memory then follows
+    /// every key ever seen. With a TTL, a key that has had no event for
+    /// `ttl` leaves: it is not in the window ending at `t` when it has no
+    /// event in that window and its last event's pane ended at or before
+    /// `t − ttl`. (A key that comes back is a new key, counted from its
+    /// return.) [`Retention::Live`] needs no TTL: keys leave with their
+    /// last event.
+    #[must_use]
+    pub fn key_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.key_ttl = Some(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1));
+        self
+    }
+
     /// A flag that stops the operator: once set, a call that is closing a
     /// long run of panes (an event-time jump, `--keep-empty` over a gap, a
     /// window of millions of slides) returns [`Error::Interrupted`] at the
@@ -283,6 +299,7 @@ impl WindowAggregator {
             threads: 0,
             chunk_rows: CHUNK_ROWS,
             interrupt: None,
+            key_ttl: None,
         }
     }
 
@@ -377,6 +394,18 @@ impl WindowAggregator {
             Cores::Int(core) => core.advance_to(time, sink),
             Cores::Float(core) => core.advance_to(time, sink),
         })
+    }
+
+    /// Calls `f` with the id of every key the operator still holds: keys
+    /// with window state (also count-0 keys kept by Spark-compatible
+    /// retention) and keys with events in the open pane. An id it does not
+    /// visit is in no future window: its dictionary entry can be released
+    /// (see [`Dictionary::retain`](crate::Dictionary::retain)).
+    pub fn for_each_held_key(&mut self, f: &mut dyn FnMut(u32)) {
+        match &mut self.core {
+            Cores::Int(core) => core.for_each_held_key(f),
+            Cores::Float(core) => core.for_each_held_key(f),
+        }
     }
 
     /// Emits every remaining window that holds any event.
@@ -518,6 +547,7 @@ struct Core<V: OutputValue> {
     last_event: Option<i64>,
     stats: WindowStats,
     interrupt: Option<Arc<AtomicBool>>,
+    key_ttl: Option<i64>,
 }
 
 impl<V: OutputValue> Core<V> {
@@ -547,6 +577,17 @@ impl<V: OutputValue> Core<V> {
             last_event: None,
             stats: WindowStats::default(),
             interrupt: config.interrupt.clone(),
+            key_ttl: config.key_ttl,
+        }
+    }
+
+    fn for_each_held_key(&mut self, f: &mut dyn FnMut(u32)) {
+        for partition in &self.partitions {
+            partition.for_each_held_key(f);
+        }
+        for scratch in &mut self.scratches {
+            let scratch = scratch.get_mut().unwrap_or_else(PoisonError::into_inner);
+            scratch.touched().iter().for_each(|&k| f(k));
         }
     }
 
@@ -838,6 +879,12 @@ impl<V: OutputValue> Core<V> {
         let end = (pane + 1) * self.spec.pane();
         let first_kept = pane + 1 - self.spec.panes_per_window();
         let emit = end % self.spec.slide() == 0 && self.first_event.is_some_and(|f| end > f);
+        // Keys kept with count 0 whose last pane is before this one have
+        // been silent for the TTL.
+        let silent_before = match (&self.retention, self.key_ttl) {
+            (Retention::Live, _) | (_, None) => None,
+            (_, Some(ttl)) => Some(end.saturating_sub(ttl).div_euclid(self.spec.pane())),
+        };
         let Self {
             pool,
             partitions,
@@ -848,6 +895,9 @@ impl<V: OutputValue> Core<V> {
         let step = |partition: &mut Partition<V>| {
             partition.close_pane(pane);
             partition.evict_before(first_kept, retention);
+            if let (true, Some(before)) = (emit, silent_before) {
+                partition.expire_silent(before);
+            }
             emit.then(|| partition.emit(end, aggs, retention))
         };
         let work: usize = partitions

@@ -258,6 +258,11 @@ impl<V: Numeric> DenseAcc<V> {
         self.touched.clear();
     }
 
+    /// The indices with a non-identity entry, in the order first touched.
+    pub fn touched(&self) -> &[u32] {
+        &self.touched
+    }
+
     /// Number of touched entries.
     pub fn touched_len(&self) -> usize {
         self.touched.len()

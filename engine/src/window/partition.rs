@@ -30,6 +30,9 @@ struct Slots<V: Numeric> {
     /// First pane whose contribution the slot holds: a key a filter dropped and
     /// that came back must not have its older panes subtracted.
     since: Vec<i64>,
+    /// Last pane with events of the key: how long a key kept with count 0
+    /// (Spark-compatible retention) has been silent, for the key TTL.
+    last_pane: Vec<i64>,
 }
 
 /// The state of one partition: the keys `k` with `k % partitions == index`.
@@ -75,6 +78,7 @@ impl<V: Numeric> Partition<V> {
                 squares: Vec::new(),
                 extremes: Vec::new(),
                 since: Vec::new(),
+                last_pane: Vec::new(),
             },
             spare: None,
             spare_extremes: (Vec::new(), Vec::new()),
@@ -127,6 +131,7 @@ impl<V: Numeric> Partition<V> {
         for j in 0..partials.len() {
             let slot = self.slot_or_insert(partials.keys[j], pane);
             self.slots.counts[slot] += partials.counts[j];
+            self.slots.last_pane[slot] = pane;
             if self.layout.sum {
                 V::merge(&mut self.slots.sums[slot], partials.sums[j]);
             }
@@ -234,6 +239,29 @@ impl<V: Numeric> Partition<V> {
         }
     }
 
+    /// Removes the keys kept with no event in the window (Spark-compatible
+    /// retention) whose last event is in a pane before `silent_before`.
+    pub fn expire_silent(&mut self, silent_before: i64) {
+        // From the back, so that swap-removal never moves a slot that is
+        // still to be visited.
+        for slot in (0..self.slots.keys.len()).rev() {
+            if self.slots.counts[slot] == 0 && self.slots.last_pane[slot] < silent_before {
+                self.remove_slot(slot);
+            }
+        }
+    }
+
+    /// Calls `f` with every key id this partition holds: keys with window
+    /// state and keys with events in the open pane.
+    pub fn for_each_held_key(&self, f: &mut dyn FnMut(u32)) {
+        self.slots.keys.iter().for_each(|&k| f(k));
+        let (index, partitions) = (self.index, self.partitions);
+        self.acc
+            .touched()
+            .iter()
+            .for_each(|&local| f(local * partitions + index));
+    }
+
     /// This partition's rows of the window ending at `end`. With a filter,
     /// keys it rejects leave the state.
     pub fn emit(&mut self, end: i64, aggs: &AggSet, retention: &Retention) -> WindowResult
@@ -334,6 +362,7 @@ impl<V: Numeric> Partition<V> {
         s.keys.push(key);
         s.counts.push(0);
         s.since.push(pane);
+        s.last_pane.push(pane);
         if self.layout.sum {
             s.sums.push(V::Sum::default());
         }
@@ -351,6 +380,7 @@ impl<V: Numeric> Partition<V> {
         let key = s.keys.swap_remove(slot);
         s.counts.swap_remove(slot);
         s.since.swap_remove(slot);
+        s.last_pane.swap_remove(slot);
         if self.layout.sum {
             s.sums.swap_remove(slot);
         }
