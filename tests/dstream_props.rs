@@ -21,6 +21,137 @@ fn batches() -> impl Strategy<Value = Batches> {
     proptest::collection::vec(batch, 0..14)
 }
 
+/// Long, mostly empty streams over three keys: keys leave every window and
+/// come back, often.
+fn sparse_batches() -> impl Strategy<Value = Batches> {
+    let batch = prop_oneof![
+        5 => Just(Vec::new()),
+        2 => proptest::collection::vec((0_u32..3, -50_i64..50), 1..5),
+    ];
+    proptest::collection::vec(batch, 0..40)
+}
+
+/// The oracle's per-key `pick` of every window, as `(end, key → value)`.
+fn expected_by(
+    events: &[Event<i64>],
+    window: i64,
+    slide: i64,
+    mode: Mode,
+    pick: impl Fn(&oracle::Row) -> i64,
+) -> Vec<(i64, BTreeMap<u32, i64>)> {
+    oracle::windows(events, window, slide, mode)
+        .into_iter()
+        .map(|(end, rows)| (end, rows.iter().map(|(k, r)| (*k, pick(r))).collect()))
+        .collect()
+}
+
+/// Every generic windowed operator against the oracle on one input, for
+/// every retention, with and without an inverse function.
+fn check_generic_operators(
+    input: &Batches,
+    w: u64,
+    s: u64,
+    threads: usize,
+) -> Result<(), TestCaseError> {
+    let (b, window, slide) = (
+        100_u64,
+        Duration::from_millis(100 * w),
+        Duration::from_millis(100 * s),
+    );
+    let ssc = StreamingContext::with_threads(Duration::from_millis(b), threads).unwrap();
+    let stream = ssc.queue_stream(input.clone());
+    let sum_inv = stream
+        .reduce_by_key_and_window_inv(|a, b| a + b, |a, b| a - b, window, slide)
+        .unwrap()
+        .collect();
+    let sum_two_stacks = stream
+        .reduce_by_key_and_window(|a, b| a + b, window, slide)
+        .unwrap()
+        .collect();
+    let max = stream
+        .reduce_by_key_and_window(i64::max, window, slide)
+        .unwrap()
+        .collect();
+    let no_inverse = None::<fn(i64, i64) -> i64>;
+    // Without an inverse, Spark's retention acts as live (Spark recomputes).
+    let max_spark = stream
+        .reduce_by_key_and_window_with(
+            i64::max,
+            no_inverse,
+            window,
+            slide,
+            KeyRetention::SparkCompatible,
+        )
+        .unwrap()
+        .collect();
+    let spark = stream
+        .reduce_by_key_and_window_with(
+            |a, b| a + b,
+            Some(|a, b| a - b),
+            window,
+            slide,
+            KeyRetention::SparkCompatible,
+        )
+        .unwrap()
+        .collect();
+    let keys = stream.map(|(k, _)| k);
+    let by_value = keys
+        .count_by_value_and_window(window, slide)
+        .unwrap()
+        .collect();
+    let counts = stream.count_by_window(window, slide).unwrap().collect();
+    let records = stream.window(window, slide).unwrap().collect();
+    ssc.run().unwrap();
+
+    let events = events(input, b as i64);
+    let (w_ms, s_ms) = (100 * w as i64, 100 * s as i64);
+    let live_sums = expected(&events, w_ms, s_ms, Mode::Live);
+    assert_oracle_then_quiet(&as_maps(sum_inv.take()), &live_sums);
+    assert_oracle_then_quiet(&as_maps(sum_two_stacks.take()), &live_sums);
+    assert_oracle_then_quiet(
+        &as_maps(spark.take()),
+        &expected(&events, w_ms, s_ms, Mode::Spark),
+    );
+    let live_max = expected_by(&events, w_ms, s_ms, Mode::Live, |r| r.max.unwrap() as i64);
+    // A max of 0 is data, not silence: compare exactly, and ask the windows
+    // after the oracle's last to be empty.
+    for got in [as_maps(max.take()), as_maps(max_spark.take())] {
+        prop_assert!(got.len() >= live_max.len());
+        prop_assert_eq!(&got[..live_max.len()], &live_max[..]);
+        prop_assert!(got[live_max.len()..]
+            .iter()
+            .all(|(_, rows)| rows.is_empty()));
+    }
+    let live_counts = expected_by(&events, w_ms, s_ms, Mode::Live, |r| r.count as i64);
+    let by_value: Vec<(i64, Vec<(u32, i64)>)> = by_value
+        .take()
+        .into_iter()
+        .map(|(end, rows)| (end, rows.into_iter().map(|(k, n)| (k, n as i64)).collect()))
+        .collect();
+    let by_value = as_maps(by_value);
+    prop_assert!(by_value.len() >= live_counts.len());
+    prop_assert_eq!(&by_value[..live_counts.len()], &live_counts[..]);
+    prop_assert!(by_value[live_counts.len()..]
+        .iter()
+        .all(|(_, rows)| rows.is_empty()));
+
+    // `count_by_window`: one count per slide once the stream has started.
+    let total: Vec<(i64, u64)> = live_counts
+        .iter()
+        .map(|(end, rows)| (*end, rows.values().map(|&n| n as u64).sum()))
+        .collect();
+    let got_counts = counts.take();
+    prop_assert!(got_counts.len() >= total.len());
+    for (i, (end, got)) in got_counts.iter().enumerate() {
+        prop_assert!(got.len() <= 1, "window {}: {:?}", end, got);
+        let n = got.first().copied().unwrap_or(0);
+        let want = total.get(i).map_or(0, |t| t.1);
+        prop_assert_eq!((*end, n), (total.get(i).map_or(*end, |t| t.0), want));
+    }
+
+    check_records(&records.take(), &events, w_ms, &total)
+}
+
 fn events(batches: &Batches, batch_ms: i64) -> Vec<Event<i64>> {
     let mut out = Vec::new();
     for (k, batch) in batches.iter().enumerate() {
@@ -76,6 +207,29 @@ fn assert_oracle_then_quiet(got: &[(i64, BTreeMap<u32, i64>)], want: &[(i64, BTr
             "window {end} after the data: {rows:?}"
         );
     }
+}
+
+/// `window`: exactly the records of `[end − W, end)`, in arrival order, one
+/// window per slide once the stream has started (`total`: the oracle's ends).
+fn check_records(
+    got_records: &[(i64, Vec<(u32, i64)>)],
+    events: &[Event<i64>],
+    w_ms: i64,
+    total: &[(i64, u64)],
+) -> Result<(), TestCaseError> {
+    prop_assert!(got_records.len() >= total.len());
+    for (end, got) in got_records {
+        let want: Vec<(u32, i64)> = events
+            .iter()
+            .filter(|e| e.time >= end - w_ms && e.time < *end)
+            .map(|e| (e.key, e.value))
+            .collect();
+        prop_assert_eq!(got, &want, "window ending at {}", end);
+    }
+    let ends: Vec<i64> = got_records.iter().map(|(end, _)| *end).collect();
+    let want_ends: Vec<i64> = total.iter().map(|(end, _)| *end).collect();
+    prop_assert_eq!(&ends[..want_ends.len()], &want_ends[..]);
+    Ok(())
 }
 
 proptest! {
@@ -149,5 +303,38 @@ proptest! {
         assert_oracle_then_quiet(&as_count_maps(got_counts), &as_count_maps(oracle_counts.clone()));
         let got_sizes = windows.take().into_iter().map(|(end, r)| (end, r.len() as u64)).collect();
         assert_oracle_then_quiet(&as_count_maps(got_sizes), &as_count_maps(oracle_counts));
+    }
+
+    #[test]
+    fn every_generic_operator_equals_the_oracle(
+        input in batches(),
+        w in 1_u64..=5,
+        s in 1_u64..=4,
+        threads in 1_usize..=2,
+    ) {
+        check_generic_operators(&input, w, s, threads)?;
+    }
+
+    #[test]
+    fn keys_that_leave_and_come_back_equal_the_oracle(
+        input in sparse_batches(),
+        w in 1_u64..=3,
+        s in 1_u64..=3,
+        threads in 1_usize..=2,
+    ) {
+        check_generic_operators(&input, w, s, threads)?;
+    }
+}
+
+/// A key that leaves every window and comes back starts from its new
+/// records only, whatever the retention and the inverse.
+#[test]
+fn a_key_that_comes_back_starts_afresh() {
+    let mut input: Batches = vec![vec![(7, 5)]];
+    input.extend(std::iter::repeat_n(Vec::new(), 5));
+    input.push(vec![(7, 2)]);
+    for w in 1..=3 {
+        check_generic_operators(&input, w, 1, 1).unwrap();
+        check_generic_operators(&input, w, 1, 2).unwrap();
     }
 }

@@ -2,7 +2,7 @@
 //! ([`engine::WindowAggregator`]), in events per second.
 //!
 //! Every iteration pushes one micro-batch with
-//! [`WindowAggregator::push_micro_batch`] (batch interval = slide = 1 s, window
+//! [`WindowAggregator::push_with`] and [`engine::TimePolicy::MicroBatch`] (batch interval = slide = 1 s, window
 //! `W = ratio · S`); the push closes the previous pane, evicts the pane that
 //! leaves the window, emits the window (about 10 000 rows, which the sink only
 //! counts) and pre-aggregates the new batch. The operator is warmed up with
@@ -57,7 +57,7 @@ use bench::workloads::{
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use engine::{ValueType, Values, WindowAggregator};
+use engine::{Batch, Column, TimePolicy, ValueType, WindowAggregator};
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, batches: &Batches) {
     group
@@ -162,8 +162,14 @@ fn chunk_rows(c: &mut Criterion, batches: &Batches) {
     let mut group = c.benchmark_group("chunk_rows");
     configure(&mut group, batches);
     let spec = spec(60);
-    let floats: Vec<Vec<f64>> = (0..DISTINCT_BATCHES as i64)
-        .map(|i| batches.get(i).1.iter().map(|&x| x as f64 * 0.25).collect())
+    let floats: Vec<Batch> = (0..DISTINCT_BATCHES as i64)
+        .map(|i| {
+            let (keys, values) = batches.get(i);
+            let values = values.iter().map(|&x| x as f64 * 0.25).collect();
+            let dict = batches.dictionary().clone();
+            Batch::without_times(dict, keys.to_vec(), vec![Column::F64(values)])
+                .expect("a valid batch")
+        })
         .collect();
     for rows in [8_192, 16_384, 32_768, 65_536, 131_072, 262_144, 1_048_576] {
         let mut state: Option<(WindowAggregator, i64)> = None;
@@ -182,14 +188,9 @@ fn chunk_rows(c: &mut Criterion, batches: &Batches) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let i = next.rem_euclid(DISTINCT_BATCHES as i64) as usize;
-                    op.push_micro_batch(
-                        *next,
-                        batches.get(i as i64).0,
-                        Values::F64(&floats[i]),
-                        &mut |w| {
-                            black_box(w.len());
-                        },
-                    )
+                    op.push_with(&floats[i], TimePolicy::MicroBatch(*next), &mut |w| {
+                        black_box(w.len());
+                    })
                     .expect("in-order batches");
                     *next += 1;
                 }

@@ -21,7 +21,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use datasets::EventConfig;
-use engine::{Agg, AggColumn, ValueType, Values, WindowAggregator, WindowResult, WindowSpec};
+use engine::{
+    Agg, AggColumn, Batch, Column, Dictionary, TimePolicy, ValueType, WindowAggregator,
+    WindowResult, WindowSpec,
+};
 
 /// Distinct keys of the generated stream.
 pub const KEYS: usize = 10_000;
@@ -46,6 +49,10 @@ pub struct Batches {
     key_count: usize,
     keys: Vec<Vec<u32>>,
     values: Vec<Vec<i64>>,
+    /// The same columns as the engine's batches (no time column: they are
+    /// pushed as micro-batches), built once so that no copy is timed.
+    columnar: Vec<Batch>,
+    dictionary: Dictionary,
 }
 
 impl Batches {
@@ -64,20 +71,45 @@ impl Batches {
             skew: 0.0,
             ..EventConfig::default()
         });
+        let keys: Vec<Vec<u32>> = events
+            .keys
+            .chunks(events_per_batch)
+            .map(<[u32]>::to_vec)
+            .collect();
+        let values: Vec<Vec<i64>> = events
+            .values
+            .chunks(events_per_batch)
+            .map(<[i64]>::to_vec)
+            .collect();
+        let dictionary = dictionary_of(key_count);
+        let columnar = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| {
+                Batch::without_times(dictionary.clone(), k.clone(), vec![Column::I64(v.clone())])
+                    .expect("a valid batch")
+            })
+            .collect();
         Self {
             events_per_batch,
             key_count,
-            keys: events
-                .keys
-                .chunks(events_per_batch)
-                .map(<[u32]>::to_vec)
-                .collect(),
-            values: events
-                .values
-                .chunks(events_per_batch)
-                .map(<[i64]>::to_vec)
-                .collect(),
+            keys,
+            values,
+            columnar,
+            dictionary,
         }
+    }
+
+    /// The engine's batch `index` (batches repeat every [`DISTINCT_BATCHES`]).
+    #[must_use]
+    pub fn batch(&self, index: i64) -> &Batch {
+        &self.columnar[index.rem_euclid(DISTINCT_BATCHES as i64) as usize]
+    }
+
+    /// The dictionary of the batches' key ids.
+    #[must_use]
+    pub fn dictionary(&self) -> &Dictionary {
+        &self.dictionary
     }
 
     /// Events per micro-batch.
@@ -156,13 +188,12 @@ impl<'a> Incremental<'a> {
 
     /// Pushes the next batch (emitting one window).
     pub fn push(&mut self) {
-        let (keys, values) = self.batches.get(self.next);
+        let batch = self.batches.batch(self.next);
         let rows = &mut self.rows;
         self.op
-            .push_micro_batch(
-                self.next,
-                keys,
-                Values::I64(values),
+            .push_with(
+                batch,
+                TimePolicy::MicroBatch(self.next),
                 &mut |w: WindowResult| {
                     *rows += black_box(&w).len() as u64;
                 },
@@ -292,10 +323,10 @@ pub fn check_baseline(batches: &Batches) {
     }
     let expected = baseline.push().expect("a full window");
     let mut windows = Vec::new();
-    let (keys, values) = batches.get(engine.next);
+    let batch = batches.batch(engine.next);
     engine
         .op
-        .push_micro_batch(engine.next, keys, Values::I64(values), &mut |w| {
+        .push_with(batch, TimePolicy::MicroBatch(engine.next), &mut |w| {
             windows.push(w);
         })
         .expect("in-order batches");
@@ -387,4 +418,19 @@ impl<'a> HashMapWindow<'a> {
         }
         start.elapsed()
     }
+}
+
+/// A dictionary whose ids `0..keys` are the keys `k0`, `k1`, …
+///
+/// # Panics
+/// Never for the benchmarks' key counts (a dictionary holds 2^32 keys).
+#[must_use]
+pub fn dictionary_of(keys: usize) -> Dictionary {
+    let dictionary = Dictionary::new();
+    for i in 0..keys {
+        dictionary
+            .intern(&format!("k{i}"))
+            .expect("room for the keys");
+    }
+    dictionary
 }

@@ -103,7 +103,9 @@ impl Values<'_> {
 /// - every `f64` value is finite (no NaN, no ±∞), so inverse-reduced sums stay
 ///   finite.
 ///
-/// Times are milliseconds since the epoch; they need not be sorted.
+/// Times are milliseconds since the epoch; they need not be sorted. A batch
+/// made by [`Batch::without_times`] has no time column: its rows are timed
+/// by the [`crate::window::TimePolicy`] it is pushed with.
 ///
 /// ```
 /// use engine::{Batch, Column, Dictionary};
@@ -129,37 +131,41 @@ impl Batch {
         keys: Vec<u32>,
         columns: Vec<Column>,
     ) -> Result<Self> {
-        let rows = times.len();
-        if keys.len() != rows {
-            return Err(Error::LengthMismatch {
-                column: "keys".into(),
-                expected: rows,
-                actual: keys.len(),
-            });
-        }
-        let dict_len = dictionary.id_bound();
-        if let Some(row) = keys.iter().position(|&k| k as usize >= dict_len) {
-            return Err(Error::KeyOutOfRange {
-                row,
-                id: keys[row],
-                len: dict_len,
-            });
-        }
-        for (index, column) in columns.iter().enumerate() {
-            if column.len() != rows {
-                return Err(Error::LengthMismatch {
-                    column: format!("value column {index}"),
-                    expected: rows,
-                    actual: column.len(),
-                });
-            }
-            if let Column::F64(values) = column {
-                check_finite(values, index)?;
-            }
-        }
+        validate(times.len(), &dictionary, &keys, &columns)?;
         Ok(Self {
             dictionary,
             times,
+            keys,
+            columns,
+        })
+    }
+
+    /// Builds a batch without a time column (its rows all take the time a
+    /// [`crate::window::TimePolicy`] gives them: a micro-batch's time, a
+    /// span of virtual or processing time), checking the other invariants.
+    ///
+    /// ```
+    /// use engine::{Batch, Dictionary, TimePolicy, WindowAggregator, WindowSpec};
+    /// let dict = Dictionary::new();
+    /// let keys = vec![dict.intern("a")?, dict.intern("b")?];
+    /// let batch = Batch::without_times(dict, keys, vec![])?;
+    /// assert!(!batch.has_times());
+    /// let mut op = WindowAggregator::builder(WindowSpec::from_millis(1_000, 1_000, 1_000)?).build()?;
+    /// let mut windows = Vec::new();
+    /// op.push_with(&batch, TimePolicy::MicroBatch(0), &mut |w| windows.push(w))?;
+    /// op.finish(&mut |w| windows.push(w))?;
+    /// assert_eq!(windows[0].len(), 2);
+    /// # Ok::<(), engine::Error>(())
+    /// ```
+    pub fn without_times(
+        dictionary: Dictionary,
+        keys: Vec<u32>,
+        columns: Vec<Column>,
+    ) -> Result<Self> {
+        validate(keys.len(), &dictionary, &keys, &columns)?;
+        Ok(Self {
+            dictionary,
+            times: Vec::new(),
             keys,
             columns,
         })
@@ -189,16 +195,24 @@ impl Batch {
     /// Number of rows.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.times.len()
+        self.keys.len()
     }
 
     /// Whether the batch has no rows.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.times.is_empty()
+        self.keys.is_empty()
     }
 
-    /// Event times, milliseconds since the epoch.
+    /// Whether the rows carry their own times (every batch but those made by
+    /// [`Batch::without_times`], and empty ones).
+    #[must_use]
+    pub fn has_times(&self) -> bool {
+        self.times.len() == self.keys.len()
+    }
+
+    /// Event times, milliseconds since the epoch; empty for a batch
+    /// [`without_times`](Self::without_times).
     #[must_use]
     pub fn times(&self) -> &[i64] {
         &self.times
@@ -229,6 +243,38 @@ impl Batch {
     pub fn dictionary(&self) -> &Dictionary {
         &self.dictionary
     }
+}
+
+/// The invariants of a [`Batch`] of `rows` rows, but for the time column.
+fn validate(rows: usize, dictionary: &Dictionary, keys: &[u32], columns: &[Column]) -> Result<()> {
+    if keys.len() != rows {
+        return Err(Error::LengthMismatch {
+            column: "keys".into(),
+            expected: rows,
+            actual: keys.len(),
+        });
+    }
+    let dict_len = dictionary.id_bound();
+    if let Some(row) = keys.iter().position(|&k| k as usize >= dict_len) {
+        return Err(Error::KeyOutOfRange {
+            row,
+            id: keys[row],
+            len: dict_len,
+        });
+    }
+    for (index, column) in columns.iter().enumerate() {
+        if column.len() != rows {
+            return Err(Error::LengthMismatch {
+                column: format!("value column {index}"),
+                expected: rows,
+                actual: column.len(),
+            });
+        }
+        if let Column::F64(values) = column {
+            check_finite(values, index)?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses NaN and infinities, naming the first offending row.

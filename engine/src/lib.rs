@@ -42,6 +42,7 @@ mod error;
 pub mod ingest;
 pub mod job;
 pub mod lookup;
+pub mod operator;
 pub mod sink;
 pub mod source;
 pub mod window;
@@ -52,7 +53,8 @@ pub use dictionary::{Dictionary, DictionaryReader, KeyReclaimer};
 pub use dstream::{DStream, StreamingContext};
 pub use error::{Error, Result};
 pub use window::{
-    AggColumn, Retention, ValueType, WindowAggregator, WindowResult, WindowSpec, WindowStats,
+    AggColumn, Retention, TimePolicy, ValueType, WindowAggregator, WindowResult, WindowSpec,
+    WindowStats,
 };
 
 /// The README's examples, run as doctests.

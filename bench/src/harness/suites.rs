@@ -386,7 +386,7 @@ fn number_before(text: &str, unit: &str) -> Option<f64> {
 #[cfg(feature = "polars")]
 pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
     use crate::polars_cmp::{sliding_count_sum, PolarsInput};
-    use engine::{Agg, AggColumn, ValueType, Values, WindowAggregator, WindowSpec};
+    use engine::{Agg, AggColumn, Batch, Column, ValueType, WindowAggregator, WindowSpec};
 
     let s = options.sizes;
     rec.say(&format!("polars: generating {} events", s.polars_events));
@@ -400,6 +400,22 @@ pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
     rec.say("polars: building the frames (sorting one by key, untimed)");
     let sorted = PolarsInput::new(&events.times, &events.keys, &values)?;
     let arrival = PolarsInput::in_time_order(&events.times, &events.keys, &values)?;
+    // The engine's input: one batch per second of event time, as 1 s
+    // micro-batches, built before any timing.
+    let dictionary = crate::workloads::dictionary_of(10_000);
+    let mut seconds_batches = Vec::new();
+    let mut start = 0;
+    while start < events.times.len() {
+        let second = events.times[start].div_euclid(1_000);
+        let end = start + events.times[start..].partition_point(|&t| t.div_euclid(1_000) == second);
+        seconds_batches.push(Batch::try_new(
+            dictionary.clone(),
+            events.times[start..end].to_vec(),
+            events.keys[start..end].to_vec(),
+            vec![Column::F64(values[start..end].to_vec())],
+        )?);
+        start = end;
+    }
     for ratio in [10_i64, 60] {
         let (window, slide) = (ratio * 1_000, 1_000);
         // (rows, total count) of each side, which must agree.
@@ -445,18 +461,8 @@ pub fn polars(rec: &mut Recorder, options: &Options) -> Result<()> {
                 };
                 let started = Instant::now();
                 // One push per second of event time, as a 1 s micro-batch.
-                let mut start = 0;
-                while start < events.times.len() {
-                    let second = events.times[start].div_euclid(1_000);
-                    let end = start
-                        + events.times[start..].partition_point(|&t| t.div_euclid(1_000) == second);
-                    op.push_events(
-                        &events.times[start..end],
-                        &events.keys[start..end],
-                        Values::F64(&values[start..end]),
-                        &mut sink,
-                    )?;
-                    start = end;
+                for batch in &seconds_batches {
+                    op.push(batch, &mut sink)?;
                 }
                 op.finish(&mut sink)?;
                 let seconds = secs(started.elapsed());

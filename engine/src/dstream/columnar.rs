@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use super::stream::DStream;
 use crate::aggregate::{Agg, AggSet};
-use crate::batch::{check_finite, Values};
+use crate::batch::{Batch, Column, Values};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
-use crate::window::{AggColumn, ValueType, WindowAggregator, WindowResult};
+use crate::window::{AggColumn, TimePolicy, ValueType, WindowAggregator, WindowResult};
 
 /// A stream of words as dictionary ids: what [`DStream::words`] makes.
 #[derive(Clone)]
@@ -102,14 +102,17 @@ impl WordStream {
     ) -> Result<DStream<(String, u64)>> {
         let spec = self.ids.window_spec(window, slide)?;
         let mut op = WindowAggregator::builder(spec)
-            .threads(self.ids.ctx.threads())
+            .pool(self.ids.ctx.pool_arc())
             .build()?;
         let dict = self.dictionary.clone();
         let out = self.ids.derive(move |tick, batch| {
             let ids = batch.unwrap_or_default();
             let mut result = None;
             let mut sink = |w: WindowResult| result = Some(w);
-            op.push_micro_batch(tick.index, &ids, Values::None, &mut sink)?;
+            // Ids of the stream's own dictionary: handed over as they are,
+            // not copied into a `Batch`.
+            let policy = TimePolicy::MicroBatch(tick.index);
+            op.push_columns(policy, &[], &ids, Values::None, &mut sink)?;
             op.advance_to(tick.time, &mut sink)?;
             Ok(result.map(|w| {
                 let reader = dict.read();
@@ -197,7 +200,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
         let mut op = WindowAggregator::builder(spec)
             .aggregates(aggs)
             .values(ValueType::F64)
-            .threads(self.ctx.threads())
+            .pool(self.ctx.pool_arc())
             .build()?;
         let dict = Dictionary::new();
         let out = self.derive(move |tick, batch| {
@@ -205,10 +208,10 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
             let mut keys = Vec::with_capacity(records.len());
             dict.intern_all(records.iter().map(|(k, _)| k.as_ref()), &mut keys)?;
             let values: Vec<f64> = records.iter().map(|(_, v)| *v).collect();
-            check_finite(&values, 0)?;
+            let batch = Batch::without_times(dict.clone(), keys, vec![Column::F64(values)])?;
             let mut result = None;
             let mut sink = |w: WindowResult| result = Some(w);
-            op.push_micro_batch(tick.index, &keys, Values::F64(&values), &mut sink)?;
+            op.push_with(&batch, TimePolicy::MicroBatch(tick.index), &mut sink)?;
             op.advance_to(tick.time, &mut sink)?;
             Ok(result.map(|w| {
                 let reader = dict.read();

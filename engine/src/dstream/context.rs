@@ -75,18 +75,11 @@ impl StreamingContext {
     /// A context with `threads` workers (0: all cores).
     pub fn with_threads(batch: Duration, threads: usize) -> Result<Self> {
         let spec = WindowSpec::new(batch, batch, batch)?;
-        let threads = crate::window::resolve_threads(threads)?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("engine-stream-{i}"))
-            .build()
-            .map_err(|e| Error::ThreadPool {
-                threads,
-                message: e.to_string(),
-            })?;
+        // The one pool of the context: every operator made on it runs here.
+        let pool = crate::window::build_pool(threads, "engine-stream")?;
         Ok(Self {
             batch: spec.batch(),
-            pool: Arc::new(pool),
+            pool,
             graph: Rc::new(RefCell::new(Graph {
                 steps: Vec::new(),
                 sources: Vec::new(),
@@ -108,8 +101,9 @@ impl StreamingContext {
         self.pool.current_num_threads()
     }
 
-    /// The worker pool, for the steps to hold: a step that held the context
-    /// itself would keep its own graph alive (and its sources running).
+    /// The worker pool, shared by every operator of the context, for the
+    /// steps to hold: a step that held the context itself would keep its
+    /// own graph alive (and its sources running).
     pub(crate) fn pool_arc(&self) -> Arc<rayon::ThreadPool> {
         Arc::clone(&self.pool)
     }
@@ -383,5 +377,82 @@ impl std::fmt::Debug for StreamingContext {
             Millis(self.batch),
             self.threads()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::StreamingContext;
+
+    /// Accepts one connection and waits for its end: the time from `dropped`
+    /// being set until the reader closed it.
+    fn closes_within(server: &TcpListener, limit: Duration, drop_all: impl FnOnce()) {
+        let (mut conn, _) = server.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        drop_all();
+        let dropped = Instant::now();
+        let mut buf = [0_u8; 64];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+            assert!(
+                dropped.elapsed() < limit,
+                "the reader still holds the connection {limit:?} after the context was dropped"
+            );
+        }
+    }
+
+    #[test]
+    fn dropping_the_context_stops_the_socket_reader() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let ssc = StreamingContext::with_threads(Duration::from_millis(50), 1).unwrap();
+        let lines = ssc.socket_text_stream(&addr).unwrap();
+        // A graph with a window, a map and an output: none of its steps may
+        // keep the context (and the reader) alive.
+        let counts = lines
+            .map(|line| (line, 1_i64))
+            .reduce_by_key_and_window_inv(
+                |a, b| a + b,
+                |a, b| a - b,
+                Duration::from_millis(200),
+                Duration::from_millis(50),
+            )
+            .unwrap();
+        let collected = counts.collect();
+        ssc.run_batches(2).unwrap();
+        closes_within(&server, Duration::from_secs(1), move || {
+            drop((ssc, lines, counts));
+        });
+        // What was collected outlives the context.
+        assert!(collected.take().len() <= 2);
+    }
+
+    #[test]
+    fn a_run_for_then_drop_stops_the_socket_reader() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let ssc = StreamingContext::with_threads(Duration::from_millis(50), 1).unwrap();
+        let _ids = ssc
+            .socket_text_stream(&addr)
+            .unwrap()
+            .words()
+            .ids()
+            .collect();
+        ssc.run_for(Duration::from_millis(120)).unwrap();
+        closes_within(&server, Duration::from_secs(1), move || drop(ssc));
     }
 }

@@ -14,16 +14,16 @@
 //! [`DStream::aggregate_by_key_and_window`] — run on dictionary-encoded
 //! columns through [`crate::WindowAggregator`] instead.
 
-mod clock;
 mod columnar;
 mod context;
 mod keyed;
 mod stream;
 mod windowed;
 
+pub use crate::window::PairFilter;
 pub use columnar::{AggRow, WordStream};
 pub use context::{StreamingContext, Tick};
-pub use keyed::{KeyRetention, PairFilter};
+pub use keyed::KeyRetention;
 pub use stream::{write_batch, Collected, DStream, TimedBatch};
 
 /// What a stream can carry: cloneable records that can cross threads.

@@ -1,15 +1,14 @@
-//! Windows over whole records, and counting operators.
+//! Windows over whole records, and counting operators, on the engine's one
+//! windowing core.
 
-use std::collections::VecDeque;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::WindowClock;
 use super::keyed::KeyRetention;
 use super::stream::DStream;
 use super::Record;
 use crate::error::Result;
+use crate::window::RecordWindow;
 
 impl<T: Record> DStream<T> {
     /// Every record of the last `window`, every `slide`, as Spark's `window`.
@@ -28,26 +27,9 @@ impl<T: Record> DStream<T> {
     /// ```
     pub fn window(&self, window: Duration, slide: Duration) -> Result<DStream<T>> {
         let spec = self.window_spec(window, slide)?;
-        let mut clock = WindowClock::new(spec);
-        let batches_per_window = spec.window() / spec.batch();
-        let mut kept: VecDeque<(i64, Arc<Vec<T>>)> = VecDeque::new();
-        let out = self.derive(move |tick, batch| {
-            let batch = batch.unwrap_or_default();
-            let step = clock.step(tick, !batch.is_empty());
-            if !batch.is_empty() {
-                kept.push_back((tick.index, batch));
-            }
-            // The window ending now covers batches (index − W/B, index].
-            while kept
-                .front()
-                .is_some_and(|(i, _)| *i <= tick.index - batches_per_window)
-            {
-                kept.pop_front();
-            }
-            Ok(step
-                .emits
-                .then(|| kept.iter().flat_map(|(_, b)| b.iter().cloned()).collect()))
-        });
+        let mut op = RecordWindow::new(spec, self.ctx.pool_arc());
+        let out =
+            self.derive(move |tick, batch| op.push_batch(tick.index, batch.unwrap_or_default()));
         Ok(out.delayed_by(spec))
     }
 

@@ -314,7 +314,11 @@ impl JobConfig {
         }
     }
 
-    pub(super) fn operator(&self, stop: &Arc<AtomicBool>) -> Result<WindowAggregator> {
+    pub(super) fn operator(
+        &self,
+        stop: &Arc<AtomicBool>,
+        pool: &Arc<rayon::ThreadPool>,
+    ) -> Result<WindowAggregator> {
         let aggs = match &self.kind {
             JobKind::Aggregate { aggs, .. } => aggs.clone(),
             _ => AggSet::new([Agg::Count]),
@@ -327,7 +331,7 @@ impl JobConfig {
             } else {
                 Retention::Live
             })
-            .threads(self.threads)
+            .pool(Arc::clone(pool))
             .interrupt(Arc::clone(stop));
         match self.key_ttl {
             Some(ttl) => builder.key_ttl(ttl),

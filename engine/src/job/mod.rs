@@ -20,7 +20,7 @@ use crate::lookup::KeyMapper;
 use crate::source::{
     self, Chunk, ConnectSource, FileSource, ListenSource, Source, SourceEvent, StdinSource,
 };
-use crate::window::WindowAggregator;
+use crate::window::{TimePolicy, WindowAggregator};
 
 /// Bytes of a memory-mapped file processed per step; the pages behind a
 /// step are released once it is done, so resident memory stays bounded.
@@ -48,24 +48,19 @@ pub fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<JobReport> {
     config.validate()?;
+    // One pool for parsing and the window operator.
+    let pool = crate::window::build_pool(config.threads, "engine-worker")?;
     let mut job = Job {
         config,
         format: config.effective_format(),
         dict: Dictionary::new(),
         reclaimer: KeyReclaimer::new(),
-        op: config.operator(stop)?,
+        op: config.operator(stop, &pool)?,
         stop: Arc::clone(stop),
         delivered: Delivered::default(),
         max_pane: i64::MIN,
         late: 0,
-        pool: rayon::ThreadPoolBuilder::new()
-            .num_threads(crate::window::resolve_threads(config.threads)?)
-            .thread_name(|i| format!("engine-parse-{i}"))
-            .build()
-            .map_err(|e| Error::ThreadPool {
-                threads: config.threads,
-                message: e.to_string(),
-            })?,
+        pool,
         parsers: HashMap::new(),
         ignored: std::collections::HashSet::new(),
         spare: Vec::new(),
@@ -143,7 +138,7 @@ struct Job<'c> {
     max_pane: i64,
     /// Records dropped as late by that rule.
     late: u64,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     /// One parser per origin: each CSV stream has its own header.
     parsers: HashMap<Arc<str>, Parser>,
     /// Producers whose CSV header was unusable: their lines are skipped.
@@ -570,21 +565,25 @@ impl Job<'_> {
         self.report.events += n as u64;
         match self.config.time {
             TimeMode::Column(_) => {
-                self.op
-                    .push_events(&piece.times, &piece.keys, values(0..n), sink)
+                let policy = TimePolicy::EventTime;
+                (self.op).push_columns(policy, &piece.times, &piece.keys, values(0..n), sink)
             }
             TimeMode::Processing => {
                 // Lines that arrived just before a batch closed but were
                 // processed after go to the open batch, as a lagging Spark
                 // receiver's blocks do: never dropped as late.
                 let time = arrival_ms.max(self.clock_floor);
-                self.op
-                    .push_span(time, time, &piece.keys, values(0..n), sink)
+                let policy = TimePolicy::Span {
+                    first: time,
+                    last: time,
+                };
+                (self.op).push_columns(policy, &[], &piece.keys, values(0..n), sink)
             }
             TimeMode::Rate(rate) => {
                 let pane = u128::from(self.config.spec.pane().unsigned_abs());
                 let (rate, base) = (u128::from(rate), u128::from(self.next_record));
                 let time = |record: u32| ((base + u128::from(record)) * 1000 / rate) as i64;
+                let span = |first, last| TimePolicy::Span { first, last };
                 let mut start = 0;
                 while start < n {
                     let t0 = time(piece.record_of[start]);
@@ -594,8 +593,8 @@ impl Job<'_> {
                     let bound = u32::try_from(first_next).unwrap_or(u32::MAX);
                     let end = start + piece.record_of[start..].partition_point(|&r| r < bound);
                     let t1 = time(piece.record_of[end - 1]);
-                    self.op
-                        .push_span(t0, t1, &piece.keys[start..end], values(start..end), sink)?;
+                    let (policy, keys) = (span(t0, t1), &piece.keys[start..end]);
+                    (self.op).push_columns(policy, &[], keys, values(start..end), sink)?;
                     start = end;
                 }
                 Ok(())

@@ -1,19 +1,28 @@
-//! Sliding and tumbling windows: specification, the incremental aggregation
-//! operator, and the sliding structure for non-invertible aggregates.
+//! Sliding and tumbling windows: specification, the one windowing core (pane
+//! clock and schedule, [`core`]), the numeric aggregation operator on it, the
+//! generic accumulators of the DStream API, and the sliding structures for
+//! non-invertible aggregates.
 
 mod aggregator;
+mod builder;
+mod core;
 mod extremes;
+mod generic;
 mod partial;
 mod partition;
+mod records;
 mod result;
+mod retention;
 mod spec;
 mod two_stacks;
 
-pub use aggregator::{
-    resolve_threads, KeyFilter, Retention, ValueType, WindowAggregator, WindowAggregatorBuilder,
-    WindowStats, MAX_THREADS,
-};
+pub use aggregator::{TimePolicy, ValueType, WindowAggregator, WindowStats};
+pub use builder::{build_pool, resolve_threads, WindowAggregatorBuilder, MAX_THREADS};
 pub use extremes::Extremes;
+pub use generic::PairFilter;
+pub(crate) use generic::{reduce_partitioned, GenericWindow, Reduce};
+pub(crate) use records::RecordWindow;
 pub use result::{AggColumn, KeyRow, WindowResult};
+pub use retention::{KeyFilter, Retention};
 pub use spec::WindowSpec;
 pub use two_stacks::TwoStacks;

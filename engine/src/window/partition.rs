@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use super::core::PartitionState;
 use super::extremes::Extremes;
 use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
@@ -9,6 +10,51 @@ use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// What the numeric partitions of one operator share.
+pub(crate) struct NumericConfig {
+    pub aggs: AggSet,
+    pub retention: Retention,
+    /// Pane length, ms: where the key TTL's bound falls.
+    pub pane: i64,
+    /// With Spark-compatible retention or a filter: keys silent this long
+    /// (ms) leave (see [`super::WindowAggregatorBuilder::key_ttl`]).
+    pub key_ttl: Option<i64>,
+}
+
+impl<V: OutputValue> PartitionState for Partition<V> {
+    type Config = NumericConfig;
+    type Rows = WindowResult;
+
+    fn close_pane(&mut self, pane: i64, _: &NumericConfig) {
+        Partition::close_pane(self, pane);
+    }
+
+    fn evict_before(&mut self, first_kept: i64, config: &NumericConfig) {
+        Partition::evict_before(self, first_kept, &config.retention);
+    }
+
+    fn emit(&mut self, end: i64, config: &NumericConfig) -> WindowResult {
+        // Keys kept with count 0 whose last pane is before this bound have
+        // been silent for the TTL: they leave before the window is written.
+        if let (false, Some(ttl)) = (config.retention.is_live(), config.key_ttl) {
+            self.expire_silent(end.saturating_sub(ttl).div_euclid(config.pane));
+        }
+        Partition::emit(self, end, &config.aggs, &config.retention)
+    }
+
+    fn holds_nothing(&self) -> bool {
+        Partition::holds_nothing(self)
+    }
+
+    fn pending_work(&self, first_kept: i64, emit: bool) -> usize {
+        Partition::pending_work(self, first_kept, emit)
+    }
+
+    fn may_skip_idle(config: &NumericConfig) -> bool {
+        config.retention.is_live()
+    }
+}
 
 /// A closed pane's partial aggregates, kept until the pane leaves every window
 /// so that its contribution can be subtracted (inverse-reduce).

@@ -1,0 +1,87 @@
+//! The "collect records" accumulator: whole records over a sliding window on
+//! the shared pane clock, for the DStream API's `window`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::core::{PartitionState, WindowCore};
+use super::WindowSpec;
+use crate::error::Result;
+
+/// The batches of the open pane and of the closed panes some future window
+/// still covers, oldest first. Batches are shared, never copied, until a
+/// window is emitted.
+pub(crate) struct RecordPanes<T> {
+    open: Vec<Arc<Vec<T>>>,
+    ring: VecDeque<(i64, Vec<Arc<Vec<T>>>)>,
+}
+
+impl<T: Clone + Send + Sync> PartitionState for RecordPanes<T> {
+    type Config = ();
+    type Rows = Vec<T>;
+
+    fn close_pane(&mut self, pane: i64, (): &()) {
+        if !self.open.is_empty() {
+            self.ring.push_back((pane, std::mem::take(&mut self.open)));
+        }
+    }
+
+    fn evict_before(&mut self, first_kept: i64, (): &()) {
+        while self
+            .ring
+            .front()
+            .is_some_and(|(pane, _)| *pane < first_kept)
+        {
+            self.ring.pop_front();
+        }
+    }
+
+    fn emit(&mut self, _: i64, (): &()) -> Vec<T> {
+        self.ring
+            .iter()
+            .flat_map(|(_, batches)| batches.iter())
+            .flat_map(|batch| batch.iter().cloned())
+            .collect()
+    }
+
+    fn holds_nothing(&self) -> bool {
+        self.open.is_empty() && self.ring.is_empty()
+    }
+
+    fn pending_work(&self, _: i64, _: bool) -> usize {
+        // One partition: the pool is never worth waking.
+        0
+    }
+
+    fn may_skip_idle((): &()) -> bool {
+        true
+    }
+}
+
+/// Every record of the last window, every slide: the DStream API's `window`.
+pub(crate) struct RecordWindow<T: Clone + Send + Sync> {
+    core: WindowCore<RecordPanes<T>>,
+}
+
+impl<T: Clone + Send + Sync> RecordWindow<T> {
+    /// A window of records over `spec`; `pool` is only held, records are
+    /// gathered on the calling thread.
+    pub fn new(spec: WindowSpec, pool: Arc<rayon::ThreadPool>) -> Self {
+        let panes = RecordPanes {
+            open: Vec::new(),
+            ring: VecDeque::new(),
+        };
+        Self {
+            core: WindowCore::new(spec, (), vec![panes], pool, None),
+        }
+    }
+
+    /// Adds micro-batch `index`'s records and returns the window ending with
+    /// the batch, in arrival order, when one is due.
+    pub fn push_batch(&mut self, index: i64, batch: Arc<Vec<T>>) -> Result<Option<Vec<T>>> {
+        let window = self.core.micro_batch(index, batch.len(), |core| {
+            core.partitions[0].open.push(batch);
+        })?;
+        Ok(window.map(|parts| parts.into_iter().flatten().collect()))
+    }
+}
