@@ -43,7 +43,7 @@ pub mod ingest;
 pub mod job;
 pub mod lookup;
 pub mod operator;
-pub mod output;
+pub mod sink;
 pub mod source;
 pub mod window;
 

@@ -11,10 +11,9 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use engine::ingest::Format;
 use engine::job::{Input, JobConfig, JobKind, MmapChoice, OnError, TimeMode};
 use engine::lookup::Lookup;
-use engine::output::OutputFormat;
+use engine::sink::OutputFormat;
 use engine::{AggSet, ValueType, WindowSpec};
 
-use super::generate;
 use super::values::{check_writable, file_id, parse_bytes, parse_duration};
 
 /// A mistake on the command line (exit status 2).
@@ -278,7 +277,7 @@ pub struct OutputOptions {
     pub parquet: bool,
     pub file: Option<PathBuf>,
     pub table_rows: usize,
-    /// `--top N`: the N largest rows per window (`WindowWriter::with_top`).
+    /// `--top N`: the N largest rows per window (`engine::sink::RowOrder::Top`).
     pub top: Option<usize>,
     pub quiet: bool,
     /// Where the summary JSON is written, `-` for stdout (then the rows go
@@ -349,14 +348,11 @@ impl RunArgs {
         };
         let config = JobConfig {
             input: self.input()?,
-            format: self
-                .format
-                .map(|f| match f {
-                    FormatArg::Text => Format::Text,
-                    FormatArg::Csv => Format::Csv,
-                    FormatArg::Ndjson => Format::Ndjson,
-                })
-                .or_else(|| self.source.generate.as_deref().map(generate::format_of)),
+            format: self.format.map(|f| match f {
+                FormatArg::Text => Format::Text,
+                FormatArg::Csv => Format::Csv,
+                FormatArg::Ndjson => Format::Ndjson,
+            }),
             time,
             kind: self.kind()?,
             spec,
@@ -550,8 +546,8 @@ impl RunArgs {
             (_, _, Some(addr), _) => Input::Listen(listen_address(addr)),
             (.., Some(name)) => {
                 let records = self.records.unwrap_or(1_000_000);
-                match generate::generator(name, records) {
-                    Some(generator) => Input::Generator(generator),
+                match super::generate::by_name(name, records) {
+                    Some(generator) => Input::Generate(generator),
                     None => bail!(usage(format!(
                         "unknown generator `{name}` (expected words or events)"
                     ))),

@@ -5,8 +5,6 @@ mod args;
 mod errors;
 mod generate;
 mod output_file;
-#[cfg(feature = "parquet")]
-mod parquet;
 mod report;
 mod signals;
 mod values;
@@ -90,8 +88,7 @@ pub fn main() -> Result<ExitCode> {
         ),
     };
     let rows_path = pending.as_ref().map(output_file::PendingFile::temp_path);
-    let mut hooks =
-        report::CliHooks::new(out, &config, &output, rows_path).context("writing the output")?;
+    let mut hooks = report::CliHooks::new(out, &config, &output, rows_path);
     let result = job::run(&config, &mut hooks, signals.stop_flag());
     let report = match result {
         Ok(report) => report,

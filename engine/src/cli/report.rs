@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engine::ingest::RecordError;
 use engine::job::{Input, JobConfig, JobHooks, JobReport, Notice};
-use engine::output::WindowWriter;
+use engine::sink::{RowOrder, Sink};
 use engine::{Dictionary, WindowResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -23,15 +23,9 @@ pub fn diag(line: &str) {
     let _ = err.flush();
 }
 
-/// Where window rows go.
-enum Sink {
-    Text(WindowWriter<Box<dyn Write>>),
-    #[cfg(feature = "parquet")]
-    Parquet(super::parquet::ParquetSink),
-}
-
 pub struct CliHooks {
-    sink: Sink,
+    /// Where window rows go.
+    sink: Box<dyn Sink>,
     quiet: bool,
     bad_reported: u64,
     progress: Option<ProgressBar>,
@@ -47,20 +41,19 @@ impl CliHooks {
         config: &JobConfig,
         options: &OutputOptions,
         rows_path: Option<&std::path::Path>,
-    ) -> anyhow::Result<Self> {
-        let (aggs, names): (Vec<_>, Vec<_>) = config.output_columns().into_iter().unzip();
-        let sink = match &options.file {
+    ) -> Self {
+        let columns = config.output_columns();
+        let sink: Box<dyn Sink> = match &options.file {
             #[cfg(feature = "parquet")]
-            Some(path) if options.parquet => Sink::Parquet(super::parquet::ParquetSink::new(
+            Some(path) if options.parquet => Box::new(engine::sink::ParquetSink::new(
                 rows_path.map_or_else(|| path.clone(), std::path::Path::to_path_buf),
-                &aggs,
-                &names,
+                &columns,
                 config.value_type(),
             )),
-            _ => Sink::Text(
-                WindowWriter::new(out, options.format, aggs, names, options.table_rows)?
-                    .with_top(options.top),
-            ),
+            _ => {
+                let order = options.top.map_or(RowOrder::ByKey, RowOrder::Top);
+                options.format.sink(out, columns, order, options.table_rows)
+            }
         };
         let show_bar = matches!(config.input, Input::File(_))
             && !options.quiet
@@ -77,14 +70,14 @@ impl CliHooks {
         });
         #[cfg(not(feature = "parquet"))]
         let _ = rows_path;
-        Ok(Self {
+        Self {
             sink,
             quiet: options.quiet,
             bad_reported: 0,
             progress,
             rows_on_terminal: options.file.is_none() && std::io::stdout().is_terminal(),
             write_error: None,
-        })
+        }
     }
 
     /// The error that stopped writing the output, if one did.
@@ -105,11 +98,7 @@ impl CliHooks {
         if let Some(e) = self.write_error.take() {
             return Err(e.into());
         }
-        match self.sink {
-            Sink::Text(writer) => drop(writer.into_inner()?),
-            #[cfg(feature = "parquet")]
-            Sink::Parquet(sink) => sink.finish()?,
-        }
+        self.sink.finish()?;
         let summary = Summary::of(report);
         if report.skipped > 0 {
             diag(&format!(
@@ -165,15 +154,10 @@ impl JobHooks for CliHooks {
         if self.write_error.is_some() {
             return Ok(());
         }
-        let written = match &mut self.sink {
-            Sink::Text(writer) => match &self.progress {
-                Some(bar) if self.rows_on_terminal => bar.suspend(|| writer.write(window, dict)),
-                _ => writer.write(window, dict),
-            },
-            #[cfg(feature = "parquet")]
-            Sink::Parquet(sink) => sink
-                .push(window, dict)
-                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
+        let sink = &mut self.sink;
+        let written = match &self.progress {
+            Some(bar) if self.rows_on_terminal => bar.suspend(|| sink.write_window(window, dict)),
+            _ => sink.write_window(window, dict),
         };
         if let Err(e) = written {
             // The job stops; `main` tells a closed pipe (`| head`: a quiet

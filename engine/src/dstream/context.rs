@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::stream::{DStream, Slot};
 use crate::error::{Error, Millis, Result};
 use crate::ingest;
-use crate::source::{self, now_ms, SocketOptions, SourceEvent};
+use crate::source::{self, now_ms, ConnectSource, SocketOptions, SourceEvent};
 use crate::window::WindowSpec;
 
 /// The clock of one step: micro-batch `index` covers `[index·B, (index+1)·B)`
@@ -282,7 +282,8 @@ impl StreamingContext {
     ) -> Result<DStream<String>> {
         let (tx, rx) = source::queue();
         let stop = Arc::new(AtomicBool::new(false));
-        source::spawn_connect(addr, tx, 1 << 20, options, Arc::clone(&stop))?;
+        let reader = ConnectSource::new(addr, 1 << 20, options)?;
+        source::spawn(Box::new(reader), tx, Arc::clone(&stop))?;
         // Held by the step: dropping the graph stops the reader.
         let guard = StopOnDrop(stop);
         let state = Rc::new(RefCell::new(SourceState::default()));

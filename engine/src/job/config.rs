@@ -27,53 +27,8 @@ pub enum Input {
     Connect(String),
     /// An address to listen on for producers.
     Listen(String),
-    /// Text made by the caller: a data generator, a replay.
-    Generator(Generator),
-}
-
-/// A source of text lines made by the caller, run on a reader thread of the
-/// job: [`Input::Generator`].
-#[derive(Clone)]
-pub struct Generator {
-    name: String,
-    produce: Arc<Producer>,
-}
-
-/// What a [`Generator`] runs: it calls `send` with buffers of whole lines
-/// (`\n`-terminated) until it is done or `send` returns `false` (the job no
-/// longer wants data).
-pub type Producer = dyn Fn(&mut dyn FnMut(Vec<u8>) -> bool) + Send + Sync;
-
-impl Generator {
-    /// A generator called `name` (records are reported as coming from
-    /// `generator <name>`). Each run of a job calls `produce` once.
-    pub fn new(
-        name: impl Into<String>,
-        produce: impl Fn(&mut dyn FnMut(Vec<u8>) -> bool) + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            produce: Arc::new(produce),
-        }
-    }
-
-    /// The generator's name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub(super) fn producer(&self) -> Arc<Producer> {
-        Arc::clone(&self.produce)
-    }
-}
-
-impl std::fmt::Debug for Generator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generator")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
+    /// A generator of records, chosen by the caller.
+    Generate(source::Generator),
 }
 
 /// Whether a job may memory-map its input file.
@@ -334,6 +289,7 @@ impl JobConfig {
     pub fn effective_format(&self) -> Format {
         self.format.unwrap_or_else(|| match &self.input {
             Input::File(path) => Format::from_path(&path.to_string_lossy()),
+            Input::Generate(generator) => generator.format(),
             _ => Format::Text,
         })
     }

@@ -17,7 +17,9 @@ use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Format, ParsedChunk, Parser, RecordError};
 use crate::lookup::KeyMapper;
-use crate::source::{self, Chunk, SourceEvent};
+use crate::source::{
+    self, Chunk, ConnectSource, FileSource, ListenSource, Source, SourceEvent, StdinSource,
+};
 use crate::window::{TimePolicy, WindowAggregator};
 
 /// Bytes of a memory-mapped file processed per step; the pages behind a
@@ -34,8 +36,7 @@ mod config;
 mod deliver;
 
 pub use config::{
-    Generator, Input, JobConfig, JobHooks, JobKind, JobReport, MmapChoice, Notice, OnError,
-    Producer, TimeMode,
+    Input, JobConfig, JobHooks, JobKind, JobReport, MmapChoice, Notice, OnError, TimeMode,
 };
 use deliver::{deliver, Delivered};
 
@@ -94,34 +95,20 @@ pub fn run(
             let sources_stop = Arc::new(AtomicBool::new(false));
             let readers = || Arc::clone(&sources_stop);
             let max = config.max_line_bytes;
-            match input {
-                Input::Stdin => source::spawn_stdin(tx, max, readers()),
-                Input::File(path) => {
-                    // A file not to be mapped, a pipe or a device: read it as
-                    // a stream, opened on the reader's thread (opening a FIFO
-                    // waits for a writer, and the job must still stop on a
-                    // signal).
-                    let shown = path.display().to_string();
-                    let file = OpenOnRead {
-                        path: path.clone(),
-                        file: None,
-                    };
-                    source::spawn_reader(&shown, file, tx, max, readers());
-                }
-                Input::Connect(addr) => {
-                    source::spawn_connect(addr, tx, max, &config.socket, readers())?;
-                }
+            let reader: Box<dyn Source> = match input {
+                Input::Stdin => Box::new(StdinSource::new(max)),
+                // A file not to be mapped, a pipe or a device: read it as a
+                // stream.
+                Input::File(path) => Box::new(FileSource::new(path, max)),
+                Input::Connect(addr) => Box::new(ConnectSource::new(addr, max, &config.socket)?),
                 Input::Listen(addr) => {
-                    let local = source::spawn_listen(addr, tx, max, &config.socket, readers())?;
-                    hooks.notice(&Notice::Listening(local));
+                    let listener = ListenSource::bind(addr, max, &config.socket)?;
+                    hooks.notice(&Notice::Listening(listener.local_addr()));
+                    Box::new(listener)
                 }
-                Input::Generator(generator) => {
-                    let produce = generator.producer();
-                    source::spawn_generator(generator.name(), tx, readers(), move |send| {
-                        produce(send);
-                    });
-                }
-            }
+                Input::Generate(generator) => Box::new(generator.source()),
+            };
+            source::spawn(reader, tx, readers())?;
             let outcome = job.run_queue(&rx, hooks);
             let outcome = job.settle(outcome);
             // Readers blocked on a full queue see it closed and end.
@@ -685,24 +672,6 @@ fn records_with_events(piece: &ParsedChunk) -> u64 {
     u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
-/// A file opened at its first read, on the thread that reads it.
-struct OpenOnRead {
-    path: PathBuf,
-    file: Option<std::fs::File>,
-}
-
-impl std::io::Read for OpenOnRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.file.is_none() {
-            self.file = Some(std::fs::File::open(&self.path)?);
-        }
-        match &mut self.file {
-            Some(file) => file.read(buf),
-            None => Ok(0),
-        }
-    }
-}
-
 /// Length of a UTF-8 byte-order mark at the start of `bytes` (0 or 3).
 fn bom_len(bytes: &[u8]) -> usize {
     bytes.len() - ingest::strip_bom(bytes).len()
@@ -726,6 +695,7 @@ fn coalesce(mut chunk: Chunk, rx: &Receiver<SourceEvent>) -> (Chunk, Option<Sour
                     && next.dropped_long_lines.is_empty() =>
             {
                 chunk.data.extend_from_slice(&next.data);
+                chunk.position = next.position;
             }
             Ok(other) => return (chunk, Some(other)),
             Err(_) => break,

@@ -1,5 +1,5 @@
-//! `--connect`: a TCP client that (re)connects with backoff, notices a
-//! silent server, and reads lines into the queue.
+//! A TCP client source (the binary's `--connect`) that (re)connects with
+//! backoff, notices a silent server, and reads lines into the queue.
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{SockRef, TcpKeepalive};
 
-use super::{
-    pump, show, LineChunker, NoticeLimiter, SocketOptions, SourceEvent, StreamEnd, STOP_POLL,
-};
+use super::chunk::{pump, LineChunker, StreamEnd};
+use super::{show, NoticeLimiter, SocketOptions, Source, SourceEvent, STOP_POLL};
 use crate::error::{Error, Result};
 
 /// Keepalive on every socket: a peer whose host went away (no reset, no
@@ -52,35 +51,51 @@ fn connect_once(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
     Err(last.unwrap_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address")))
 }
 
-/// Connects to `addr` and reads it until `stop`, as Spark's
+/// Connects to a TCP server and reads it until the job is over, as Spark's
 /// `socketTextStream`: the first connection and every reconnection are
-/// retried with backoff (100 ms doubling to 5 s), each failure logged once
-/// in a while; after `connect_timeout` without a connection, the source
-/// fails naming the address. A connection silent for `idle_timeout` is
-/// dropped and made again.
-///
-/// Fails at once only for an address that is not `host:port`.
-pub fn spawn_connect(
-    addr: &str,
-    tx: SyncSender<SourceEvent>,
+/// retried with backoff (100 ms doubling to 5 s), each failure told once in
+/// a while; after [`SocketOptions::connect_timeout`] without a connection,
+/// the source fails naming the address. A connection silent for
+/// [`SocketOptions::idle_timeout`] is dropped and made again. Each
+/// connection is a stream of its own (line numbers and a CSV header start
+/// again).
+#[derive(Debug, Clone)]
+pub struct ConnectSource {
+    addr: String,
     max_line_bytes: usize,
-    options: &SocketOptions,
-    stop: Arc<AtomicBool>,
-) -> Result<()> {
-    // A malformed address is a mistake to report now; a name that does not
-    // resolve yet is retried as an unreachable server is.
-    if let Err(e) = addr.to_socket_addrs() {
-        if e.kind() == ErrorKind::InvalidInput {
-            return Err(Error::io(format!("cannot resolve {addr}"), &e));
+    options: SocketOptions,
+}
+
+impl ConnectSource {
+    /// A source reading `addr` (`host:port`), dropping (and reporting)
+    /// lines longer than `max_line_bytes`.
+    ///
+    /// # Errors
+    /// Only an address that is not `host:port`: a name that does not
+    /// resolve yet is retried as an unreachable server is.
+    pub fn new(addr: &str, max_line_bytes: usize, options: &SocketOptions) -> Result<Self> {
+        if let Err(e) = addr.to_socket_addrs() {
+            if e.kind() == ErrorKind::InvalidInput {
+                return Err(Error::io(format!("cannot resolve {addr}"), &e));
+            }
         }
+        Ok(Self {
+            addr: addr.to_owned(),
+            max_line_bytes,
+            options: options.clone(),
+        })
     }
-    let origin: Arc<str> = addr.into();
-    let options = options.clone();
-    std::thread::Builder::new()
-        .name("engine-connect".into())
-        .spawn(move || connect_loop(&origin, &tx, max_line_bytes, &options, &stop))
-        .map_err(|e| Error::io(format!("cannot start a reader for {addr}"), &e))?;
-    Ok(())
+}
+
+impl Source for ConnectSource {
+    fn name(&self) -> &str {
+        &self.addr
+    }
+
+    fn run(self: Box<Self>, tx: &SyncSender<SourceEvent>, stop: &AtomicBool) -> Result<()> {
+        let origin: Arc<str> = self.addr.as_str().into();
+        connect_loop(&origin, tx, self.max_line_bytes, &self.options, stop)
+    }
 }
 
 fn connect_loop(
@@ -89,7 +104,7 @@ fn connect_loop(
     max_line_bytes: usize,
     options: &SocketOptions,
     stop: &AtomicBool,
-) {
+) -> Result<()> {
     const FIRST_BACKOFF: Duration = Duration::from_millis(100);
     let notice = |text: String| tx.send(SourceEvent::Notice(text)).is_ok();
     let mut connected_before = false;
@@ -102,7 +117,7 @@ fn connect_loop(
     let mut reconnects = NoticeLimiter::new(5, Duration::from_secs(10));
     loop {
         if stop.load(Ordering::Relaxed) {
-            return;
+            return Ok(());
         }
         let attempt_limit = options.connect_timeout.map_or(Duration::from_secs(5), |t| {
             t.saturating_sub(down_since.elapsed())
@@ -118,8 +133,7 @@ fn connect_loop(
                         "cannot connect to {origin} (gave up after {}, {failures} attempts)",
                         show(limit)
                     );
-                    let _ = tx.send(SourceEvent::Failed(Error::io(what, &e)));
-                    return;
+                    return Err(Error::io(what, &e));
                 }
                 if last_told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     last_told = Some(Instant::now());
@@ -132,7 +146,7 @@ fn connect_loop(
                         )
                     };
                     if !notice(text) {
-                        return;
+                        return Ok(());
                     }
                 }
                 let mut wait = backoff;
@@ -141,7 +155,7 @@ fn connect_loop(
                     wait = wait.min(limit.saturating_sub(down_since.elapsed()));
                 }
                 if !sleep_unless_stopped(wait, stop) {
-                    return;
+                    return Ok(());
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -154,7 +168,7 @@ fn connect_loop(
                 format!("connected to {origin} after {failures} failed attempts")
             };
             if reconnects.allow(Instant::now()) && !notice(text) {
-                return;
+                return Ok(());
             }
         }
         connected_before = true;
@@ -170,7 +184,7 @@ fn connect_loop(
         let mut chunker = LineChunker::new(Arc::clone(origin), max_line_bytes);
         let connected_at = Instant::now();
         let why = match pump(&mut stream, &mut chunker, tx, stop, options.idle_timeout) {
-            StreamEnd::Stopped => return,
+            StreamEnd::Stopped => return Ok(()),
             StreamEnd::Clean => "closed the connection".to_string(),
             StreamEnd::Broken(e) => format!("failed ({e})"),
             StreamEnd::Idle(d) => format!("sent nothing for {} (--idle-timeout)", show(d)),
@@ -179,11 +193,11 @@ fn connect_loop(
         let now = Instant::now();
         if reconnects.allow(now) {
             if !notice(format!("{origin} {why}; reconnecting")) {
-                return;
+                return Ok(());
             }
         } else if let Some(n) = reconnects.untold(now) {
             if !notice(format!("{origin}: {n} more reconnections in the last 10 s")) {
-                return;
+                return Ok(());
             }
         }
         down_since = now;
@@ -193,8 +207,50 @@ fn connect_loop(
             backoff = FIRST_BACKOFF;
         }
         if !sleep_unless_stopped(backoff, stop) {
-            return;
+            return Ok(());
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::super::{queue, spawn};
+    use super::*;
+
+    #[test]
+    fn only_a_malformed_address_fails_at_once() {
+        let options = SocketOptions::default();
+        assert!(ConnectSource::new("no port", 1 << 20, &options).is_err());
+        let source = ConnectSource::new("localhost:9", 1 << 20, &options).unwrap();
+        assert_eq!(source.name(), "localhost:9");
+        assert_eq!(source.position(), None);
+    }
+
+    #[test]
+    fn lines_of_the_server_arrive_and_the_source_stops_with_the_job() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let source = ConnectSource::new(&addr, 1 << 20, &SocketOptions::default()).unwrap();
+        let (tx, rx) = queue();
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn(Box::new(source), tx, Arc::clone(&stop)).unwrap();
+        let (mut peer, _) = server.accept().unwrap();
+        peer.write_all(b"x y\n").unwrap();
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            SourceEvent::Data(chunk) => {
+                assert_eq!(chunk.data, b"x y\n");
+                assert_eq!(&*chunk.origin, addr.as_str());
+                assert!(chunk.starts_origin);
+            }
+            other => panic!("{other:?}"),
+        }
+        stop.store(true, Ordering::Relaxed);
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            SourceEvent::End => {}
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! `--listen`: producers served from one poll thread, each with small
-//! buffers, up to `--max-connections` at once.
+//! A listening source (the binary's `--listen`): producers served from one
+//! poll thread, each with small buffers, up to a maximum at once.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use socket2::SockRef;
 
+use super::chunk::LineChunker;
 use super::connect::keepalive;
-use super::{show, LineChunker, NoticeLimiter, SocketOptions, SourceEvent, STOP_POLL, TURN_BYTES};
+use super::{show, NoticeLimiter, SocketOptions, Source, SourceEvent, STOP_POLL, TURN_BYTES};
 use crate::error::{Error, Result};
 
 /// Binds `addr` with a backlog for bursts of producers; port in use and
@@ -46,54 +47,82 @@ fn bind(addr: &str) -> Result<std::net::TcpListener> {
     Err(fail(&e))
 }
 
-/// Listens on `addr`: every producer that connects is read into the shared
-/// queue, each a stream of its own (its own line numbers and CSV header; a
-/// partial line of a producer that breaks off is dropped, never joined to
-/// another's). One thread reads them all.
-pub fn spawn_listen(
-    addr: &str,
-    tx: SyncSender<SourceEvent>,
+/// Listens for producers: every producer that connects is read into the
+/// shared queue, each a stream of its own (its own line numbers and CSV
+/// header; a partial line of a producer that breaks off is dropped, never
+/// joined to another's). One thread reads them all, at most
+/// [`SocketOptions::max_connections`] at once.
+#[derive(Debug)]
+pub struct ListenSource {
+    socket: mio::net::TcpListener,
+    local: SocketAddr,
+    name: String,
+    poll: Poll,
     max_line_bytes: usize,
-    options: &SocketOptions,
-    stop: Arc<AtomicBool>,
-) -> Result<SocketAddr> {
-    let listener = bind(addr)?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
-    let poll = Poll::new().map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
-    let mut server = Listener {
-        socket: mio::net::TcpListener::from_std(listener),
-        local,
-        poll,
-        conns: Vec::new(),
-        free: Vec::new(),
-        live: 0,
-        ready: VecDeque::new(),
-        tx,
-        max_line_bytes,
-        options: options.clone(),
-        accept_paused_until: None,
-        refused: NoticeLimiter::new(5, NOTICE_PERIOD),
-        connected: NoticeLimiter::new(20, NOTICE_PERIOD),
-        disconnected: NoticeLimiter::new(20, NOTICE_PERIOD),
-        accept_errors: NoticeLimiter::new(1, NOTICE_PERIOD),
-    };
-    server
-        .poll
-        .registry()
-        .register(&mut server.socket, LISTENER, Interest::READABLE)
-        .map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
-    std::thread::Builder::new()
-        .name("engine-listen".into())
-        .spawn(move || {
-            if let Err(e) = server.run(&stop) {
-                let what = format!("listening on {}", server.local);
-                let _ = server.tx.send(SourceEvent::Failed(Error::io(what, &e)));
-            }
+    options: SocketOptions,
+}
+
+impl ListenSource {
+    /// Binds `addr` (`host:port`; port 0 picks a free one), dropping (and
+    /// reporting) lines longer than `max_line_bytes`. Producers can connect
+    /// from now on; they are read once the source runs.
+    ///
+    /// # Errors
+    /// The address cannot be bound (in use, not an address).
+    pub fn bind(addr: &str, max_line_bytes: usize, options: &SocketOptions) -> Result<Self> {
+        let fail = |e: &std::io::Error| Error::io(format!("cannot listen on {addr}"), e);
+        let listener = bind(addr)?;
+        let local = listener.local_addr().map_err(|e| fail(&e))?;
+        let poll = Poll::new().map_err(|e| fail(&e))?;
+        let mut socket = mio::net::TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut socket, LISTENER, Interest::READABLE)
+            .map_err(|e| fail(&e))?;
+        Ok(Self {
+            socket,
+            local,
+            name: local.to_string(),
+            poll,
+            max_line_bytes,
+            options: options.clone(),
         })
-        .map_err(|e| Error::io(format!("cannot listen on {addr}"), &e))?;
-    Ok(local)
+    }
+
+    /// The address bound (with the port picked, for port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl Source for ListenSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(self: Box<Self>, tx: &SyncSender<SourceEvent>, stop: &AtomicBool) -> Result<()> {
+        let local = self.local;
+        let mut server = Listener {
+            socket: self.socket,
+            local,
+            poll: self.poll,
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            ready: VecDeque::new(),
+            tx: tx.clone(),
+            max_line_bytes: self.max_line_bytes,
+            options: self.options,
+            accept_paused_until: None,
+            refused: NoticeLimiter::new(5, NOTICE_PERIOD),
+            connected: NoticeLimiter::new(20, NOTICE_PERIOD),
+            disconnected: NoticeLimiter::new(20, NOTICE_PERIOD),
+            accept_errors: NoticeLimiter::new(1, NOTICE_PERIOD),
+        };
+        server
+            .run(stop)
+            .map_err(|e| Error::io(format!("listening on {local}"), &e))
+    }
 }
 
 const LISTENER: Token = Token(usize::MAX);
@@ -414,5 +443,60 @@ impl Listener {
             self.notice(format!("{n} more failed accepts in the last {period} s"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::super::{queue, spawn};
+    use super::*;
+
+    #[test]
+    fn each_producer_is_a_stream_of_its_own_closed_when_it_leaves() {
+        let source = ListenSource::bind("127.0.0.1:0", 1 << 20, &SocketOptions::default()).unwrap();
+        let addr = source.local_addr();
+        assert_eq!(source.name(), addr.to_string());
+        let (tx, rx) = queue();
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn(Box::new(source), tx, Arc::clone(&stop)).unwrap();
+        let mut producer = std::net::TcpStream::connect(addr).unwrap();
+        let peer: Arc<str> = producer.local_addr().unwrap().to_string().into();
+        producer.write_all(b"a b\nc").unwrap();
+        drop(producer);
+        let (mut data, mut closed) = (Vec::new(), false);
+        while !closed {
+            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                SourceEvent::Data(chunk) => {
+                    assert_eq!(chunk.origin, peer);
+                    assert_eq!(chunk.position, None);
+                    data.extend_from_slice(&chunk.data);
+                }
+                SourceEvent::Notice(_) => {}
+                SourceEvent::Closed(origin) => closed = origin == peer,
+                other => panic!("{other:?}"),
+            }
+        }
+        // A clean close: the last line counts without its newline.
+        assert_eq!(data, b"a b\nc");
+        stop.store(true, Ordering::Relaxed);
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                SourceEvent::End => break,
+                SourceEvent::Notice(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_address_in_use_is_an_error_naming_it() {
+        let first = ListenSource::bind("127.0.0.1:0", 1 << 20, &SocketOptions::default()).unwrap();
+        let addr = first.local_addr().to_string();
+        let err = ListenSource::bind(&addr, 1 << 20, &SocketOptions::default()).unwrap_err();
+        assert!(err.to_string().contains(&addr), "{err}");
     }
 }
