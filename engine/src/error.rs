@@ -53,15 +53,74 @@ pub enum Error {
     /// The dictionary ran out of `u32` key ids.
     #[error("the key dictionary is full ({0} keys)")]
     DictionaryFull(usize),
-    /// An invalid batch interval, window length or slide.
+    /// An invalid window for the batch path's own checks (an event span or
+    /// time out of range).
+    // Still built from text by `window/aggregator.rs`, which is being
+    // rewritten with the batch path; it moves to typed variants there.
     #[error("invalid window: {0}")]
     InvalidWindow(String),
+    /// A batch interval, window length or slide of zero or less.
+    #[error("invalid window: the {part} must be positive, got {}", Millis(*.millis))]
+    NonPositiveDuration {
+        /// Which duration.
+        part: WindowPart,
+        /// Its value, ms.
+        millis: i64,
+    },
+    /// A window length or slide that is not a whole number of batches.
+    #[error(
+        "invalid window: the {part} ({}) must be a multiple of the batch interval ({})",
+        Millis(*.millis),
+        Millis(*.batch)
+    )]
+    WindowNotMultipleOfBatch {
+        /// The window length or the slide.
+        part: WindowPart,
+        /// Its value, ms.
+        millis: i64,
+        /// The batch interval, ms.
+        batch: i64,
+    },
+    /// A window that would need more panes (window / gcd(window, slide))
+    /// than the operator supports.
+    #[error(
+        "invalid window: a window of {} sliding by {} needs {panes} panes; at most {max} are \
+         supported",
+        Millis(*.window),
+        Millis(*.slide)
+    )]
+    TooManyPanes {
+        /// The window length, ms.
+        window: i64,
+        /// The slide, ms.
+        slide: i64,
+        /// The panes it would need.
+        panes: i64,
+        /// The most supported.
+        max: i64,
+    },
+    /// A duration with a fraction of a millisecond, or too long for `i64`
+    /// milliseconds.
+    #[error(
+        "invalid window: the {part} ({duration:?}) {}",
+        if *.too_long { "is too long" } else { "must be a whole number of milliseconds" }
+    )]
+    UnrepresentableDuration {
+        /// Which duration.
+        part: WindowPart,
+        /// The duration given.
+        duration: std::time::Duration,
+        /// Too long (else: not whole milliseconds).
+        too_long: bool,
+    },
     /// An aggregate name that is not one of the built-in aggregates.
     #[error(
         "unknown aggregate `{0}` (expected one of count, sum, avg, min, max, variance, stddev)"
     )]
     UnknownAggregate(String),
     /// The aggregates need a value column of a different type.
+    // Still text: built by `window/aggregator.rs` and `job/config.rs`, which
+    // are being rewritten with the batch path.
     #[error("value column mismatch: {0}")]
     ValueType(String),
     /// Aggregates other than count, but no value column to compute them of.
@@ -128,6 +187,8 @@ pub enum Error {
     },
     /// A parser configuration that does not fit its format (a CSV field by
     /// name, an NDJSON field by index, fields on text).
+    // Still text: built by `ingest/mod.rs`, which is being rewritten with the
+    // batch path.
     #[error("{0}")]
     InvalidParser(String),
     /// Events were pushed for a micro-batch whose pane is already closed.
@@ -155,10 +216,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Another invalid configuration: a lookup table that cannot be used, a
-    /// streaming context without a source, an output that cannot be written.
-    #[error("{0}")]
-    Config(String),
+    /// A lookup table that cannot be used.
+    #[error("{origin}{}: {problem}", .line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    LookupTable {
+        /// The table (a path).
+        origin: String,
+        /// The 1-based line at fault, if one is.
+        line: Option<usize>,
+        /// What is wrong.
+        problem: LookupProblem,
+    },
+    /// A streaming context run without any input stream.
+    #[error("the streaming context has no source to run")]
+    NoSource,
     /// A malformed record when malformed records are errors
     /// ([`OnError::Fail`](crate::job::OnError::Fail)).
     #[error("{origin} line {line}: {reason}")]
@@ -170,14 +240,130 @@ pub enum Error {
         /// What is wrong with it.
         reason: RecordError,
     },
-    /// The worker thread pool could not be built.
-    #[error("could not start {threads} worker threads: {message}")]
+    /// The worker thread pool could not be built: more threads than
+    /// [`MAX_THREADS`](crate::window::MAX_THREADS) were asked for (no
+    /// source), or the OS refused them (the source).
+    #[error(
+        "could not start {threads} worker threads{}",
+        if .source.is_none() { too_many_threads() } else { String::new() }
+    )]
     ThreadPool {
         /// Requested threads.
         threads: usize,
-        /// What the OS said.
-        message: String,
+        /// Why rayon could not build the pool.
+        #[source]
+        source: Option<rayon::ThreadPoolBuildError>,
     },
+}
+
+/// The suffix of an [`Error::ThreadPool`] without a source: too many threads.
+fn too_many_threads() -> String {
+    format!(
+        ": at most {} worker threads are supported",
+        crate::window::MAX_THREADS
+    )
+}
+
+/// Which duration of a window specification is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WindowPart {
+    /// The batch interval.
+    BatchInterval,
+    /// The window length.
+    WindowLength,
+    /// The slide.
+    Slide,
+}
+
+impl fmt::Display for WindowPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WindowPart::BatchInterval => "batch interval",
+            WindowPart::WindowLength => "window length",
+            WindowPart::Slide => "slide",
+        })
+    }
+}
+
+/// What is wrong with a lookup table ([`Error::LookupTable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LookupProblem {
+    /// Larger than the limit, in MiB.
+    TooLarge {
+        /// The limit, MiB.
+        mib: u64,
+    },
+    /// Not UTF-8.
+    NotUtf8,
+    /// No header (only blank lines).
+    Empty,
+    /// A header of fewer than two columns.
+    NeedsTwoColumns {
+        /// The header line.
+        header: String,
+    },
+    /// A header that names a column twice.
+    DuplicateColumn {
+        /// The column's name.
+        name: String,
+        /// 1-based position of its first occurrence.
+        first: usize,
+        /// 1-based position of its second occurrence.
+        second: usize,
+    },
+    /// A row with broken quoting.
+    BrokenQuoting,
+    /// A row of fewer than two columns.
+    TwoColumnsExpected,
+    /// A row with an empty key.
+    EmptyKey,
+    /// A row with an empty group.
+    EmptyGroup,
+    /// A key mapped to two groups.
+    ConflictingGroups {
+        /// The key.
+        key: String,
+        /// The group it was first mapped to.
+        first: String,
+        /// The other group.
+        second: String,
+    },
+    /// A header and no rows.
+    NoRows,
+}
+
+impl fmt::Display for LookupProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupProblem::TooLarge { mib } => {
+                write!(f, "the lookup table is larger than {mib} MiB")
+            }
+            LookupProblem::NotUtf8 => f.write_str("the lookup table is not UTF-8"),
+            LookupProblem::Empty => f.write_str("the lookup table is empty"),
+            LookupProblem::NeedsTwoColumns { header } => write!(
+                f,
+                "the lookup table needs two columns, key and group (header `{header}`)"
+            ),
+            LookupProblem::DuplicateColumn {
+                name,
+                first,
+                second,
+            } => write!(
+                f,
+                "the CSV header names column `{name}` twice (columns {first} and {second})"
+            ),
+            LookupProblem::BrokenQuoting => f.write_str("broken quoting"),
+            LookupProblem::TwoColumnsExpected => f.write_str("two columns expected"),
+            LookupProblem::EmptyKey => f.write_str("empty key"),
+            LookupProblem::EmptyGroup => f.write_str("empty group"),
+            LookupProblem::ConflictingGroups { key, first, second } => {
+                write!(f, "key `{key}` maps to both `{first}` and `{second}`")
+            }
+            LookupProblem::NoRows => f.write_str("the lookup table has a header but no rows"),
+        }
+    }
 }
 
 /// What a job reads a column for: named in [`Error::UnknownColumn`].
@@ -223,8 +409,13 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         match self {
             Error::Io { .. }
-            | Error::Config(_)
+            | Error::LookupTable { .. }
+            | Error::NoSource
             | Error::InvalidWindow(_)
+            | Error::NonPositiveDuration { .. }
+            | Error::WindowNotMultipleOfBatch { .. }
+            | Error::TooManyPanes { .. }
+            | Error::UnrepresentableDuration { .. }
             | Error::UnknownAggregate(_)
             | Error::ValueType(_)
             | Error::MissingValueColumn { .. }

@@ -51,7 +51,7 @@ pub use aggregate::{Agg, AggSet};
 pub use batch::{Batch, Column, Values};
 pub use dictionary::{Dictionary, DictionaryReader, KeyReclaimer};
 pub use dstream::{DStream, StreamingContext};
-pub use error::{ColumnRole, Error, IoSource, Result};
+pub use error::{ColumnRole, Error, IoSource, LookupProblem, Result, WindowPart};
 
 /// Internal sizes that tests and benchmarks reach for (results do not depend
 /// on them, except float rounding on [`CHUNK_ROWS`](tuning::CHUNK_ROWS)); not

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dictionary::Dictionary;
-use crate::error::{Error, Result};
+use crate::error::{Error, LookupProblem, Result};
 use crate::ingest::{self, ParsedChunk};
 
 /// A static table from key to group, read from a CSV file whose first two
@@ -55,10 +55,13 @@ impl Lookup {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(&shown, &e))?;
         if bytes.len() as u64 > MAX_TABLE_BYTES {
-            return Err(Error::Config(format!(
-                "{shown}: the lookup table is larger than {} MiB",
-                MAX_TABLE_BYTES >> 20
-            )));
+            return Err(table_error(
+                &shown,
+                None,
+                LookupProblem::TooLarge {
+                    mib: MAX_TABLE_BYTES >> 20,
+                },
+            ));
         }
         Self::from_csv_bytes(&bytes, &shown)
     }
@@ -69,9 +72,7 @@ impl Lookup {
         // The mark is valid UTF-8: `from_csv_text` drops it (once).
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let line = 1 + memchr::memchr_iter(b'\n', &bytes[..e.valid_up_to()]).count();
-            Error::Config(format!(
-                "{origin} line {line}: the lookup table is not UTF-8"
-            ))
+            table_error(origin, Some(line), LookupProblem::NotUtf8)
         })?;
         Self::from_csv_text(text, origin)
     }
@@ -88,50 +89,67 @@ impl Lookup {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());
         let Some((_, header)) = lines.next() else {
-            return Err(Error::Config(format!(
-                "{origin}: the lookup table is empty"
-            )));
+            return Err(table_error(origin, None, LookupProblem::Empty));
         };
         let names = ingest::csv_header_fields(header);
         if names.len() < 2 {
-            return Err(Error::Config(format!(
-                "{origin}: the lookup table needs two columns, key and group (header `{header}`)"
-            )));
+            return Err(table_error(
+                origin,
+                None,
+                LookupProblem::NeedsTwoColumns {
+                    header: header.to_owned(),
+                },
+            ));
         }
-        ingest::check_csv_header(&names).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
-        let mut groups = HashMap::new();
+        ingest::check_csv_header(&names).map_err(|e| match e {
+            Error::DuplicateColumn {
+                name,
+                first,
+                second,
+            } => table_error(
+                origin,
+                None,
+                LookupProblem::DuplicateColumn {
+                    name,
+                    first,
+                    second,
+                },
+            ),
+            other => other,
+        })?;
+        let mut groups: HashMap<String, String> = HashMap::new();
         for (index, line) in lines {
-            let bad = |what: &str| Error::Config(format!("{origin} line {}: {what}", index + 1));
+            let bad = |problem| table_error(origin, Some(index + 1), problem);
             // One split per row.
             let Some(row) = ingest::parse_csv_row(line.as_bytes()) else {
-                return Err(bad("broken quoting"));
+                return Err(bad(LookupProblem::BrokenQuoting));
             };
             // Fields are cut at ASCII commas and quotes of UTF-8 text.
             let field = |i: usize| row.get(i).map(|f| String::from_utf8_lossy(f).into_owned());
             let (Some(key), Some(group)) = (field(0), field(1)) else {
-                return Err(bad("two columns expected"));
+                return Err(bad(LookupProblem::TwoColumnsExpected));
             };
             if key.is_empty() {
-                return Err(bad("empty key"));
+                return Err(bad(LookupProblem::EmptyKey));
             }
             if group.is_empty() {
                 // An empty key is a malformed record in the input: an empty
                 // group would make one out of a good record.
-                return Err(bad("empty group"));
+                return Err(bad(LookupProblem::EmptyGroup));
             }
             if let Some(previous) = groups.get(&key) {
                 if *previous != group {
-                    return Err(bad(&format!(
-                        "key `{key}` maps to both `{previous}` and `{group}`"
-                    )));
+                    return Err(bad(LookupProblem::ConflictingGroups {
+                        key,
+                        first: previous.clone(),
+                        second: group,
+                    }));
                 }
             }
             groups.insert(key, group);
         }
         if groups.is_empty() {
-            return Err(Error::Config(format!(
-                "{origin}: the lookup table has a header but no rows"
-            )));
+            return Err(table_error(origin, None, LookupProblem::NoRows));
         }
         Ok(Self {
             groups,
@@ -262,6 +280,15 @@ impl KeyMapper {
     }
 }
 
+/// A [`Error::LookupTable`] of the table `origin`.
+fn table_error(origin: &str, line: Option<usize>, problem: LookupProblem) -> Error {
+    Error::LookupTable {
+        origin: origin.to_owned(),
+        line,
+        problem,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +321,32 @@ mod tests {
             (ok.len(), ok.get("b,1"), ok.columns()),
             (2, Some("y"), ("k", "g"))
         );
+    }
+
+    #[test]
+    fn lookup_table_errors_are_typed_with_origin_and_line() {
+        let err = Lookup::from_csv_text("k,g\na,x\na,y\n", "t.csv").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.csv line 3: key `a` maps to both `x` and `y`"
+        );
+        match err {
+            Error::LookupTable {
+                origin,
+                line: Some(3),
+                problem: LookupProblem::ConflictingGroups { key, first, second },
+            } => assert_eq!(
+                (&*origin, &*key, &*first, &*second),
+                ("t.csv", "a", "x", "y")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let err = Lookup::from_csv_text("k,k\na,b\n", "t.csv").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.csv: the CSV header names column `k` twice (columns 1 and 2)"
+        );
+        assert!(err.is_usage());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use engine::ingest::RecordError;
 use engine::job::Notice;
+use engine::source::Limit;
 use engine::ColumnRole;
 use engine::Error;
 
@@ -96,7 +97,19 @@ pub fn notice_text(notice: &Notice<'_>) -> String {
         Notice::FilterMatchedNothing { field, text } => {
             format!("no record has {field} = {text:?} (--where): check the field name and the text")
         }
+        Notice::Source(told) => told.text_with(&limit_flag),
         other => other.to_string(),
+    }
+}
+
+/// The flag that sets each limit a source's notice mentions.
+fn limit_flag(limit: Limit) -> String {
+    match limit {
+        Limit::IdleTimeout => "--idle-timeout".into(),
+        Limit::MaxConnections(None) => "--max-connections".into(),
+        Limit::MaxConnections(Some(n)) => format!("--max-connections {n}"),
+        // A limit added to the library after this was written.
+        _ => "a limit flag".into(),
     }
 }
 

@@ -73,7 +73,7 @@ pub fn main() -> Result<ExitCode> {
                     ));
                     return Ok(exit_status(signals.received()));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             let out: Box<dyn Write> = if output.parquet {
                 Box::new(std::io::sink())

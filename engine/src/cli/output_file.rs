@@ -30,12 +30,15 @@ impl PendingFile {
     /// Creates the temporary file beside `target` (same directory, so that
     /// the rename is atomic), with the permissions of an existing target.
     /// Opening a FIFO waits for its reader; `stop` (a signal) ends the wait.
-    pub fn create(target: &Path, stop: &AtomicBool) -> Result<(Self, File), engine::Error> {
+    ///
+    /// A directory as the target is a usage error; the others are
+    /// [`engine::Error::Io`] (a usage error too: the environment).
+    pub fn create(target: &Path, stop: &AtomicBool) -> anyhow::Result<(Self, File)> {
         let shown = || target.display().to_string();
         let special = target.starts_with("/dev") || target.starts_with("/proc");
         if let Ok(meta) = std::fs::metadata(target) {
             if meta.is_dir() {
-                return Err(engine::Error::Config(format!(
+                return Err(super::args::usage(format!(
                     "{} is a directory, not a file for the output",
                     shown()
                 )));

@@ -222,9 +222,7 @@ impl StreamingContext {
     fn run_until(&self, batches: Option<i64>, deadline: Option<Instant>) -> Result<()> {
         let mut graph = self.graph.borrow_mut();
         if graph.sources.is_empty() {
-            return Err(Error::Config(
-                "the streaming context has no source to run".into(),
-            ));
+            return Err(Error::NoSource);
         }
         // Real time: batch k ends at wall-clock (k+1)·B, as in Spark.
         let first = if graph.real_time {
@@ -312,9 +310,9 @@ impl StreamingContext {
                             ingest::lines(data).map(|l| String::from_utf8_lossy(l).into_owned()),
                         );
                     }
-                    SourceEvent::Notice(message) => match &*notices.borrow() {
-                        Some(notice) => notice(&message),
-                        None => log::warn!(target: "engine", "{message}"),
+                    SourceEvent::Notice(told) => match &*notices.borrow() {
+                        Some(notice) => notice(&told.to_string()),
+                        None => log::warn!(target: "engine", "{told}"),
                     },
                     SourceEvent::Closed(_) => {}
                     SourceEvent::End => state.borrow_mut().ended = true,

@@ -249,7 +249,7 @@ pub enum Notice<'a> {
     /// ([`JobReport::overflowed`]).
     MoreOverflows,
     /// A source's message (a reconnection, a producer that came or went).
-    Source(&'a str),
+    Source(&'a crate::source::SourceNotice),
 }
 
 impl std::fmt::Display for Notice<'_> {
@@ -278,7 +278,7 @@ impl std::fmt::Display for Notice<'_> {
             Notice::MoreOverflows => {
                 f.write_str("more overflowed results are written as null and counted silently")
             }
-            Notice::Source(message) => f.write_str(message),
+            Notice::Source(notice) => write!(f, "{notice}"),
         }
     }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use socket2::{SockRef, TcpKeepalive};
 
 use super::chunk::{pump, LineChunker, StreamEnd};
-use super::{show, NoticeLimiter, SocketOptions, Source, SourceEvent, STOP_POLL};
+use super::{
+    format_duration, NoticeLimiter, SocketOptions, Source, SourceEvent, SourceNotice, StreamClosed,
+    STOP_POLL,
+};
 use crate::error::{Error, Result};
 
 /// Keepalive on every socket: a peer whose host went away (no reset, no
@@ -98,6 +101,9 @@ impl Source for ConnectSource {
     }
 }
 
+/// Reconnections beyond the first few are counted per this period.
+const RECONNECT_PERIOD: Duration = Duration::from_secs(10);
+
 fn connect_loop(
     origin: &Arc<str>,
     tx: &SyncSender<SourceEvent>,
@@ -106,7 +112,7 @@ fn connect_loop(
     stop: &AtomicBool,
 ) -> Result<()> {
     const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-    let notice = |text: String| tx.send(SourceEvent::Notice(text)).is_ok();
+    let notice = |notice: SourceNotice| tx.send(SourceEvent::Notice(notice)).is_ok();
     let mut connected_before = false;
     // Since when there has been no connection; failures since then.
     let mut down_since = Instant::now();
@@ -114,7 +120,7 @@ fn connect_loop(
     let mut last_told: Option<Instant> = None;
     let mut backoff = FIRST_BACKOFF;
     // A server that accepts and closes at once would be a notice a time.
-    let mut reconnects = NoticeLimiter::new(5, Duration::from_secs(10));
+    let mut reconnects = NoticeLimiter::new(5, RECONNECT_PERIOD);
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -131,21 +137,19 @@ fn connect_loop(
                 if let Some(limit) = options.connect_timeout.filter(|&t| down >= t) {
                     let what = format!(
                         "cannot connect to {origin} (gave up after {}, {failures} attempts)",
-                        show(limit)
+                        format_duration(limit)
                     );
                     return Err(Error::io(what, &e));
                 }
                 if last_told.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     last_told = Some(Instant::now());
-                    let text = if failures == 1 {
-                        format!("cannot connect to {origin} ({e}); retrying")
-                    } else {
-                        format!(
-                            "still cannot connect to {origin} after {failures} attempts in {:.0} s ({e}); retrying",
-                            down.as_secs_f64()
-                        )
+                    let told = SourceNotice::CannotConnect {
+                        origin: Arc::clone(origin),
+                        attempts: failures,
+                        down,
+                        error: e,
                     };
-                    if !notice(text) {
+                    if !notice(told) {
                         return Ok(());
                     }
                 }
@@ -162,12 +166,17 @@ fn connect_loop(
             }
         };
         if connected_before || failures > 0 {
-            let text = if connected_before {
-                format!("reconnected to {origin}")
+            let told = if connected_before {
+                SourceNotice::Reconnected {
+                    origin: Arc::clone(origin),
+                }
             } else {
-                format!("connected to {origin} after {failures} failed attempts")
+                SourceNotice::ConnectedAfter {
+                    origin: Arc::clone(origin),
+                    failures,
+                }
             };
-            if reconnects.allow(Instant::now()) && !notice(text) {
+            if reconnects.allow(Instant::now()) && !notice(told) {
                 return Ok(());
             }
         }
@@ -185,18 +194,14 @@ fn connect_loop(
         let connected_at = Instant::now();
         let why = match pump(&mut stream, &mut chunker, tx, stop, options.idle_timeout) {
             StreamEnd::Stopped => return Ok(()),
-            StreamEnd::Clean => "closed the connection".to_string(),
-            StreamEnd::Broken(e) => format!("failed ({e})"),
-            StreamEnd::Idle(d) => format!("sent nothing for {} (--idle-timeout)", show(d)),
+            StreamEnd::Clean => StreamClosed::Clean,
+            StreamEnd::Broken(e) => StreamClosed::Broken(e),
+            StreamEnd::Idle(d) => StreamClosed::Idle(d),
         };
         drop(stream);
         let now = Instant::now();
-        if reconnects.allow(now) {
-            if !notice(format!("{origin} {why}; reconnecting")) {
-                return Ok(());
-            }
-        } else if let Some(n) = reconnects.untold(now) {
-            if !notice(format!("{origin}: {n} more reconnections in the last 10 s")) {
+        if let Some(told) = ended_notice(origin, why, &mut reconnects, now) {
+            if !notice(told) {
                 return Ok(());
             }
         }
@@ -210,6 +215,30 @@ fn connect_loop(
             return Ok(());
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// What to tell of a connection that ended: the first few per period one
+/// by one, then how many more there were.
+fn ended_notice(
+    origin: &Arc<str>,
+    why: StreamClosed,
+    reconnects: &mut NoticeLimiter,
+    now: Instant,
+) -> Option<SourceNotice> {
+    if reconnects.allow(now) {
+        Some(SourceNotice::ConnectionEnded {
+            origin: Arc::clone(origin),
+            why,
+        })
+    } else {
+        reconnects
+            .untold(now)
+            .map(|count| SourceNotice::MoreReconnections {
+                origin: Arc::clone(origin),
+                count,
+                period: RECONNECT_PERIOD,
+            })
     }
 }
 

@@ -14,7 +14,10 @@ use socket2::SockRef;
 
 use super::chunk::LineChunker;
 use super::connect::keepalive;
-use super::{show, NoticeLimiter, SocketOptions, Source, SourceEvent, STOP_POLL, TURN_BYTES};
+use super::{
+    NoticeLimiter, SocketOptions, Source, SourceEvent, SourceNotice, StreamClosed, STOP_POLL,
+    TURN_BYTES,
+};
 use crate::error::{Error, Result};
 
 /// Binds `addr` with a backlog for bursts of producers; port in use and
@@ -236,8 +239,8 @@ impl Listener {
         self.tx.send(event).map_err(|_| Stopped)
     }
 
-    fn notice(&self, text: String) -> std::result::Result<(), Stopped> {
-        self.send(SourceEvent::Notice(text))
+    fn notice(&self, notice: SourceNotice) -> std::result::Result<(), Stopped> {
+        self.send(SourceEvent::Notice(notice))
     }
 
     fn mark_ready(&mut self, i: usize) {
@@ -277,11 +280,11 @@ impl Listener {
                     let pause = Duration::from_millis(200);
                     self.accept_paused_until = Some(Instant::now() + pause);
                     if self.accept_errors.allow(Instant::now()) {
-                        self.notice(format!(
-                            "accepting producers on {} failed ({e}); retrying in {}",
-                            self.local,
-                            show(pause)
-                        ))?;
+                        self.notice(SourceNotice::AcceptFailed {
+                            local: self.local,
+                            error: e,
+                            retry_in: pause,
+                        })?;
                     }
                     return Ok(true);
                 }
@@ -290,10 +293,10 @@ impl Listener {
             if self.live >= self.options.max_connections {
                 drop(stream);
                 if self.refused.allow(now) {
-                    self.notice(format!(
-                        "refused producer {peer}: {} producers connected already (--max-connections)",
-                        self.live
-                    ))?;
+                    self.notice(SourceNotice::ProducerRefused {
+                        peer,
+                        connected: self.live,
+                    })?;
                 }
                 continue;
             }
@@ -322,7 +325,7 @@ impl Listener {
             // Data may have come with the connection.
             self.mark_ready(i);
             if self.connected.allow(now) {
-                self.notice(format!("producer {peer} connected"))?;
+                self.notice(SourceNotice::ProducerConnected { peer })?;
             }
         }
     }
@@ -389,14 +392,11 @@ impl Listener {
         self.send(SourceEvent::Closed(Arc::clone(&origin)))?;
         if self.disconnected.allow(Instant::now()) {
             let why = match why {
-                Close::Clean => "disconnected".to_string(),
-                Close::Broken(e) => format!("failed ({e})"),
-                Close::Idle(d) => format!(
-                    "sent nothing for {}: disconnected (--idle-timeout)",
-                    show(d)
-                ),
+                Close::Clean => StreamClosed::Clean,
+                Close::Broken(e) => StreamClosed::Broken(e),
+                Close::Idle(d) => StreamClosed::Idle(d),
             };
-            self.notice(format!("producer {origin} {why}"))?;
+            self.notice(SourceNotice::ProducerEnded { origin, why })?;
         }
         Ok(())
     }
@@ -420,27 +420,30 @@ impl Listener {
 
     /// The counts of notices held back.
     fn tell_untold(&mut self, now: Instant) -> std::result::Result<(), Stopped> {
-        let period = NOTICE_PERIOD.as_secs();
-        if let Some(n) = self.refused.untold(now) {
-            self.notice(format!(
-                "refused {n} more producers in the last {period} s (--max-connections {})",
-                self.options.max_connections
-            ))?;
+        let period = NOTICE_PERIOD;
+        if let Some(count) = self.refused.untold(now) {
+            self.notice(SourceNotice::MoreRefused {
+                count,
+                period,
+                max_connections: self.options.max_connections,
+            })?;
         }
-        if let Some(n) = self.connected.untold(now) {
-            self.notice(format!(
-                "{n} more producers connected in the last {period} s ({} connected now)",
-                self.live
-            ))?;
+        if let Some(count) = self.connected.untold(now) {
+            self.notice(SourceNotice::MoreConnected {
+                count,
+                period,
+                live: self.live,
+            })?;
         }
-        if let Some(n) = self.disconnected.untold(now) {
-            self.notice(format!(
-                "{n} more producers disconnected in the last {period} s ({} connected now)",
-                self.live
-            ))?;
+        if let Some(count) = self.disconnected.untold(now) {
+            self.notice(SourceNotice::MoreDisconnected {
+                count,
+                period,
+                live: self.live,
+            })?;
         }
-        if let Some(n) = self.accept_errors.untold(now) {
-            self.notice(format!("{n} more failed accepts in the last {period} s"))?;
+        if let Some(count) = self.accept_errors.untold(now) {
+            self.notice(SourceNotice::MoreFailedAccepts { count, period })?;
         }
         Ok(())
     }

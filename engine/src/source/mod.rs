@@ -35,12 +35,14 @@ mod connect;
 mod file;
 mod generator;
 mod listen;
+mod notice;
 mod stdin;
 
 pub use connect::ConnectSource;
 pub use file::FileSource;
 pub use generator::{Blocks, Generator, GeneratorSource};
 pub use listen::ListenSource;
+pub use notice::{Limit, SourceNotice, StreamClosed};
 pub use stdin::StdinSource;
 
 /// A connector: reads records from somewhere and sends them, as chunks of
@@ -174,7 +176,7 @@ pub enum SourceEvent {
     /// Lines.
     Data(Chunk),
     /// Something worth telling the user (a reconnection).
-    Notice(String),
+    Notice(SourceNotice),
     /// One stream of a source (a producer of `--listen`) has ended after its
     /// last chunk: its per-stream state (a CSV header) can be let go, so
     /// that memory follows the producers connected, not those ever seen.
@@ -193,8 +195,10 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A duration as the flags take it: `250ms`, `5s`, `1.5s`.
-fn show(d: Duration) -> String {
+/// A duration as notices print it (and the `engine` binary's flags take
+/// it): `250ms`, `5s`, `1.5s`.
+#[must_use]
+pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 1_000 == 0 {
         format!("{}s", ms / 1_000)
@@ -295,8 +299,8 @@ mod tests {
 
     #[test]
     fn durations_are_shown_as_flags_take_them() {
-        assert_eq!(show(Duration::from_millis(500)), "500ms");
-        assert_eq!(show(Duration::from_secs(5)), "5s");
-        assert_eq!(show(Duration::from_millis(1_500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(format_duration(Duration::from_millis(1_500)), "1.5s");
     }
 }

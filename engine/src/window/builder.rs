@@ -24,7 +24,7 @@ pub fn resolve_threads(requested: usize) -> Result<usize> {
         0 => Ok(std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
         n if n > MAX_THREADS => Err(Error::ThreadPool {
             threads: n,
-            message: format!("at most {MAX_THREADS} worker threads are supported"),
+            source: None,
         }),
         n => Ok(n),
     }
@@ -42,7 +42,7 @@ pub fn build_pool(threads: usize, name: &'static str) -> Result<Arc<rayon::Threa
         .map(Arc::new)
         .map_err(|e| Error::ThreadPool {
             threads,
-            message: e.to_string(),
+            source: Some(e),
         })
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Millis, Result};
+use crate::error::{Error, Result, WindowPart};
 
 /// A sliding window over micro-batches, with Spark Streaming's semantics.
 ///
@@ -40,43 +40,43 @@ impl WindowSpec {
     /// A window of length `window` sliding by `slide` over batches of `batch`.
     pub fn new(batch: Duration, window: Duration, slide: Duration) -> Result<Self> {
         Self::from_millis(
-            whole_millis("batch interval", batch)?,
-            whole_millis("window length", window)?,
-            whole_millis("slide", slide)?,
+            whole_millis(WindowPart::BatchInterval, batch)?,
+            whole_millis(WindowPart::WindowLength, window)?,
+            whole_millis(WindowPart::Slide, slide)?,
         )
     }
 
     /// The same from milliseconds.
     pub fn from_millis(batch: i64, window: i64, slide: i64) -> Result<Self> {
-        for (what, value) in [
-            ("batch interval", batch),
-            ("window length", window),
-            ("slide", slide),
+        for (part, millis) in [
+            (WindowPart::BatchInterval, batch),
+            (WindowPart::WindowLength, window),
+            (WindowPart::Slide, slide),
         ] {
-            if value <= 0 {
-                return Err(Error::InvalidWindow(format!(
-                    "the {what} must be positive, got {}",
-                    Millis(value)
-                )));
+            if millis <= 0 {
+                return Err(Error::NonPositiveDuration { part, millis });
             }
         }
-        for (what, value) in [("window length", window), ("slide", slide)] {
-            if value % batch != 0 {
-                return Err(Error::InvalidWindow(format!(
-                    "the {what} ({}) must be a multiple of the batch interval ({})",
-                    Millis(value),
-                    Millis(batch)
-                )));
+        for (part, millis) in [
+            (WindowPart::WindowLength, window),
+            (WindowPart::Slide, slide),
+        ] {
+            if millis % batch != 0 {
+                return Err(Error::WindowNotMultipleOfBatch {
+                    part,
+                    millis,
+                    batch,
+                });
             }
         }
         let pane = gcd(window, slide);
         if window / pane > MAX_PANES_PER_WINDOW {
-            return Err(Error::InvalidWindow(format!(
-                "a window of {} sliding by {} needs {} panes; at most {MAX_PANES_PER_WINDOW} are supported",
-                Millis(window),
-                Millis(slide),
-                window / pane
-            )));
+            return Err(Error::TooManyPanes {
+                window,
+                slide,
+                panes: window / pane,
+                max: MAX_PANES_PER_WINDOW,
+            });
         }
         Ok(Self {
             batch,
@@ -148,14 +148,16 @@ impl WindowSpec {
     }
 }
 
-fn whole_millis(what: &str, d: Duration) -> Result<i64> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
-        return Err(Error::InvalidWindow(format!(
-            "the {what} ({d:?}) must be a whole number of milliseconds"
-        )));
+fn whole_millis(part: WindowPart, duration: Duration) -> Result<i64> {
+    let unrepresentable = |too_long| Error::UnrepresentableDuration {
+        part,
+        duration,
+        too_long,
+    };
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(unrepresentable(false));
     }
-    i64::try_from(d.as_millis())
-        .map_err(|_| Error::InvalidWindow(format!("the {what} ({d:?}) is too long")))
+    i64::try_from(duration.as_millis()).map_err(|_| unrepresentable(true))
 }
 
 fn gcd(mut a: i64, mut b: i64) -> i64 {
@@ -176,6 +178,50 @@ mod tests {
         let err = WindowSpec::from_millis(1000, 2000, 1500).unwrap_err();
         assert!(err.to_string().contains("slide (1500 ms)"), "{err}");
         assert!(WindowSpec::from_millis(0, 1, 1).is_err());
+    }
+
+    #[test]
+    fn window_errors_are_typed_and_say_which_duration() {
+        let err = WindowSpec::from_millis(1000, 2500, 1000).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WindowNotMultipleOfBatch {
+                    part: WindowPart::WindowLength,
+                    millis: 2500,
+                    batch: 1000
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid window: the window length (2500 ms) must be a multiple of the batch \
+             interval (1000 ms)"
+        );
+        let err = WindowSpec::from_millis(1000, 0, 1000).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NonPositiveDuration {
+                part: WindowPart::WindowLength,
+                millis: 0
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "invalid window: the window length must be positive, got 0 ms"
+        );
+        let err = WindowSpec::new(
+            Duration::from_micros(1_500),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid window: the batch interval (1.5ms) must be a whole number of milliseconds"
+        );
+        assert!(err.is_usage());
     }
 
     #[test]
