@@ -5,11 +5,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    exits_within, p, peak_rss_mb, signal, stat, stderr_of, text, TempDir, TestCommand,
+    engine_command, exits_within, p, peak_rss_mb, signal, stat, stderr_of, text, TempDir,
+    TestCommand,
 };
 
 /// Runs a job for a while, checks its memory, stops it with `sig`, and
@@ -304,7 +305,7 @@ fn listening_port(child: &mut Child) -> (u16, BufReader<std::process::ChildStder
 fn a_listen_producer_whose_csv_header_lacks_the_key_counts_all_its_records_as_malformed() {
     let dir = TempDir::new("bad-header");
     let stats = dir.path("stats.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let mut child = engine_command()
         .args([
             "run",
             "--listen",
@@ -363,7 +364,7 @@ fn sigint_on_listen_does_not_emit_the_open_window() {
     while !(1_000..7_000).contains(&(now_ms() % 10_000)) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let mut child = engine_command()
         .args([
             "run",
             "--listen",
@@ -508,7 +509,7 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
     }
     // A warning to a full stderr is dropped, never a panic.
     let input = dir.file("in.csv", b"ts,key\n0,a\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let out = engine_command()
         .args([
             "run",
             "-q",
@@ -535,7 +536,7 @@ fn odd_inputs_and_flags_are_clear_not_silent() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     // --help to a full stdout is a failure.
-    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let out = engine_command()
         .args(["run", "--help"])
         .stdout(
             std::fs::OpenOptions::new()

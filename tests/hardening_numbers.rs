@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{p, stat, text, TempDir, TestCommand};
+use crate::util::{engine, p, stat, text, TempDir, TestCommand};
 
 #[test]
 fn float_variance_of_large_values_with_a_small_spread_is_exact() {
@@ -240,13 +240,11 @@ fn lateness_does_not_depend_on_how_the_input_was_cut() {
             p(stats).to_owned(),
         ]
     };
-    let from_file = Command::new(env!("CARGO_BIN_EXE_engine"))
-        .arg("run")
+    let from_file = engine()
         .args(args(p(&file), &dir.path("file.json")))
         .output()
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
-        .arg("run")
+    let mut child = engine()
         .args(args("-", &dir.path("pipe.json")))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

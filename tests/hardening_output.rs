@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{exits_within, p, signal, stderr_of, text, TempDir, TestCommand};
+use crate::util::{engine_command, exits_within, p, signal, stderr_of, text, TempDir, TestCommand};
 
 #[test]
 fn output_file_is_left_alone_when_the_job_fails() {
@@ -169,7 +169,7 @@ fn a_full_stderr_or_stdout_never_panics() {
             .unwrap()
     };
     // Diagnostics to a full stderr are lost, the job is not.
-    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let out = engine_command()
         .args([
             "run",
             "--input",
@@ -185,7 +185,7 @@ fn a_full_stderr_or_stdout_never_panics() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("a,1"));
     // Rows to a full stdout: a clear error, exit 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+    let out = engine_command()
         .args([
             "run",
             "--input",

@@ -39,16 +39,16 @@ fn lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 /// A running engine with its stdout and stderr lines.
-struct Engine {
-    child: Child,
+pub(crate) struct Engine {
+    pub(crate) child: Child,
     out: mpsc::Receiver<String>,
     err: mpsc::Receiver<String>,
-    out_seen: Vec<String>,
-    err_seen: Vec<String>,
+    pub(crate) out_seen: Vec<String>,
+    pub(crate) err_seen: Vec<String>,
 }
 
 impl Engine {
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = engine(args);
         let out = lines(child.stdout.take().unwrap());
         let err = lines(child.stderr.take().unwrap());
@@ -61,13 +61,17 @@ impl Engine {
         }
     }
 
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         self.out_seen.extend(self.out.try_iter());
         self.err_seen.extend(self.err.try_iter());
     }
 
     /// Waits until `pred` holds for (stdout, stderr) seen so far.
-    fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&[String], &[String]) -> bool) -> bool {
+    pub(crate) fn wait_for(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&[String], &[String]) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             self.drain();
@@ -82,7 +86,7 @@ impl Engine {
     }
 
     /// The address of a `--listen` engine, from its "listening on" notice.
-    fn listening_on(&mut self) -> String {
+    pub(crate) fn listening_on(&mut self) -> String {
         let found = self.wait_for(Duration::from_secs(10), |_, err| {
             err.iter().any(|l| l.contains("listening on "))
         });
@@ -99,13 +103,13 @@ impl Engine {
             .to_owned()
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM (a clean stop: closed windows out, stats written), then the
     /// exit status; killed if it does not stop within 10 s.
-    fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status();
@@ -113,7 +117,7 @@ impl Engine {
     }
 
     /// Waits for the engine to exit; kills it after `timeout`.
-    fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -135,11 +139,11 @@ impl Engine {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.err_seen.join("\n")
     }
 
-    fn tail(&self) -> &[String] {
+    pub(crate) fn tail(&self) -> &[String] {
         &self.err_seen[self.err_seen.len().saturating_sub(20)..]
     }
 }
@@ -152,7 +156,7 @@ impl Drop for Engine {
 }
 
 /// The count of `word` in the most recent CSV window row that has it.
-fn last_count(lines: &[String], word: &str) -> Option<u64> {
+pub(crate) fn last_count(lines: &[String], word: &str) -> Option<u64> {
     lines.iter().rev().find_map(|l| {
         let f: Vec<&str> = l.split(',').collect();
         (f.len() == 3 && f[1] == word)
@@ -163,7 +167,7 @@ fn last_count(lines: &[String], word: &str) -> Option<u64> {
 
 /// A word count over processing time, 100 ms batches and a long window, so
 /// that the last row of a word is its total.
-const WORDCOUNT: &[&str] = &[
+pub(crate) const WORDCOUNT: &[&str] = &[
     "--job",
     "wordcount",
     "--batch",
@@ -178,7 +182,7 @@ const WORDCOUNT: &[&str] = &[
     "60s",
 ];
 
-fn wordcount(extra: &[&str]) -> Engine {
+pub(crate) fn wordcount(extra: &[&str]) -> Engine {
     let mut args: Vec<&str> = WORDCOUNT.to_vec();
     args.extend_from_slice(extra);
     Engine::start(&args)
@@ -195,12 +199,12 @@ fn open_file_limit() -> u64 {
         .unwrap_or(1024)
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
+pub(crate) fn scratch(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("engine-hardening-{}-{name}", std::process::id()))
 }
 
 /// Connects, retrying while the engine is not up yet.
-fn connect(addr: &str) -> TcpStream {
+pub(crate) fn connect(addr: &str) -> TcpStream {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match TcpStream::connect(addr) {
@@ -293,7 +297,7 @@ fn listen_two_thousand_producers_stays_bounded() {
 }
 
 /// A port nobody listens on (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -302,7 +306,7 @@ fn free_port() -> u16 {
 }
 
 /// Accepts one connection within `timeout`.
-fn accept_within(server: &TcpListener, timeout: Duration) -> Option<TcpStream> {
+pub(crate) fn accept_within(server: &TcpListener, timeout: Duration) -> Option<TcpStream> {
     server.set_nonblocking(true).unwrap();
     let deadline = Instant::now() + timeout;
     loop {
@@ -318,7 +322,7 @@ fn accept_within(server: &TcpListener, timeout: Duration) -> Option<TcpStream> {
 }
 
 /// Whether the peer closed `conn` within `timeout` (end of stream or reset).
-fn closed_within(conn: &mut TcpStream, timeout: Duration) -> bool {
+pub(crate) fn closed_within(conn: &mut TcpStream, timeout: Duration) -> bool {
     use std::io::Read;
     let deadline = Instant::now() + timeout;
     conn.set_read_timeout(Some(Duration::from_millis(50)))
@@ -436,95 +440,6 @@ fn listen_caps_connections_and_logs_refusals() {
     );
     assert_eq!(last_count(&engine.out_seen, "refused"), None);
     assert_eq!(last_count(&engine.out_seen, "kept"), Some(CAP as u64));
-}
-
-#[test]
-fn connect_retries_until_the_server_comes_up() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let mut engine = wordcount(&["--connect", &addr]);
-    assert!(
-        engine.wait_for(Duration::from_secs(10), |_, err| err
-            .iter()
-            .any(|l| l.contains(&format!("cannot connect to {addr}")))),
-        "{:?}",
-        engine.tail()
-    );
-    // Late by well over a few attempts.
-    std::thread::sleep(Duration::from_millis(1_500).saturating_sub(started.elapsed()));
-    let server = TcpListener::bind(&addr).unwrap();
-    let mut conn = accept_within(&server, Duration::from_secs(10)).expect("the engine connects");
-    conn.write_all(b"hello world\n").unwrap();
-    assert!(
-        engine.wait_for(Duration::from_secs(10), |out, _| last_count(out, "hello")
-            == Some(1)),
-        "{:?}",
-        engine.tail()
-    );
-    let err = engine.stderr();
-    assert!(err.contains(&format!("connected to {addr} after")), "{err}");
-    // Each failure is not a line: about one every 10 s.
-    let failures = engine
-        .err_seen
-        .iter()
-        .filter(|l| l.contains("cannot connect"))
-        .count();
-    assert!(failures <= 2, "{err}");
-    assert!(engine.child.try_wait().unwrap().is_none(), "{err}");
-}
-
-#[test]
-fn connect_timeout_fails_fast_when_nobody_listens() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let started = Instant::now();
-    let mut engine = wordcount(&["--connect", &addr, "--connect-timeout", "1s"]);
-    let status = engine.wait(Duration::from_secs(10));
-    let elapsed = started.elapsed();
-    let err = engine.stderr();
-    assert_eq!(status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("cannot connect to {addr}")), "{err}");
-    assert!(err.contains("gave up after 1s"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
-        "{elapsed:?}"
-    );
-    // A bad address is still an error at once.
-    let mut engine = wordcount(&["--connect", "no-port-here", "--connect-timeout", "1s"]);
-    assert_eq!(engine.wait(Duration::from_secs(10)).code(), Some(2));
-    assert!(
-        engine.stderr().contains("no-port-here"),
-        "{}",
-        engine.stderr()
-    );
-}
-
-#[test]
-fn connect_idle_timeout_reconnects_to_a_silent_server() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let mut engine = wordcount(&["--connect", &addr, "--idle-timeout", "500ms"]);
-    let mut first = accept_within(&server, Duration::from_secs(10)).expect("a connection");
-    first.write_all(b"one\n").unwrap();
-    // Then silence: the engine hangs up and connects again.
-    assert!(
-        closed_within(&mut first, Duration::from_secs(5)),
-        "the silent connection was kept: {:?}",
-        engine.tail()
-    );
-    let mut second = accept_within(&server, Duration::from_secs(10)).expect("a reconnection");
-    second.write_all(b"two\n").unwrap();
-    assert!(
-        engine.wait_for(Duration::from_secs(10), |out, err| {
-            last_count(out, "two") == Some(1)
-                && err.iter().any(|l| l.contains("sent nothing for 500ms"))
-        }),
-        "{:?} {:?}",
-        engine.out_seen.last(),
-        engine.tail()
-    );
-    assert_eq!(last_count(&engine.out_seen, "one"), Some(1));
 }
 
 #[test]
@@ -777,58 +692,5 @@ fn listening_on_a_port_in_use_exits_2_naming_it() {
         engine.stderr().contains("--max-connections"),
         "{}",
         engine.stderr()
-    );
-}
-
-/// The DStream API's socket reader ends with its context: the server sees
-/// the connection closed once the context and its streams are dropped.
-#[test]
-fn dstream_socket_reader_stops_when_the_context_is_dropped() {
-    use engine::StreamingContext;
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = server.local_addr().unwrap().to_string();
-    let ssc = StreamingContext::with_threads(Duration::from_millis(100), 1).unwrap();
-    let lines = ssc.socket_text_stream(&addr).unwrap();
-    // Streams whose steps use the worker pool (they once held the context,
-    // keeping it alive forever).
-    let counts = lines
-        .map(|l| (l, 1_i64))
-        .reduce_by_key_and_window(
-            |a, b| a + b,
-            Duration::from_secs(1),
-            Duration::from_millis(100),
-        )
-        .unwrap()
-        .collect();
-    let mut conn = accept_within(&server, Duration::from_secs(10)).expect("a connection");
-    conn.write_all(b"x\n").unwrap();
-    ssc.run_for(Duration::from_millis(500)).unwrap();
-    assert!(counts
-        .take()
-        .iter()
-        .any(|(_, b)| b.contains(&("x".to_string(), 1))));
-    assert!(
-        !closed_within(&mut conn, Duration::from_millis(300)),
-        "closed while the context lives"
-    );
-    drop((ssc, lines));
-    assert!(
-        closed_within(&mut conn, Duration::from_secs(3)),
-        "the reader outlived its context"
-    );
-    // Nobody listening: the reader retries until it is dropped, then ends
-    // (the port's listener sees no more attempts).
-    let port = free_port();
-    let ssc = StreamingContext::with_threads(Duration::from_millis(100), 1).unwrap();
-    let unreachable = ssc
-        .socket_text_stream(&format!("127.0.0.1:{port}"))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    drop((ssc, unreachable));
-    std::thread::sleep(Duration::from_millis(200));
-    let late = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    assert!(
-        accept_within(&late, Duration::from_secs(2)).is_none(),
-        "the reader still tries to connect after its context is gone"
     );
 }

@@ -8,12 +8,16 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_help;
+mod cli_memory;
+mod cli_parquet;
 mod cli_sockets;
 mod cli_usability;
 mod cli_ysb;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;
+mod hardening_connect;
 mod hardening_numbers;
 mod hardening_output;
 mod hardening_parse;

@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `engine` binary, ready for a subcommand (`run`, `completions`, …).
+pub fn engine_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_engine"))
+}
+
 /// `engine run`, ready for arguments.
 pub fn engine() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
+    let mut cmd = engine_command();
     cmd.arg("run");
     cmd
 }
@@ -97,8 +102,8 @@ pub struct TestCommand {
 
 impl TestCommand {
     pub fn run(args: &[&str]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_engine"));
-        cmd.arg("run").args(args);
+        let mut cmd = engine();
+        cmd.args(args);
         Self { cmd }
     }
 
