@@ -2,22 +2,64 @@
 //! windowed aggregation through [`WindowAggregator`], with no per-record
 //! closure on the hot path.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::stream::DStream;
 use crate::aggregate::{Agg, AggSet};
 use crate::batch::{Batch, Column, Values};
-use crate::dictionary::Dictionary;
+use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::Result;
 use crate::window::{AggColumn, TimePolicy, ValueType, WindowAggregator, WindowResult};
 
 /// A stream of words as dictionary ids: what [`DStream::words`] makes.
+///
+/// # Ids are released
+///
+/// The dictionary forgets words that no window holds any more, and gives
+/// their ids to new words, so that its memory follows the words live in the
+/// windows, not every word ever seen. That is safe only while every holder
+/// of an id is known: the windowed operators made from this stream register
+/// themselves, and ids are released at the start of a micro-batch, before
+/// its words are interned, when the previous batch's ids have all been
+/// turned into strings. Ids handed to user code ([`ids`](Self::ids), or the
+/// [`dictionary`](Self::dictionary) to read them back) may be kept across
+/// micro-batches, so calling either turns the release off for the stream.
 #[derive(Clone)]
 pub struct WordStream {
     ids: DStream<u32>,
     dictionary: Dictionary,
+    holders: Rc<RefCell<Holders>>,
+}
+
+/// Who holds ids of a [`WordStream`]'s dictionary across micro-batches.
+struct Holders {
+    /// The windowed operators made from the stream.
+    operators: Vec<Rc<RefCell<WindowAggregator>>>,
+    /// User code was given ids or the dictionary: nothing is released.
+    exposed: bool,
+    /// When to release.
+    reclaimer: KeyReclaimer,
+}
+
+impl Holders {
+    /// Releases the ids no operator holds, if the dictionary has grown
+    /// enough and no id went to user code. Call it only where no id of an
+    /// earlier micro-batch is in flight outside the operators.
+    fn reclaim(&mut self, dict: &Dictionary) {
+        if self.exposed {
+            return;
+        }
+        let operators = &self.operators;
+        self.reclaimer.maybe_reclaim(dict, |mark| {
+            for op in operators {
+                op.borrow_mut().for_each_held_key(mark);
+            }
+        });
+    }
 }
 
 impl DStream<String> {
@@ -41,7 +83,18 @@ impl DStream<String> {
     pub fn words(&self) -> WordStream {
         let dictionary = Dictionary::new();
         let dict = dictionary.clone();
+        let holders = Rc::new(RefCell::new(Holders {
+            operators: Vec::new(),
+            exposed: false,
+            reclaimer: KeyReclaimer::new(),
+        }));
+        let reclaim = Rc::clone(&holders);
+        // This step runs before every step made from the stream (steps run
+        // in the order they were made), so at its start the previous
+        // batch's ids have been counted and their rows turned into strings:
+        // only the windowed operators still hold ids.
         let ids = self.derive(move |_, batch| {
+            reclaim.borrow_mut().reclaim(&dict);
             let Some(lines) = batch else {
                 return Ok(None);
             };
@@ -52,20 +105,28 @@ impl DStream<String> {
             )?;
             Ok(Some(ids))
         });
-        WordStream { ids, dictionary }
+        WordStream {
+            ids,
+            dictionary,
+            holders,
+        }
     }
 }
 
 impl WordStream {
-    /// The word ids, batch by batch.
+    /// The word ids, batch by batch. Ids are no longer released once this
+    /// is called (see [`WordStream`]): code downstream may keep them.
     #[must_use]
     pub fn ids(&self) -> &DStream<u32> {
+        self.holders.borrow_mut().exposed = true;
         &self.ids
     }
 
-    /// The dictionary that turns ids back into words.
+    /// The dictionary that turns ids back into words. Ids are no longer
+    /// released once this is called (see [`WordStream`]).
     #[must_use]
     pub fn dictionary(&self) -> &Dictionary {
+        self.holders.borrow_mut().exposed = true;
         &self.dictionary
     }
 
@@ -75,7 +136,9 @@ impl WordStream {
         let dict = self.dictionary.clone();
         self.ids.derive(move |_, batch| {
             Ok(batch.map(|ids| {
-                let mut counts = vec![0_u64; dict.len()];
+                // Released ids leave holes: ids reach up to the bound, not
+                // the number of live words.
+                let mut counts = vec![0_u64; dict.id_bound()];
                 for &id in ids.iter() {
                     counts[id as usize] += 1;
                 }
@@ -101,11 +164,17 @@ impl WordStream {
         slide: Duration,
     ) -> Result<DStream<(String, u64)>> {
         let spec = self.ids.window_spec(window, slide)?;
-        let mut op = WindowAggregator::builder(spec)
-            .pool(self.ids.ctx.pool_arc())
-            .build()?;
+        let op = Rc::new(RefCell::new(
+            WindowAggregator::builder(spec)
+                .pool(self.ids.ctx.pool_arc())
+                .build()?,
+        ));
+        // The operator holds ids across micro-batches: the words step asks
+        // it which before releasing any.
+        self.holders.borrow_mut().operators.push(Rc::clone(&op));
         let dict = self.dictionary.clone();
         let out = self.ids.derive(move |tick, batch| {
+            let mut op = op.borrow_mut();
             let ids = batch.unwrap_or_default();
             let mut result = None;
             let mut sink = |w: WindowResult| result = Some(w);
@@ -195,6 +264,18 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
         window: Duration,
         slide: Duration,
     ) -> Result<DStream<(String, AggRow)>> {
+        self.aggregate_by_key_and_window_reclaiming(aggs, window, slide, KeyReclaimer::new())
+    }
+
+    /// [`aggregate_by_key_and_window`](Self::aggregate_by_key_and_window),
+    /// releasing the keys that leave every window when `reclaimer` says.
+    fn aggregate_by_key_and_window_reclaiming(
+        &self,
+        aggs: AggSet,
+        window: Duration,
+        slide: Duration,
+        mut reclaimer: KeyReclaimer,
+    ) -> Result<DStream<(String, AggRow)>> {
         let spec = self.window_spec(window, slide)?;
         let columns: Arc<[Agg]> = aggs.aggs().into();
         let mut op = WindowAggregator::builder(spec)
@@ -213,7 +294,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
             let mut sink = |w: WindowResult| result = Some(w);
             op.push_with(&batch, TimePolicy::MicroBatch(tick.index), &mut sink)?;
             op.advance_to(tick.time, &mut sink)?;
-            Ok(result.map(|w| {
+            let rows = result.map(|w| {
                 let reader = dict.read();
                 let mut rows: Vec<(String, AggRow)> = (0..w.len())
                     .map(|i| {
@@ -227,8 +308,165 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
                     .collect();
                 rows.sort_by(|a, b| a.0.cmp(&b.0));
                 rows
-            }))
+            });
+            // The dictionary is this operator's alone and the window's rows
+            // are strings now: the keys it no longer holds can go.
+            reclaimer.maybe_reclaim(&dict, |mark| op.for_each_held_key(mark));
+            Ok(rows)
         });
         Ok(out.delayed_by(spec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::StreamingContext;
+
+    const TICKS: usize = 120;
+    const NEW_WORDS_PER_TICK: usize = 100;
+
+    /// Lines of tick `k`: words seen in this tick only, and one word seen in
+    /// every tick.
+    fn lines_of(k: usize) -> Vec<String> {
+        (0..NEW_WORDS_PER_TICK)
+            .map(|i| format!("w{k}_{i} always w{k}_{i}"))
+            .collect()
+    }
+
+    /// Word counts of the ticks whose batches end in `(end - window, end]`,
+    /// counted from the lines themselves.
+    fn brute_force(end: i64, window_ticks: i64) -> Vec<(String, u64)> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let last = end / 1_000 - 1;
+        for k in (last - window_ticks + 1).max(0)..=last.min(TICKS as i64 - 1) {
+            for line in lines_of(usize::try_from(k).unwrap()) {
+                for word in line.split_ascii_whitespace() {
+                    *counts.entry(word.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().collect()
+    }
+
+    #[test]
+    fn word_stream_releases_words_that_left_every_window_and_counts_stay_exact() {
+        let ssc = StreamingContext::new(Duration::from_secs(1)).unwrap();
+        let mut tick = 0;
+        let lines = ssc.generator_stream(move |_| {
+            tick += 1;
+            (tick <= TICKS).then(|| lines_of(tick - 1))
+        });
+        let words = lines.words();
+        words.holders.borrow_mut().reclaimer = KeyReclaimer::starting_at(64);
+        // The field, not `dictionary()`: that would turn the release off.
+        let dict = words.dictionary.clone();
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let per_batch = words.count_by_value().collect();
+        let watch = (dict.clone(), Arc::clone(&peak));
+        let windowed = words
+            .count_by_value_and_window(Duration::from_secs(3), Duration::from_secs(1))
+            .unwrap()
+            .map(move |row| {
+                watch
+                    .1
+                    .fetch_max(watch.0.len(), std::sync::atomic::Ordering::Relaxed);
+                row
+            })
+            .collect();
+        ssc.run().unwrap();
+
+        let windows = windowed.take();
+        assert!(windows.len() >= TICKS, "{} windows", windows.len());
+        for (end, rows) in &windows {
+            assert_eq!(rows, &brute_force(*end, 3), "window ending at {end}");
+        }
+        for (end, rows) in per_batch.take() {
+            assert_eq!(rows, brute_force(end, 1), "batch ending at {end}");
+        }
+        // 3 ticks of 100 words and `always` are live at once; 12 000 words
+        // went through. The reclaimer lets the dictionary grow to about
+        // twice what is held before a pass.
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(peak > 0);
+        assert!(peak <= 1_000, "the dictionary grew to {peak} words");
+        assert!(dict.id_bound() <= 1_000, "ids up to {}", dict.id_bound());
+    }
+
+    #[test]
+    fn word_stream_keeps_every_word_once_its_ids_were_handed_out() {
+        let ssc = StreamingContext::new(Duration::from_secs(1)).unwrap();
+        let lines = ssc.queue_stream((0..20).map(lines_of));
+        let words = lines.words();
+        words.holders.borrow_mut().reclaimer = KeyReclaimer::starting_at(64);
+        let kept = words.ids().collect();
+        let counts = words
+            .count_by_value_and_window(Duration::from_secs(2), Duration::from_secs(1))
+            .unwrap()
+            .collect();
+        ssc.run().unwrap();
+        assert!(!counts.take().is_empty());
+        // Every id a user kept still names its word.
+        let dict = words.dictionary();
+        assert_eq!(dict.len(), 20 * NEW_WORDS_PER_TICK + 1);
+        let reader = dict.read();
+        let mut checked = 0;
+        // Micro-batches after the queue's last have no ids.
+        for (end, ids) in kept.take() {
+            if let Some(&first) = ids.first() {
+                let k = usize::try_from(end / 1_000 - 1).unwrap();
+                assert_eq!(reader.get(first), Some(format!("w{k}_0").as_str()));
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 20);
+    }
+
+    #[test]
+    fn aggregate_by_key_and_window_releases_keys_and_stays_exact() {
+        let ssc = StreamingContext::new(Duration::from_secs(1)).unwrap();
+        let batches: Vec<Vec<(String, f64)>> = (0..TICKS)
+            .map(|k| {
+                (0..NEW_WORDS_PER_TICK)
+                    .map(|i| (format!("k{k}_{i}"), i as f64))
+                    .chain([("steady".to_string(), k as f64)])
+                    .collect()
+            })
+            .collect();
+        let input = ssc.queue_stream(batches.clone());
+        let got = input
+            .aggregate_by_key_and_window_reclaiming(
+                "count,sum".parse().unwrap(),
+                Duration::from_secs(2),
+                Duration::from_secs(1),
+                KeyReclaimer::starting_at(64),
+            )
+            .unwrap()
+            .collect();
+        ssc.run().unwrap();
+        let windows = got.take();
+        assert!(windows.len() >= TICKS);
+        for (end, rows) in windows {
+            let last = end / 1_000 - 1;
+            let mut want: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+            for k in (last - 1).max(0)..=last.min(TICKS as i64 - 1) {
+                for (key, v) in &batches[usize::try_from(k).unwrap()] {
+                    let e = want.entry(key.clone()).or_default();
+                    e.0 += 1.0;
+                    e.1 += v;
+                }
+            }
+            let rows: Vec<(String, (f64, f64))> = rows
+                .into_iter()
+                .map(|(k, r)| (k, (r.get(Agg::Count).unwrap(), r.get(Agg::Sum).unwrap())))
+                .collect();
+            assert_eq!(
+                rows,
+                want.into_iter().collect::<Vec<_>>(),
+                "window at {end}"
+            );
+        }
     }
 }
