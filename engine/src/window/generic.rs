@@ -380,6 +380,78 @@ mod tests {
         }
     }
 
+    /// Spark's `filterFunc`: a key the filter drops is forgotten, and when
+    /// it comes back its value is that of its new batches only, even while
+    /// its old batches are still in the window (Spark reduces the new values
+    /// when the previous window has no value for the key).
+    #[test]
+    fn filter_retention_forgets_a_dropped_key_and_restarts_it_when_it_returns() {
+        let spec = WindowSpec::from_millis(100, 300, 100).unwrap();
+        let keep: PairFilter<String, i64> = Arc::new(|_, v| *v > 1);
+        let mut op: GenericWindow<String, i64> = GenericWindow::new(
+            spec,
+            Arc::new(|a, b| a + b),
+            Some(Arc::new(|a, b| a - b)),
+            Retention::Filter(keep),
+            pool(2),
+        );
+        let a = |v: i64| vec![("a".to_string(), v)];
+        let windows: Vec<Vec<(String, i64)>> = [a(1), a(5), vec![], vec![], vec![], a(3)]
+            .iter()
+            .enumerate()
+            .map(|(i, batch)| op.push_batch(i as i64, batch).unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                vec![],
+                // Batch 0's 1 is in the window, but the key was dropped.
+                a(5),
+                a(5),
+                // Batch 0 leaves: it was not counted, nothing changes.
+                a(5),
+                // Batch 1 leaves: 0, dropped by the filter.
+                vec![],
+                a(3),
+            ]
+        );
+        // Only the returned key's state and its one pane entry are left.
+        assert_eq!(op.held_entries(), 2);
+    }
+
+    /// A pane of two batches whose first batch is empty, and a slide with
+    /// no record at all, give the same windows as the records alone.
+    #[test]
+    fn an_empty_batch_between_two_slides_changes_nothing() {
+        for inverse in [true, false] {
+            // Panes and slides of two batches.
+            let spec = WindowSpec::from_millis(100, 400, 200).unwrap();
+            let inv: Option<Reduce<i64>> = inverse.then(|| Arc::new(|a, b| a - b) as Reduce<i64>);
+            let mut op: GenericWindow<u8, i64> =
+                GenericWindow::new(spec, Arc::new(|a, b| a + b), inv, Retention::Live, pool(1));
+            let batches: [&[(u8, i64)]; 8] =
+                [&[(1, 1)], &[], &[], &[(1, 2), (2, 7)], &[], &[], &[], &[]];
+            let mut windows = Vec::new();
+            for (i, batch) in batches.iter().enumerate() {
+                if let Some(mut window) = op.push_batch(i as i64, batch).unwrap() {
+                    window.sort_unstable();
+                    windows.push((i, window));
+                }
+            }
+            assert_eq!(
+                windows,
+                [
+                    (1, vec![(1, 1)]),
+                    (3, vec![(1, 3), (2, 7)]),
+                    (5, vec![(1, 2), (2, 7)]),
+                    (7, vec![]),
+                ],
+                "inverse {inverse}"
+            );
+            assert_eq!(op.held_entries(), 0);
+        }
+    }
+
     #[test]
     fn spark_retention_keeps_keys_with_the_inverse_result() {
         let spec = WindowSpec::from_millis(100, 200, 100).unwrap();

@@ -80,8 +80,43 @@ impl<T: Clone + Send + Sync> RecordWindow<T> {
     /// the batch, in arrival order, when one is due.
     pub fn push_batch(&mut self, index: i64, batch: Arc<Vec<T>>) -> Result<Option<Vec<T>>> {
         let window = self.core.micro_batch(index, batch.len(), |core| {
-            core.partitions[0].open.push(batch);
+            // An empty batch adds no record: keeping it would make an idle
+            // window look as if it held something.
+            if !batch.is_empty() {
+                core.partitions[0].open.push(batch);
+            }
         })?;
         Ok(window.map(|parts| parts.into_iter().flatten().collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Empty batches (a pane's first, a whole slide) add nothing, and a
+    /// window is exactly the records of its batches, in arrival order.
+    #[test]
+    fn record_windows_over_empty_batches_hold_exactly_their_batches() {
+        let spec = WindowSpec::from_millis(100, 400, 200).unwrap();
+        let pool = crate::window::build_pool(1, "test").unwrap();
+        let mut op = RecordWindow::new(spec, pool);
+        let batches: [&[u8]; 8] = [&[1], &[], &[], &[2, 3], &[], &[], &[], &[]];
+        let mut windows = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            if let Some(window) = op.push_batch(i as i64, Arc::new(batch.to_vec())).unwrap() {
+                windows.push((i, window));
+            }
+        }
+        assert_eq!(
+            windows,
+            [
+                (1, vec![1]),
+                (3, vec![1, 2, 3]),
+                (5, vec![2, 3]),
+                (7, vec![])
+            ]
+        );
+        assert!(op.core.partitions[0].holds_nothing());
     }
 }
