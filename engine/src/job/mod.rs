@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use memmap2::{Mmap, UncheckedAdvice};
 use rayon::prelude::*;
 
-use crate::batch::{Column, Values};
+use crate::batch::Batch;
 use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Format, ParsedChunk, Parser, RecordError};
+use crate::ingest::{self, Format, ParseBuffer, Parsed, Parser, RecordError};
 use crate::lookup::KeyMapper;
+use crate::operator::Operator;
 use crate::source::{
     self, Chunk, ConnectSource, FileSource, ListenSource, Source, SourceEvent, StdinSource,
 };
@@ -149,7 +150,7 @@ struct Job<'c> {
     /// Producers whose CSV header was unusable: their lines are skipped.
     ignored: std::collections::HashSet<Arc<str>>,
     /// Parsed chunks to reuse.
-    spare: Vec<ParsedChunk>,
+    spare: Vec<ParseBuffer>,
     /// Processing time: the clock the windows have been closed up to.
     clock_floor: i64,
     /// Picks the latencies kept in the report's sample.
@@ -412,7 +413,7 @@ impl Job<'_> {
         let dict = &self.dict;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
         // Parsed chunks are recycled: a steady stream allocates nothing here.
-        let mut outs: Vec<ParsedChunk> = (0..pieces.len())
+        let mut outs: Vec<ParseBuffer> = (0..pieces.len())
             .map(|_| self.spare.pop().unwrap_or_default())
             .collect();
         let parsed: Vec<Result<()>> = if pieces.len() > 1 {
@@ -432,12 +433,20 @@ impl Job<'_> {
         };
         let mut line = first_line;
         let mut outcome = Ok(());
-        for (result, piece) in parsed.into_iter().zip(&mut outs) {
-            outcome = self.take_piece(result, piece, origin, line, arrival_ms, hooks);
+        for (result, buffer) in parsed.into_iter().zip(&mut outs) {
+            if let Err(e) = result {
+                outcome = Err(e);
+                break;
+            }
+            // The buffers move into a batch and come back once it is
+            // aggregated.
+            let mut piece = buffer.take(&self.dict);
+            outcome = self.take_piece(&mut piece, origin, line, arrival_ms, hooks);
+            line += piece.lines;
+            buffer.recycle(piece.batch);
             if outcome.is_err() {
                 break;
             }
-            line += piece.lines;
         }
         self.spare.extend(outs);
         outcome?;
@@ -450,22 +459,20 @@ impl Job<'_> {
     /// Counts, reports and aggregates one parsed piece.
     fn take_piece(
         &mut self,
-        parsed: Result<()>,
-        piece: &mut ParsedChunk,
+        piece: &mut Parsed,
         origin: &Arc<str>,
         line: u64,
         arrival_ms: i64,
         hooks: &mut dyn JobHooks,
     ) -> Result<()> {
-        parsed?;
-        self.events_parsed += piece.keys.len() as u64;
+        self.events_parsed += piece.batch.len() as u64;
         // Good records that yield no event: the filter rejected them, a
         // grep line without the pattern, a blank line of words.
         self.report.filtered += piece
             .records
-            .saturating_sub(piece.skipped + records_with_events(piece));
+            .saturating_sub(piece.skipped + records_with_events(&piece.batch));
         if let Some(mapper) = &mut self.mapper {
-            self.report.unmatched += mapper.apply(piece, &self.dict)?;
+            self.report.unmatched += mapper.apply(&mut piece.batch)?;
         }
         for bad in &piece.errors {
             self.bad(origin, line + bad.line, &bad.reason, hooks)?;
@@ -473,7 +480,7 @@ impl Job<'_> {
         self.report.skipped += piece.skipped - piece.errors.len() as u64;
         // Read is read, also when the job is stopped while aggregating.
         self.report.records += piece.records;
-        let outcome = self.aggregate(piece, arrival_ms, hooks);
+        let outcome = self.aggregate(&mut piece.batch, arrival_ms, hooks);
         self.next_record += piece.records;
         outcome
     }
@@ -509,7 +516,7 @@ impl Job<'_> {
     /// latest pane of any earlier record: lateness is decided in record
     /// order, so the same bytes give the same result however they were cut
     /// into chunks (a file, a pipe, a socket read).
-    fn drop_late(&mut self, piece: &mut ParsedChunk) {
+    fn drop_late(&mut self, piece: &mut Batch) {
         let pane = self.config.spec.pane();
         let mut floor = self.max_pane.saturating_mul(pane);
         let mut ceiling = floor.saturating_add(pane);
@@ -520,26 +527,26 @@ impl Job<'_> {
             }
             t >= floor
         };
-        self.late += piece.retain_events(|t, _, _| on_time(t)).records;
+        self.late += piece.retain(|t, _, _| on_time(t)).records;
         self.max_pane = floor.div_euclid(pane);
     }
 
     /// Drops, in place, the events at or after `until`: they would only
     /// be in windows that are never written (and would advance the clock
     /// past `until`).
-    fn drop_after_until(&mut self, piece: &mut ParsedChunk) {
+    fn drop_after_until(&mut self, piece: &mut Batch) {
         let Some(until) = self.config.until else {
             return;
         };
         self.report.after_until += match self.config.time {
-            TimeMode::Column(_) => piece.retain_events(|t, _, _| t < until).records,
+            TimeMode::Column(_) => piece.retain(|t, _, _| t < until).records,
             TimeMode::Rate(rate) => {
                 // Record i has time floor(i·1000/rate) >= until from
                 // i = ceil(until·rate/1000) on.
                 let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
                 let base = i128::from(self.next_record);
                 piece
-                    .retain_events(|_, _, record| base + i128::from(record) < first)
+                    .retain(|_, _, record| base + i128::from(record) < first)
                     .records
             }
             TimeMode::Processing => 0,
@@ -552,7 +559,7 @@ impl Job<'_> {
     /// close on the way are written at once.
     fn aggregate(
         &mut self,
-        piece: &mut ParsedChunk,
+        piece: &mut Batch,
         arrival_ms: i64,
         hooks: &mut dyn JobHooks,
     ) -> Result<()> {
@@ -560,20 +567,13 @@ impl Job<'_> {
             self.drop_late(piece);
         }
         self.drop_after_until(piece);
-        let values = |range: std::ops::Range<usize>| match &piece.values {
-            Some(Column::I64(v)) => Values::I64(&v[range]),
-            Some(Column::F64(v)) => Values::F64(&v[range]),
-            None => Values::None,
-        };
         let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
         let sink = &mut sink;
-        let n = piece.keys.len();
+        let n = piece.len();
         self.report.events += n as u64;
+        let op = &mut self.op;
         match self.config.time {
-            TimeMode::Column(_) => {
-                let policy = TimePolicy::EventTime;
-                (self.op).push_columns(policy, &piece.times, &piece.keys, values(0..n), sink)
-            }
+            TimeMode::Column(_) => Operator::push(op, piece, TimePolicy::EventTime, sink),
             TimeMode::Processing => {
                 // Lines that arrived just before a batch closed but were
                 // processed after go to the open batch, as a lagging Spark
@@ -583,24 +583,29 @@ impl Job<'_> {
                     first: time,
                     last: time,
                 };
-                (self.op).push_columns(policy, &[], &piece.keys, values(0..n), sink)
+                Operator::push(op, piece, policy, sink)
             }
             TimeMode::Rate(rate) => {
+                // Record i has time floor(i·1000/rate): the rows go in runs
+                // that share a pane, as slices of the batch.
                 let pane = u128::from(self.config.spec.pane().unsigned_abs());
                 let (rate, base) = (u128::from(rate), u128::from(self.next_record));
                 let time = |record: u32| ((base + u128::from(record)) * 1000 / rate) as i64;
-                let span = |first, last| TimePolicy::Span { first, last };
+                let records = piece.records();
                 let mut start = 0;
                 while start < n {
-                    let t0 = time(piece.record_of[start]);
+                    let t0 = time(records[start]);
                     // The first record of the next pane: i·1000/rate >= its start.
                     let next_pane_ms = (u128::from(t0.unsigned_abs()) / pane + 1) * pane;
                     let first_next = (next_pane_ms * rate).div_ceil(1000).saturating_sub(base);
                     let bound = u32::try_from(first_next).unwrap_or(u32::MAX);
-                    let end = start + piece.record_of[start..].partition_point(|&r| r < bound);
-                    let t1 = time(piece.record_of[end - 1]);
-                    let (policy, keys) = (span(t0, t1), &piece.keys[start..end]);
-                    (self.op).push_columns(policy, &[], keys, values(start..end), sink)?;
+                    let end = start + records[start..].partition_point(|&r| r < bound);
+                    let t1 = time(records[end - 1]);
+                    let policy = TimePolicy::Span {
+                        first: t0,
+                        last: t1,
+                    };
+                    Operator::push(op, &piece.slice(start..end), policy, sink)?;
                     start = end;
                 }
                 Ok(())
@@ -667,8 +672,8 @@ impl Job<'_> {
 }
 
 /// Records among a piece's events: each record's events are adjacent.
-fn records_with_events(piece: &ParsedChunk) -> u64 {
-    let r = &piece.record_of;
+fn records_with_events(piece: &Batch) -> u64 {
+    let r = piece.records();
     u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
