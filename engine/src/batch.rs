@@ -406,7 +406,7 @@ impl Batch {
     }
 
     /// Replaces every key id by `map(id)`: ids of the same dictionary (a
-    /// `--lookup` re-keying), so the invariants hold if `map` keeps ids
+    /// lookup table's re-keying), so the invariants hold if `map` keeps ids
     /// below the dictionary's bound.
     pub(crate) fn map_keys(&mut self, mut map: impl FnMut(u32) -> u32) {
         self.own_rows();
