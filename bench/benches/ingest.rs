@@ -5,7 +5,7 @@
 //! newline-terminated records, built once before timing, split with
 //! [`engine::ingest::split_at_lines`] into pieces of [`PIECE_BYTES`] (1 MiB,
 //! as the job does), and parse every piece in an iteration; each piece's
-//! [`ParsedChunk`](engine::ingest::ParsedChunk) is dropped by the thread that
+//! [`Parsed`](engine::ingest::Parsed) batch is dropped by the thread that
 //! parsed it. `threads/1` parses the pieces in order on the bench thread;
 //! `threads/2` parses them with rayon's `par_iter` inside a two-thread pool
 //! built once outside the timing. Keys are interned into one [`Dictionary`]
@@ -121,7 +121,7 @@ fn ndjson_input(target: usize) -> Vec<u8> {
 /// Parses one piece and drops the result, returning its events.
 fn parse_piece(parser: &Parser, piece: &[u8], dict: &Dictionary) -> usize {
     let parsed = parser.parse(piece, dict).expect("the dictionary has room");
-    black_box(&parsed).keys.len()
+    black_box(&parsed).batch.len()
 }
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, bytes: usize) {
@@ -144,8 +144,8 @@ fn parse_group(c: &mut Criterion, name: &str, parser: &Parser, input: &[u8]) {
     for piece in &pieces {
         let parsed = parser.parse(piece, &dict).expect("the dictionary has room");
         assert_eq!(parsed.skipped, 0, "{name}: {:?}", parsed.errors);
-        assert!(parsed.times.is_empty() || parsed.times.len() == parsed.keys.len());
-        events += parsed.keys.len();
+        assert!(parsed.batch.times().is_empty() || parsed.batch.has_times());
+        events += parsed.batch.len();
     }
     assert!(events > 0);
     let pool = rayon::ThreadPoolBuilder::new()

@@ -1,5 +1,8 @@
 //! The columnar micro-batch.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 
@@ -89,14 +92,23 @@ impl Values<'_> {
     }
 }
 
-/// A columnar micro-batch of events: struct-of-arrays, one row per event.
+/// A columnar micro-batch of events: struct-of-arrays, one row per event,
+/// from the parser to the operator (arrow's `RecordBatch` in miniature).
+///
+/// Named columns: `times` (event time, ms; absent when the rows take their
+/// time from a [`crate::TimePolicy`]), `keys` (dictionary ids), the value
+/// columns, and `records` (for parsed input: the index of the record each
+/// row came from, within the parsed piece; a record can yield several rows,
+/// a word count's line one per word). Buffers are shared, so
+/// [`slice`](Self::slice) and `clone` copy no rows.
 ///
 /// # Invariants
 ///
 /// Checked by [`Batch::try_new`] and kept by every method, since the fields are
 /// private:
 ///
-/// - `times`, `keys` and every value column have the same length;
+/// - `keys`, every value column, `times` (unless absent) and `records`
+///   (unless absent) have the same number of rows;
 /// - every key id is `< dictionary.id_bound()` at construction: it names a
 ///   key of the dictionary for the dictionary's current epoch (see
 ///   [`Dictionary`] for when ids are released and reused);
@@ -108,19 +120,43 @@ impl Values<'_> {
 /// by the [`crate::window::TimePolicy`] it is pushed with.
 ///
 /// ```
-/// use engine::{Batch, Column, Dictionary};
+/// use engine::{Batch, Column, Dictionary, Values};
 /// let dict = Dictionary::new();
 /// let keys = vec![dict.intern("a")?, dict.intern("b")?, dict.intern("a")?];
 /// let batch = Batch::try_new(dict, vec![0, 5, 9], keys, vec![Column::I64(vec![1, 2, 3])])?;
 /// assert_eq!(batch.len(), 3);
+/// let tail = batch.slice(1..3);
+/// assert_eq!((tail.times(), tail.keys()), (&[5, 9][..], &[1, 0][..]));
+/// assert!(matches!(tail.values(0), Values::I64(&[2, 3])));
 /// # Ok::<(), engine::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Batch {
     dictionary: Dictionary,
-    times: Vec<i64>,
-    keys: Vec<u32>,
-    columns: Vec<Column>,
+    times: Arc<Vec<i64>>,
+    keys: Arc<Vec<u32>>,
+    columns: Vec<Arc<Column>>,
+    records: Arc<Vec<u32>>,
+    /// The rows of the buffers this batch covers.
+    rows: Range<usize>,
+}
+
+/// The buffers of a batch taken apart (for reuse by the parser that made
+/// them): only when the batch was their only user.
+pub(crate) struct BatchParts {
+    pub times: Vec<i64>,
+    pub keys: Vec<u32>,
+    pub values: Option<Column>,
+    pub records: Vec<u32>,
+}
+
+/// What [`Batch::retain`] dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Rows (events) dropped.
+    pub events: u64,
+    /// Records whose rows were dropped (runs of one record's rows).
+    pub records: u64,
 }
 
 impl Batch {
@@ -132,12 +168,13 @@ impl Batch {
         columns: Vec<Column>,
     ) -> Result<Self> {
         validate(times.len(), &dictionary, &keys, &columns)?;
-        Ok(Self {
+        Ok(Self::from_valid(
             dictionary,
             times,
             keys,
             columns,
-        })
+            Vec::new(),
+        ))
     }
 
     /// Builds a batch without a time column (its rows all take the time a
@@ -163,12 +200,37 @@ impl Batch {
         columns: Vec<Column>,
     ) -> Result<Self> {
         validate(keys.len(), &dictionary, &keys, &columns)?;
-        Ok(Self {
+        Ok(Self::from_valid(
             dictionary,
-            times: Vec::new(),
+            Vec::new(),
             keys,
             columns,
-        })
+            Vec::new(),
+        ))
+    }
+
+    /// A batch of buffers the caller has checked: the parsers, which only
+    /// produce ids of `dictionary` and finite floats. The invariants are
+    /// checked again in debug builds.
+    pub(crate) fn from_valid(
+        dictionary: Dictionary,
+        times: Vec<i64>,
+        keys: Vec<u32>,
+        columns: Vec<Column>,
+        records: Vec<u32>,
+    ) -> Self {
+        let rows = keys.len();
+        debug_assert!(times.is_empty() || times.len() == rows);
+        debug_assert!(records.is_empty() || records.len() == rows);
+        debug_assert!(validate(rows, &dictionary, &keys, &columns).is_ok());
+        Self {
+            dictionary,
+            times: Arc::new(times),
+            keys: Arc::new(keys),
+            columns: columns.into_iter().map(Arc::new).collect(),
+            records: Arc::new(records),
+            rows: 0..rows,
+        }
     }
 
     /// Builds a batch from `(time, key, value)` rows, interning the keys.
@@ -195,13 +257,32 @@ impl Batch {
     /// Number of rows.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.rows.len()
     }
 
     /// Whether the batch has no rows.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.rows.is_empty()
+    }
+
+    /// Rows `range` of this batch, sharing its buffers (no row is copied).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not within `0..len()`, as slicing a slice does.
+    #[must_use]
+    pub fn slice(&self, range: Range<usize>) -> Self {
+        assert!(
+            range.start <= range.end && range.end <= self.len(),
+            "rows {range:?} of a batch of {} rows",
+            self.len()
+        );
+        let start = self.rows.start;
+        Self {
+            rows: start + range.start..start + range.end,
+            ..self.clone()
+        }
     }
 
     /// Whether the rows carry their own times (every batch but those made by
@@ -215,33 +296,166 @@ impl Batch {
     /// [`without_times`](Self::without_times).
     #[must_use]
     pub fn times(&self) -> &[i64] {
-        &self.times
+        self.times.get(self.rows.clone()).unwrap_or_default()
     }
 
     /// Dictionary-encoded keys.
     #[must_use]
     pub fn keys(&self) -> &[u32] {
-        &self.keys
+        &self.keys[self.rows.clone()]
     }
 
-    /// The value columns.
+    /// For parsed batches, the index of the record each row came from
+    /// (within the parsed piece); empty otherwise.
     #[must_use]
-    pub fn columns(&self) -> &[Column] {
-        &self.columns
+    pub fn records(&self) -> &[u32] {
+        self.records.get(self.rows.clone()).unwrap_or_default()
+    }
+
+    /// Number of value columns.
+    #[must_use]
+    pub fn value_columns(&self) -> usize {
+        self.columns.len()
     }
 
     /// Value column `index`, or [`Values::None`] when there is none.
     #[must_use]
     pub fn values(&self, index: usize) -> Values<'_> {
-        self.columns
-            .get(index)
-            .map_or(Values::None, Column::as_values)
+        let rows = self.rows.clone();
+        match self.columns.get(index).map(|c| &**c) {
+            None => Values::None,
+            Some(Column::I64(v)) => Values::I64(&v[rows]),
+            Some(Column::F64(v)) => Values::F64(&v[rows]),
+        }
     }
 
     /// The dictionary the key ids belong to.
     #[must_use]
     pub fn dictionary(&self) -> &Dictionary {
         &self.dictionary
+    }
+
+    /// Keeps, in place and in order, the rows for which
+    /// `keep(time, key, record)` holds (`time` is 0 without a time column,
+    /// `record` the row's index without a record column); every column
+    /// stays aligned. A record's rows are adjacent, so the records dropped
+    /// are counted as runs. Buffers shared with another batch are copied
+    /// first.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(i64, u32, u32) -> bool) -> Dropped {
+        let n = self.len();
+        let record = |b: &Self, i: usize| b.records().get(i).copied().unwrap_or(i as u32);
+        let time = |b: &Self, i: usize| b.times().get(i).copied().unwrap_or(0);
+        let Some(first) = (0..n).find(|&i| !keep(time(self, i), self.keys()[i], record(self, i)))
+        else {
+            return Dropped::default();
+        };
+        self.own_rows();
+        let has_times = !self.times.is_empty();
+        let has_records = !self.records.is_empty();
+        let mut dropped = Dropped {
+            events: 1,
+            records: 1,
+        };
+        let mut last_dropped = record(self, first);
+        let mut kept = first;
+        let times = Arc::make_mut(&mut self.times);
+        let keys = Arc::make_mut(&mut self.keys);
+        let records = Arc::make_mut(&mut self.records);
+        let mut columns: Vec<&mut Column> = self.columns.iter_mut().map(Arc::make_mut).collect();
+        for i in first + 1..n {
+            let t = if has_times { times[i] } else { 0 };
+            let r = if has_records { records[i] } else { i as u32 };
+            if keep(t, keys[i], r) {
+                if has_times {
+                    times[kept] = times[i];
+                }
+                if has_records {
+                    records[kept] = records[i];
+                }
+                keys[kept] = keys[i];
+                for column in &mut columns {
+                    match column {
+                        Column::I64(v) => v[kept] = v[i],
+                        Column::F64(v) => v[kept] = v[i],
+                    }
+                }
+                kept += 1;
+            } else {
+                dropped.events += 1;
+                if r != last_dropped {
+                    dropped.records += 1;
+                    last_dropped = r;
+                }
+            }
+        }
+        if has_times {
+            times.truncate(kept);
+        }
+        if has_records {
+            records.truncate(kept);
+        }
+        keys.truncate(kept);
+        for column in &mut columns {
+            match column {
+                Column::I64(v) => v.truncate(kept),
+                Column::F64(v) => v.truncate(kept),
+            }
+        }
+        self.rows = 0..kept;
+        dropped
+    }
+
+    /// Replaces every key id by `map(id)`: ids of the same dictionary (a
+    /// lookup table's re-keying), so the invariants hold if `map` keeps ids
+    /// below the dictionary's bound.
+    pub(crate) fn map_keys(&mut self, mut map: impl FnMut(u32) -> u32) {
+        self.own_rows();
+        for key in Arc::make_mut(&mut self.keys).iter_mut() {
+            *key = map(*key);
+        }
+    }
+
+    /// Makes the buffers hold exactly this batch's rows (a slice's other
+    /// rows are dropped), so that they can be changed in place.
+    fn own_rows(&mut self) {
+        if self.rows == (0..self.keys.len()) {
+            return;
+        }
+        let rows = self.rows.clone();
+        let cut = |v: &[i64]| v.get(rows.clone()).map(<[i64]>::to_vec).unwrap_or_default();
+        self.times = Arc::new(cut(&self.times));
+        self.records = Arc::new(
+            self.records
+                .get(rows.clone())
+                .map(<[u32]>::to_vec)
+                .unwrap_or_default(),
+        );
+        self.keys = Arc::new(self.keys[rows.clone()].to_vec());
+        for column in &mut self.columns {
+            *column = Arc::new(match &**column {
+                Column::I64(v) => Column::I64(v[rows.clone()].to_vec()),
+                Column::F64(v) => Column::F64(v[rows.clone()].to_vec()),
+            });
+        }
+        self.rows = 0..self.keys.len();
+    }
+
+    /// The buffers back, for reuse, when no other batch shares them (and
+    /// this is not a slice); `None` otherwise.
+    pub(crate) fn into_parts(self) -> Option<BatchParts> {
+        if self.rows != (0..self.keys.len()) || self.columns.len() > 1 {
+            return None;
+        }
+        let values = match self.columns.into_iter().next() {
+            Some(column) => Some(Arc::try_unwrap(column).ok()?),
+            None => None,
+        };
+        Some(BatchParts {
+            times: Arc::try_unwrap(self.times).ok()?,
+            keys: Arc::try_unwrap(self.keys).ok()?,
+            values,
+            records: Arc::try_unwrap(self.records).ok()?,
+        })
     }
 }
 

@@ -25,9 +25,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::batch::Batch;
 use crate::dictionary::Dictionary;
 use crate::error::{Error, LookupProblem, Result};
-use crate::ingest::{self, ParsedChunk};
+use crate::ingest;
 
 /// A static table from key to group, read from a CSV file whose first two
 /// columns are the key and the group (with a header line).
@@ -263,20 +264,22 @@ impl KeyMapper {
         Ok(())
     }
 
-    /// Re-keys the events of `piece` in place, dropping (and returning the
-    /// number of) events whose key is not in the table; times, values and
-    /// record indices stay aligned with the keys.
-    pub fn apply(&mut self, piece: &mut ParsedChunk, dict: &Dictionary) -> Result<u64> {
-        self.check_epoch(dict);
-        if let Some((row, &max)) = piece.keys.iter().enumerate().max_by_key(|(_, &k)| k) {
+    /// Re-keys the rows of `batch` in place (to ids of its dictionary),
+    /// dropping (and returning the number of) rows whose key is not in the
+    /// table; times, values and record indices stay aligned with the keys.
+    pub fn apply(&mut self, batch: &mut Batch) -> Result<u64> {
+        let dict = batch.dictionary().clone();
+        self.check_epoch(&dict);
+        if let Some((row, &max)) = batch.keys().iter().enumerate().max_by_key(|(_, &k)| k) {
             if max as usize >= self.resolved.len() {
-                self.resolve_up_to(max, row, dict)?;
+                self.resolve_up_to(max, row, &dict)?;
             }
         }
-        for key in &mut piece.keys {
-            *key = self.resolved[*key as usize];
-        }
-        Ok(piece.retain_events(|_, key, _| key != NO_GROUP).events)
+        let resolved = &self.resolved;
+        // Keys out of the table map to NO_GROUP for a moment: the rows are
+        // dropped before the batch is used.
+        batch.map_keys(|key| resolved[key as usize]);
+        Ok(batch.retain(|_, key, _| key != NO_GROUP).events)
     }
 }
 
@@ -354,20 +357,20 @@ mod tests {
         let dict = Dictionary::new();
         let table = Lookup::from_csv_text("k,g\na,G\nc,H\n", "t").unwrap();
         let [ka, kb, kc] = ["a", "b", "c"].map(|k| dict.intern(k).unwrap());
-        let mut piece = ParsedChunk {
-            keys: vec![ka, kb, kc, kb, ka],
-            values: Some(Column::I64(vec![1, 2, 3, 4, 5])),
-            times: vec![10, 20, 30, 40, 50],
-            record_of: vec![0, 1, 2, 3, 4],
-            ..ParsedChunk::default()
-        };
+        let mut piece = Batch::from_valid(
+            dict.clone(),
+            vec![10, 20, 30, 40, 50],
+            vec![ka, kb, kc, kb, ka],
+            vec![Column::I64(vec![1, 2, 3, 4, 5])],
+            vec![0, 1, 2, 3, 4],
+        );
         let mut mapper = KeyMapper::new(Arc::new(table));
-        assert_eq!(mapper.apply(&mut piece, &dict).unwrap(), 2);
+        assert_eq!(mapper.apply(&mut piece).unwrap(), 2);
         let (big_g, big_h) = (dict.lookup("G").unwrap(), dict.lookup("H").unwrap());
-        assert_eq!(piece.keys, [big_g, big_h, big_g]);
-        assert_eq!(piece.values, Some(Column::I64(vec![1, 3, 5])));
-        assert_eq!(piece.times, [10, 30, 50]);
-        assert_eq!(piece.record_of, [0, 2, 4]);
+        assert_eq!(piece.keys(), [big_g, big_h, big_g]);
+        assert!(matches!(piece.values(0), crate::Values::I64(&[1, 3, 5])));
+        assert_eq!(piece.times(), [10, 30, 50]);
+        assert_eq!(piece.records(), [0, 2, 4]);
         // Ids interned later (the group names) resolve too.
         assert_eq!(mapper.map(big_g, &dict).unwrap(), None);
     }
@@ -403,15 +406,6 @@ mod tests {
             Err(Error::KeyOutOfRange { id: 7, len: 1, .. })
         ));
         assert!(mapper.map(u32::MAX, &dict).is_err());
-        let mut piece = ParsedChunk {
-            keys: vec![a, 9],
-            record_of: vec![0, 1],
-            ..ParsedChunk::default()
-        };
-        assert!(matches!(
-            mapper.apply(&mut piece, &dict),
-            Err(Error::KeyOutOfRange { row: 1, id: 9, .. })
-        ));
         // The mapper still works after the error.
         assert_eq!(mapper.map(a, &dict).unwrap(), dict.lookup("G"));
     }

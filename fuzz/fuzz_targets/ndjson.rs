@@ -75,7 +75,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         if let Some(members) = reference {
             let key = members.0.into_iter().find(|(n, _)| n == "k").map(|(_, v)| v);
             let read = dict.read();
-            let ours = parsed.keys.first().and_then(|&k| read.get(k));
+            let ours = parsed.batch.keys().first().and_then(|&k| read.get(k));
             match (key, ours) {
                 (Some(Value::String(s)), ours) if !s.is_empty() => {
                     assert_eq!(ours, Some(s.as_str()), "{text:?}");

@@ -2,7 +2,7 @@
 //! rows give a key, maybe a value and an event time.
 
 use super::text::line_text;
-use super::{lines, with_cache, ParsedChunk};
+use super::{lines, with_cache, ParseBuffer};
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 
@@ -146,7 +146,7 @@ pub(super) fn rows(
     fields: &Columns,
     max_line_bytes: usize,
     dict: &Dictionary,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Result<()> {
     // Every column is below `fields.width`, the length of every row used.
     let key_col = fields.key;
@@ -250,7 +250,7 @@ mod tests {
         };
         let parser = Parser::new(Format::Csv, Extract::Fields(fields), 1 << 20);
         let input = b"10,a,1.5\n11,\"b,\"\"x\"\"\",2\n12,a\n13,,4\nxx,a,1\n14,a,inf\n\n15,c,3\n";
-        let parsed = parser.parse(input, &dict).unwrap();
+        let parsed = parser.parse_buffer(input, &dict).unwrap();
         let read = dict.read();
         let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
         assert_eq!(keys, ["a", "b,\"x\"", "c"]);
@@ -282,7 +282,7 @@ mod tests {
         };
         let parser = Parser::new(Format::Csv, Extract::Fields(fields), 1 << 20);
         let parsed = parser
-            .parse(b"a,view\nb,click\nc,\"view\"\nd\n", &dict)
+            .parse_buffer(b"a,view\nb,click\nc,\"view\"\nd\n", &dict)
             .unwrap();
         let read = dict.read();
         let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();

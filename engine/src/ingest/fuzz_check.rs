@@ -5,13 +5,13 @@
 //!
 //! The first bytes of an input choose the parser's configuration (see each
 //! function), the rest is the data. Besides "no panic", each check asserts
-//! the invariants of a [`ParsedChunk`] (aligned columns, counts, every key
+//! the invariants of a [`ParseBuffer`] (aligned columns, counts, every key
 //! id resolving in the dictionary) and that parsing is the same whether the
 //! data comes in one chunk or in pieces cut at line boundaries (the engine
 //! cuts files and streams anywhere between lines).
 
 use super::{
-    lines, split_at_lines, time_in_range, Extract, Field, Fields, Format, ParsedChunk, Parser,
+    lines, split_at_lines, time_in_range, Extract, Field, Fields, Format, ParseBuffer, Parser,
     REPORTED_PER_CHUNK,
 };
 use crate::batch::Column;
@@ -157,14 +157,14 @@ fn check_fields(format: Format, fields: &Fields, data: &[u8], config: usize) {
 
 /// Parses `input` whole and in pieces of about `piece` bytes, checks the
 /// invariants of both and that they agree; returns the whole parse.
-fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -> ParsedChunk {
+fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -> ParseBuffer {
     let whole = parse(parser, input, dict);
-    let mut joined = ParsedChunk {
+    let mut joined = ParseBuffer {
         values: whole.values.as_ref().map(|v| match v {
             Column::I64(_) => Column::I64(Vec::new()),
             Column::F64(_) => Column::F64(Vec::new()),
         }),
-        ..ParsedChunk::default()
+        ..ParseBuffer::default()
     };
     for p in split_at_lines(input, piece.max(1)) {
         let part = parse(parser, p, dict);
@@ -190,7 +190,7 @@ fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -
         joined.skipped += part.skipped;
     }
     joined.errors.truncate(REPORTED_PER_CHUNK);
-    let key_text = |c: &ParsedChunk| -> Vec<String> {
+    let key_text = |c: &ParseBuffer| -> Vec<String> {
         let read = dict.read();
         c.keys
             .iter()
@@ -220,8 +220,8 @@ fn check_parse(parser: &Parser, input: &[u8], dict: &Dictionary, piece: usize) -
 }
 
 /// One parse, and the invariants of its result.
-fn parse(parser: &Parser, input: &[u8], dict: &Dictionary) -> ParsedChunk {
-    let parsed = match parser.parse(input, dict) {
+fn parse(parser: &Parser, input: &[u8], dict: &Dictionary) -> ParseBuffer {
+    let parsed = match parser.parse_buffer(input, dict) {
         Ok(parsed) => parsed,
         Err(e) => panic!("only a full dictionary is an error: {e}"),
     };
@@ -300,34 +300,32 @@ pub fn check_lookup(data: &[u8]) {
             .collect()
     };
     let n = keys.len();
-    let mut piece = ParsedChunk {
-        keys: keys.clone(),
-        values: Some(Column::I64((0..n as i64).collect())),
-        times: (0..n as i64).collect(),
-        record_of: (0..n as u32).collect(),
-        ..ParsedChunk::default()
-    };
+    let mut piece = crate::batch::Batch::from_valid(
+        dict.clone(),
+        (0..n as i64).collect(),
+        keys.clone(),
+        vec![Column::I64((0..n as i64).collect())],
+        (0..n as u32).collect(),
+    );
     let mut mapper = KeyMapper::new(table.into());
-    let dropped = match mapper.apply(&mut piece, &dict) {
+    let dropped = match mapper.apply(&mut piece) {
         Ok(dropped) => dropped,
         Err(e) => panic!("ids of this dictionary map: {e}"),
     };
     let kept: Vec<usize> = (0..n).filter(|&i| wanted[i].is_some()).collect();
     assert_eq!(dropped as usize, n - kept.len());
     assert_eq!(
-        piece.record_of,
+        piece.records(),
         kept.iter().map(|&i| i as u32).collect::<Vec<_>>()
     );
     assert_eq!(
-        piece.times,
+        piece.times(),
         kept.iter().map(|&i| i as i64).collect::<Vec<_>>()
     );
-    assert_eq!(
-        piece.values,
-        Some(Column::I64(kept.iter().map(|&i| i as i64).collect()))
-    );
+    let kept_values: Vec<i64> = kept.iter().map(|&i| i as i64).collect();
+    assert!(matches!(piece.values(0), crate::Values::I64(v) if v == kept_values));
     let read = dict.read();
-    for (&group, &i) in piece.keys.iter().zip(&kept) {
+    for (&group, &i) in piece.keys().iter().zip(&kept) {
         assert_eq!(read.get(group), wanted[i].as_deref());
     }
 }

@@ -1,8 +1,9 @@
 //! Parsing newline-delimited input into columnar events.
 //!
 //! A chunk of whole lines (from a memory-mapped file, stdin or a socket) is
-//! parsed into columns: dictionary-encoded keys, values, event times, and for
-//! each event the index of the record it came from (for virtual-time replays).
+//! parsed into a [`Batch`]: dictionary-encoded keys, values, event times, and
+//! for each event the index of the record it came from (for virtual-time
+//! replays).
 //! Scanning is byte-oriented (`memchr` for line ends and delimiters), with no
 //! allocation per line. Malformed records are counted and skipped, and the
 //! first few are kept with their line numbers for the report.
@@ -14,8 +15,9 @@
 //! let dict = Dictionary::new();
 //! let parsed = parser.parse(b"to be or\nnot to be\n", &dict)?;
 //! assert_eq!(parsed.records, 2);
-//! assert_eq!(parsed.keys.len(), 6);
-//! assert_eq!(parsed.keys[0], parsed.keys[4]); // "to"
+//! let keys = parsed.batch.keys();
+//! assert_eq!(keys.len(), 6);
+//! assert_eq!(keys[0], keys[4]); // "to"
 //! # Ok::<(), engine::Error>(())
 //! ```
 
@@ -35,7 +37,7 @@ pub use number::{parse_f64, parse_i64};
 
 pub(crate) use intern::{with_cache, KeyCache};
 
-use crate::batch::Column;
+use crate::batch::{Batch, Column};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 use crate::window::ValueType;
@@ -161,9 +163,13 @@ impl fmt::Display for BadRecord {
     }
 }
 
-/// The events of one chunk, as columns.
+/// The reusable buffers a parser fills with one piece's events, as plain
+/// vectors (the parsers' hot loops push to them), and the piece's record
+/// counts. [`ParseBuffer::take`] turns them into a [`Parsed`] (a [`Batch`]
+/// and the counts) without copying; [`ParseBuffer::recycle`] takes the
+/// batch's buffers back once it has been aggregated.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct ParsedChunk {
+pub(crate) struct ParseBuffer {
     /// Key ids in the dictionary passed to [`Parser::parse`].
     pub keys: Vec<u32>,
     /// Values, when the job aggregates them.
@@ -183,67 +189,54 @@ pub struct ParsedChunk {
     pub errors: Vec<BadRecord>,
 }
 
-/// What [`ParsedChunk::retain_events`] dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Dropped {
-    /// Events dropped.
-    pub events: u64,
-    /// Records whose events were dropped.
+/// What a parser made of a piece of input: its events as a [`Batch`]
+/// (times when the records carry them, keys, the value column, and each
+/// row's record index), and how many records, lines and malformed records
+/// it held.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The events.
+    pub batch: Batch,
+    /// Records in the piece, good and bad (blank CSV/NDJSON lines are not
+    /// records).
     pub records: u64,
+    /// Lines in the piece.
+    pub lines: u64,
+    /// Malformed records skipped.
+    pub skipped: u64,
+    /// The first few malformed records (8), with their reasons.
+    pub errors: Vec<BadRecord>,
 }
 
-impl ParsedChunk {
-    /// Keeps, in place and in order, the events for which
-    /// `keep(time, key, record)` holds (`time` is 0 when the chunk has no
-    /// event times); every column stays aligned. A record's events are
-    /// adjacent, so the records dropped are counted as runs.
-    pub fn retain_events(&mut self, mut keep: impl FnMut(i64, u32, u32) -> bool) -> Dropped {
-        let n = self.keys.len();
-        let has_times = self.times.len() == n;
-        let time = |chunk: &Self, i: usize| if has_times { chunk.times[i] } else { 0 };
-        let Some(first) = (0..n).find(|&i| !keep(time(self, i), self.keys[i], self.record_of[i]))
-        else {
-            return Dropped::default();
-        };
-        let mut kept = first;
-        let mut dropped = Dropped {
-            events: 1,
-            records: 1,
-        };
-        let mut last_dropped = self.record_of[first];
-        for i in first + 1..n {
-            let (key, record) = (self.keys[i], self.record_of[i]);
-            if keep(time(self, i), key, record) {
-                if has_times {
-                    self.times[kept] = self.times[i];
-                }
-                self.keys[kept] = key;
-                self.record_of[kept] = record;
-                match &mut self.values {
-                    Some(Column::I64(v)) => v[kept] = v[i],
-                    Some(Column::F64(v)) => v[kept] = v[i],
-                    None => {}
-                }
-                kept += 1;
-            } else {
-                dropped.events += 1;
-                if record != last_dropped {
-                    dropped.records += 1;
-                    last_dropped = record;
-                }
-            }
+impl ParseBuffer {
+    /// The events as a batch of `dict`, and the counts; the buffers move
+    /// into the batch (nothing is copied) and the counts are reset.
+    pub fn take(&mut self, dict: &Dictionary) -> Parsed {
+        let columns = self.values.take().into_iter().collect();
+        Parsed {
+            batch: Batch::from_valid(
+                dict.clone(),
+                std::mem::take(&mut self.times),
+                std::mem::take(&mut self.keys),
+                columns,
+                std::mem::take(&mut self.record_of),
+            ),
+            records: std::mem::take(&mut self.records),
+            lines: std::mem::take(&mut self.lines),
+            skipped: std::mem::take(&mut self.skipped),
+            errors: std::mem::take(&mut self.errors),
         }
-        if has_times {
-            self.times.truncate(kept);
+    }
+
+    /// Takes back the buffers of a batch made by [`take`](Self::take) when
+    /// nothing else holds them, so that a steady stream allocates nothing.
+    pub fn recycle(&mut self, batch: Batch) {
+        if let Some(parts) = batch.into_parts() {
+            self.times = parts.times;
+            self.keys = parts.keys;
+            self.values = parts.values;
+            self.record_of = parts.records;
         }
-        self.keys.truncate(kept);
-        self.record_of.truncate(kept);
-        match &mut self.values {
-            Some(Column::I64(v)) => v.truncate(kept),
-            Some(Column::F64(v)) => v.truncate(kept),
-            None => {}
-        }
-        dropped
     }
 
     /// Empties the chunk for reuse, keeping its memory, with the value column
@@ -450,15 +443,25 @@ impl Parser {
     /// Parses `bytes`, whole lines (a missing final newline is allowed),
     /// interning keys into `dict`. Malformed records are counted in the
     /// result; the only error is a full dictionary.
-    pub fn parse(&self, bytes: &[u8], dict: &Dictionary) -> Result<ParsedChunk> {
-        let mut out = ParsedChunk::default();
+    pub fn parse(&self, bytes: &[u8], dict: &Dictionary) -> Result<Parsed> {
+        Ok(self.parse_buffer(bytes, dict)?.take(dict))
+    }
+
+    /// [`parse`](Self::parse) into plain buffers (the parsers' unit tests).
+    pub(crate) fn parse_buffer(&self, bytes: &[u8], dict: &Dictionary) -> Result<ParseBuffer> {
+        let mut out = ParseBuffer::default();
         self.parse_into(bytes, dict, &mut out)?;
         Ok(out)
     }
 
-    /// [`parse`](Self::parse) into a reused chunk: steady streams then
-    /// allocate nothing per chunk.
-    pub fn parse_into(&self, bytes: &[u8], dict: &Dictionary, out: &mut ParsedChunk) -> Result<()> {
+    /// [`parse`](Self::parse) into reused buffers: steady streams then
+    /// allocate nothing per piece.
+    pub(crate) fn parse_into(
+        &self,
+        bytes: &[u8],
+        dict: &Dictionary,
+        out: &mut ParseBuffer,
+    ) -> Result<()> {
         out.reset(&self.extract);
         match &self.plan {
             Plan::Words => text::words(bytes, self.max_line_bytes, dict, out)?,
@@ -634,7 +637,9 @@ mod tests {
         );
         let parser = Parser::new(format, extract.clone(), max_line_bytes);
         let dict = Dictionary::new();
-        let parsed = parser.parse(b"a,b\n{\"k\":\"a\"}\nx", &dict).unwrap();
+        let parsed = parser
+            .parse_buffer(b"a,b\n{\"k\":\"a\"}\nx", &dict)
+            .unwrap();
         assert_eq!((parsed.records, parsed.skipped), (3, 3));
         assert!(parsed.keys.is_empty());
         assert!(
@@ -767,16 +772,22 @@ mod tests {
             for input in &inputs {
                 for cut in 0..=input.len() {
                     // Every prefix, cut even inside the mark.
-                    let parsed = parser.parse(&input.as_bytes()[..cut], &dict).unwrap();
+                    let parsed = parser
+                        .parse_buffer(&input.as_bytes()[..cut], &dict)
+                        .unwrap();
                     assert!(parsed.skipped <= parsed.records);
                 }
             }
         }
         // A mark in the middle of the stream: CSV's value and NDJSON's line
         // are malformed, NDJSON's key keeps it (it is data in a string).
-        let parsed = parsers[0].parse(inputs[0].as_bytes(), &dict).unwrap();
+        let parsed = parsers[0]
+            .parse_buffer(inputs[0].as_bytes(), &dict)
+            .unwrap();
         assert_eq!((parsed.records, parsed.skipped), (3, 2));
-        let parsed = parsers[1].parse(inputs[1].as_bytes(), &dict).unwrap();
+        let parsed = parsers[1]
+            .parse_buffer(inputs[1].as_bytes(), &dict)
+            .unwrap();
         assert_eq!((parsed.records, parsed.skipped), (3, 2));
         assert!(
             parsed.errors[0]

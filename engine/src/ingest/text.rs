@@ -1,6 +1,6 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
-use super::{lines, with_cache, KeyCache, ParsedChunk, RecordError};
+use super::{lines, with_cache, KeyCache, ParseBuffer, RecordError};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -26,7 +26,7 @@ pub(super) fn line_text<'a>(
     line: &'a [u8],
     index: u64,
     max_line_bytes: usize,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Option<&'a str> {
     match whole {
         Some(text) if line.len() <= max_line_bytes => {
@@ -42,7 +42,7 @@ pub(super) fn check_line<'a>(
     line: &'a [u8],
     index: u64,
     max_line_bytes: usize,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Option<&'a str> {
     if line.len() > max_line_bytes {
         out.bad_because(index, || RecordError::LineTooLong {
@@ -63,7 +63,7 @@ pub(super) fn words(
     bytes: &[u8],
     max_line_bytes: usize,
     dict: &Dictionary,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Result<()> {
     with_cache(dict, |cache| {
         out.keys.reserve(bytes.len() / 6);
@@ -103,7 +103,7 @@ fn tokenize(
     record: u32,
     cache: &mut KeyCache,
     dict: &Dictionary,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Result<()> {
     let b = line.as_bytes();
     let mut i = 0;
@@ -130,7 +130,7 @@ pub(super) fn grep(
     pattern: &str,
     max_line_bytes: usize,
     dict: &Dictionary,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Result<()> {
     let key = dict.intern(pattern)?;
     let finder = memchr::memmem::Finder::new(pattern.as_bytes());
@@ -155,7 +155,7 @@ mod tests {
     use super::super::{Extract, Format, Parser};
     use crate::Dictionary;
 
-    fn words_of(parsed: &super::ParsedChunk, dict: &Dictionary) -> Vec<String> {
+    fn words_of(parsed: &super::ParseBuffer, dict: &Dictionary) -> Vec<String> {
         let read = dict.read();
         parsed
             .keys
@@ -169,7 +169,7 @@ mod tests {
         let dict = Dictionary::new();
         let parser = Parser::new(Format::Text, Extract::Words, 12);
         let input = b"a  b\tc\r\n\xff\xfe bad\nthis line is far too long\n\nd";
-        let parsed = parser.parse(input, &dict).unwrap();
+        let parsed = parser.parse_buffer(input, &dict).unwrap();
         assert_eq!(words_of(&parsed, &dict), ["a", "b", "c", "d"]);
         assert_eq!(parsed.record_of, [0, 0, 0, 4]);
         assert_eq!((parsed.records, parsed.skipped), (5, 2));
@@ -188,7 +188,7 @@ mod tests {
         let dict = Dictionary::new();
         let parser = Parser::new(Format::Text, Extract::Grep("ERROR".into()), 1 << 20);
         let parsed = parser
-            .parse(b"ERROR x ERROR\nok\nan ERROR\n", &dict)
+            .parse_buffer(b"ERROR x ERROR\nok\nan ERROR\n", &dict)
             .unwrap();
         assert_eq!(parsed.record_of, [0, 2]);
         assert_eq!(words_of(&parsed, &dict), ["ERROR", "ERROR"]);

@@ -3,24 +3,19 @@
 //! The `engine` binary is a command line over this module.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memmap2::{Mmap, UncheckedAdvice};
 use rayon::prelude::*;
 
-use crate::batch::{Column, Values};
+use crate::batch::Batch;
 use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Format, ParsedChunk, Parser, RecordError};
+use crate::ingest::{self, Format, ParseBuffer, Parsed, Parser, RecordError};
 use crate::lookup::KeyMapper;
-use crate::source::{
-    self, Chunk, ConnectSource, FileSource, ListenSource, Source, SourceEvent, StdinSource,
-};
-use crate::window::{TimePolicy, WindowAggregator};
+use crate::source::{self, ConnectSource, FileSource, ListenSource, Source, StdinSource};
+use crate::window::WindowAggregator;
 
 /// Bytes of a memory-mapped file processed per step; the pages behind a
 /// step are released once it is done, so resident memory stays bounded.
@@ -34,6 +29,9 @@ const PIECE_BYTES: usize = 1 << 20;
 
 mod config;
 mod deliver;
+mod mmap;
+mod queue;
+mod time;
 
 pub use config::{
     Input, JobConfig, JobHooks, JobKind, JobReport, MmapChoice, Notice, OnError, TimeMode,
@@ -149,7 +147,7 @@ struct Job<'c> {
     /// Producers whose CSV header was unusable: their lines are skipped.
     ignored: std::collections::HashSet<Arc<str>>,
     /// Parsed chunks to reuse.
-    spare: Vec<ParsedChunk>,
+    spare: Vec<ParseBuffer>,
     /// Processing time: the clock the windows have been closed up to.
     clock_floor: i64,
     /// Picks the latencies kept in the report's sample.
@@ -186,75 +184,6 @@ impl Job<'_> {
         }
     }
 
-    /// Runs until the file ends (`true`) or the job is stopped (`false`).
-    fn run_file(&mut self, path: &PathBuf, hooks: &mut dyn JobHooks) -> Result<bool> {
-        let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&shown, e))?;
-        let len = file.metadata().map_err(|e| Error::io(&shown, e))?.len();
-        if len == 0 {
-            // No records (and for CSV not even a header): no windows.
-            return Ok(true);
-        }
-        // SAFETY: the caller chose `MmapChoice::auto`, whose contract is
-        // that no other process modifies or truncates the file while the job
-        // runs (the `engine` binary documents it, and lets the user read
-        // instead). The map is read-only and only read through.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shown, e))?;
-        let _ = map.advise(memmap2::Advice::Sequential);
-        let origin: Arc<str> = shown.clone().into();
-        let bytes: &[u8] = &map;
-        // A byte-order mark is not part of the first record.
-        let mut pos = bom_len(bytes);
-        self.report.bytes += pos as u64;
-        if pos == bytes.len() {
-            // Only a byte-order mark: an empty file.
-            return Ok(true);
-        }
-        let mut line = 1;
-        if self.format == Format::Csv {
-            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);
-            self.header_only(&shown, Some(&bytes[pos..end]))?;
-            self.report.bytes += (end - pos) as u64;
-            pos = end;
-            line = 2;
-        } else {
-            self.parsers
-                .insert(Arc::clone(&origin), self.config.parser(None)?);
-        }
-        let mut released = 0;
-        while pos < bytes.len() {
-            if self.stopped() {
-                return Ok(false);
-            }
-            let end = if bytes.len() - pos <= SEGMENT_BYTES {
-                bytes.len()
-            } else {
-                memchr::memchr(b'\n', &bytes[pos + SEGMENT_BYTES..])
-                    .map_or(bytes.len(), |i| pos + SEGMENT_BYTES + i + 1)
-            };
-            let segment = &bytes[pos..end];
-            line += self.process(&origin, segment, line, source::now_ms(), &[], hooks)?;
-            pos = end;
-            hooks.progress(pos as u64, len);
-            // Release the pages behind us: resident memory stays bounded on
-            // files larger than RAM.
-            let page = 4096;
-            let upto = pos / page * page;
-            if upto > released {
-                // SAFETY: the range lies inside the mapping, and nothing
-                // borrows it any more: parsed keys were copied into the
-                // dictionary and every other result owns its data. A
-                // read-only file mapping repopulates from the file if the
-                // pages are touched again, so no data can change.
-                let _ = unsafe {
-                    map.unchecked_advise_range(UncheckedAdvice::DontNeed, released, upto - released)
-                };
-                released = upto;
-            }
-        }
-        Ok(true)
-    }
-
     /// Sets up the parser of an origin from its CSV header line.
     fn header_only(&mut self, origin: &str, header: Option<&[u8]>) -> Result<()> {
         let header = match header {
@@ -275,108 +204,6 @@ impl Job<'_> {
         }
         let parser = self.config.parser(header)?;
         self.parsers.insert(origin.into(), parser);
-        Ok(())
-    }
-
-    /// Runs until the source ends (`true`) or the job is stopped (`false`).
-    fn run_queue(&mut self, rx: &Receiver<SourceEvent>, hooks: &mut dyn JobHooks) -> Result<bool> {
-        let processing_time = self.config.time == TimeMode::Processing;
-        let mut held: Option<SourceEvent> = None;
-        loop {
-            if self.stopped() {
-                return Ok(false);
-            }
-            // Wake up at least at every pane boundary so that a quiet source
-            // still yields its windows on schedule.
-            let wait = if processing_time {
-                let pane = self.config.spec.pane();
-                let now = source::now_ms();
-                Duration::from_millis(((now.div_euclid(pane) + 1) * pane - now).clamp(1, 100) as u64)
-            } else {
-                Duration::from_millis(100)
-            };
-            let event = match held.take() {
-                Some(event) => Ok(event),
-                None => rx.recv_timeout(wait),
-            };
-            match event {
-                Ok(SourceEvent::Data(chunk)) => {
-                    let (chunk, next) = coalesce(chunk, rx);
-                    held = next;
-                    self.process_chunk(&chunk, hooks)?;
-                }
-                Ok(SourceEvent::Notice(message)) => hooks.notice(&Notice::Source(&message)),
-                Ok(SourceEvent::Closed(origin)) => {
-                    self.parsers.remove(&origin);
-                    self.ignored.remove(&origin);
-                }
-                Ok(SourceEvent::End) | Err(RecvTimeoutError::Disconnected) => return Ok(true),
-                Ok(SourceEvent::Failed(e)) => return Err(e),
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if processing_time && !self.stopped() {
-                let now = source::now_ms().max(self.clock_floor);
-                self.clock_floor = now;
-                let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
-                self.op.advance_to(now, &mut sink)?;
-            }
-        }
-    }
-
-    fn process_chunk(&mut self, chunk: &Chunk, hooks: &mut dyn JobHooks) -> Result<()> {
-        let mut data: &[u8] = &chunk.data;
-        let mut first_line = chunk.first_line;
-        let known =
-            self.parsers.contains_key(&chunk.origin) || self.ignored.contains(&chunk.origin);
-        if chunk.starts_origin || !known {
-            self.ignored.remove(&chunk.origin);
-            self.parsers.remove(&chunk.origin);
-            // A byte-order mark is not part of the first record.
-            let bom = if chunk.starts_origin {
-                bom_len(data)
-            } else {
-                0
-            };
-            data = &data[bom..];
-            self.report.bytes += bom as u64;
-            let header_end = (self.format == Format::Csv)
-                .then(|| memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1));
-            let set_up = self.header_only(&chunk.origin, header_end.map(|end| &data[..end]));
-            match set_up {
-                Ok(()) => {}
-                // One producer among many with a bad header: that producer
-                // is ignored, the job goes on for the others.
-                Err(e) if matches!(self.config.input, Input::Listen(_) | Input::Connect(_)) => {
-                    hooks.notice(&Notice::ProducerIgnored {
-                        origin: &chunk.origin,
-                        error: &e,
-                    });
-                    self.ignored.insert(Arc::clone(&chunk.origin));
-                }
-                Err(e) => return Err(e),
-            }
-            if let Some(end) = header_end {
-                data = &data[end..];
-                first_line += 1;
-                self.report.bytes += end as u64;
-            }
-        }
-        if self.ignored.contains(&chunk.origin) {
-            let lines = ingest::lines(data).count() as u64 + chunk.dropped_long_lines.len() as u64;
-            self.report.records += lines;
-            self.report.skipped += lines;
-            self.report.bytes += data.len() as u64;
-            return Ok(());
-        }
-        let origin = Arc::clone(&chunk.origin);
-        self.process(
-            &origin,
-            data,
-            first_line,
-            chunk.arrival_ms,
-            &chunk.dropped_long_lines,
-            hooks,
-        )?;
         Ok(())
     }
 
@@ -412,7 +239,7 @@ impl Job<'_> {
         let dict = &self.dict;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
         // Parsed chunks are recycled: a steady stream allocates nothing here.
-        let mut outs: Vec<ParsedChunk> = (0..pieces.len())
+        let mut outs: Vec<ParseBuffer> = (0..pieces.len())
             .map(|_| self.spare.pop().unwrap_or_default())
             .collect();
         let parsed: Vec<Result<()>> = if pieces.len() > 1 {
@@ -432,12 +259,20 @@ impl Job<'_> {
         };
         let mut line = first_line;
         let mut outcome = Ok(());
-        for (result, piece) in parsed.into_iter().zip(&mut outs) {
-            outcome = self.take_piece(result, piece, origin, line, arrival_ms, hooks);
+        for (result, buffer) in parsed.into_iter().zip(&mut outs) {
+            if let Err(e) = result {
+                outcome = Err(e);
+                break;
+            }
+            // The buffers move into a batch and come back once it is
+            // aggregated.
+            let mut piece = buffer.take(&self.dict);
+            outcome = self.take_piece(&mut piece, origin, line, arrival_ms, hooks);
+            line += piece.lines;
+            buffer.recycle(piece.batch);
             if outcome.is_err() {
                 break;
             }
-            line += piece.lines;
         }
         self.spare.extend(outs);
         outcome?;
@@ -450,22 +285,20 @@ impl Job<'_> {
     /// Counts, reports and aggregates one parsed piece.
     fn take_piece(
         &mut self,
-        parsed: Result<()>,
-        piece: &mut ParsedChunk,
+        piece: &mut Parsed,
         origin: &Arc<str>,
         line: u64,
         arrival_ms: i64,
         hooks: &mut dyn JobHooks,
     ) -> Result<()> {
-        parsed?;
-        self.events_parsed += piece.keys.len() as u64;
+        self.events_parsed += piece.batch.len() as u64;
         // Good records that yield no event: the filter rejected them, a
         // grep line without the pattern, a blank line of words.
         self.report.filtered += piece
             .records
-            .saturating_sub(piece.skipped + records_with_events(piece));
+            .saturating_sub(piece.skipped + records_with_events(&piece.batch));
         if let Some(mapper) = &mut self.mapper {
-            self.report.unmatched += mapper.apply(piece, &self.dict)?;
+            self.report.unmatched += mapper.apply(&mut piece.batch)?;
         }
         for bad in &piece.errors {
             self.bad(origin, line + bad.line, &bad.reason, hooks)?;
@@ -473,7 +306,7 @@ impl Job<'_> {
         self.report.skipped += piece.skipped - piece.errors.len() as u64;
         // Read is read, also when the job is stopped while aggregating.
         self.report.records += piece.records;
-        let outcome = self.aggregate(piece, arrival_ms, hooks);
+        let outcome = self.aggregate(&mut piece.batch, arrival_ms, hooks);
         self.next_record += piece.records;
         outcome
     }
@@ -501,109 +334,6 @@ impl Job<'_> {
             let slot = self.sampler.below(report.batches) as usize;
             if slot < LATENCY_SAMPLES {
                 report.batch_latencies[slot] = latency;
-            }
-        }
-    }
-
-    /// Drops, in place, the events of a piece whose pane is before the
-    /// latest pane of any earlier record: lateness is decided in record
-    /// order, so the same bytes give the same result however they were cut
-    /// into chunks (a file, a pipe, a socket read).
-    fn drop_late(&mut self, piece: &mut ParsedChunk) {
-        let pane = self.config.spec.pane();
-        let mut floor = self.max_pane.saturating_mul(pane);
-        let mut ceiling = floor.saturating_add(pane);
-        let mut on_time = |t: i64| {
-            if t >= ceiling {
-                floor = t.div_euclid(pane) * pane;
-                ceiling = floor + pane;
-            }
-            t >= floor
-        };
-        self.late += piece.retain_events(|t, _, _| on_time(t)).records;
-        self.max_pane = floor.div_euclid(pane);
-    }
-
-    /// Drops, in place, the events at or after `until`: they would only
-    /// be in windows that are never written (and would advance the clock
-    /// past `until`).
-    fn drop_after_until(&mut self, piece: &mut ParsedChunk) {
-        let Some(until) = self.config.until else {
-            return;
-        };
-        self.report.after_until += match self.config.time {
-            TimeMode::Column(_) => piece.retain_events(|t, _, _| t < until).records,
-            TimeMode::Rate(rate) => {
-                // Record i has time floor(i·1000/rate) >= until from
-                // i = ceil(until·rate/1000) on.
-                let first = (i128::from(until) * i128::from(rate) + 999).div_euclid(1000);
-                let base = i128::from(self.next_record);
-                piece
-                    .retain_events(|_, _, record| base + i128::from(record) < first)
-                    .records
-            }
-            TimeMode::Processing => 0,
-        };
-    }
-
-    /// Feeds a parsed piece to the window operator. Event-time jobs pass
-    /// every event's time; virtual-time and processing-time jobs pass runs of
-    /// events that share a pane, with no per-event times at all. Windows that
-    /// close on the way are written at once.
-    fn aggregate(
-        &mut self,
-        piece: &mut ParsedChunk,
-        arrival_ms: i64,
-        hooks: &mut dyn JobHooks,
-    ) -> Result<()> {
-        if matches!(self.config.time, TimeMode::Column(_)) {
-            self.drop_late(piece);
-        }
-        self.drop_after_until(piece);
-        let values = |range: std::ops::Range<usize>| match &piece.values {
-            Some(Column::I64(v)) => Values::I64(&v[range]),
-            Some(Column::F64(v)) => Values::F64(&v[range]),
-            None => Values::None,
-        };
-        let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
-        let sink = &mut sink;
-        let n = piece.keys.len();
-        self.report.events += n as u64;
-        match self.config.time {
-            TimeMode::Column(_) => {
-                let policy = TimePolicy::EventTime;
-                (self.op).push_columns(policy, &piece.times, &piece.keys, values(0..n), sink)
-            }
-            TimeMode::Processing => {
-                // Lines that arrived just before a batch closed but were
-                // processed after go to the open batch, as a lagging Spark
-                // receiver's blocks do: never dropped as late.
-                let time = arrival_ms.max(self.clock_floor);
-                let policy = TimePolicy::Span {
-                    first: time,
-                    last: time,
-                };
-                (self.op).push_columns(policy, &[], &piece.keys, values(0..n), sink)
-            }
-            TimeMode::Rate(rate) => {
-                let pane = u128::from(self.config.spec.pane().unsigned_abs());
-                let (rate, base) = (u128::from(rate), u128::from(self.next_record));
-                let time = |record: u32| ((base + u128::from(record)) * 1000 / rate) as i64;
-                let span = |first, last| TimePolicy::Span { first, last };
-                let mut start = 0;
-                while start < n {
-                    let t0 = time(piece.record_of[start]);
-                    // The first record of the next pane: i·1000/rate >= its start.
-                    let next_pane_ms = (u128::from(t0.unsigned_abs()) / pane + 1) * pane;
-                    let first_next = (next_pane_ms * rate).div_ceil(1000).saturating_sub(base);
-                    let bound = u32::try_from(first_next).unwrap_or(u32::MAX);
-                    let end = start + piece.record_of[start..].partition_point(|&r| r < bound);
-                    let t1 = time(piece.record_of[end - 1]);
-                    let (policy, keys) = (span(t0, t1), &piece.keys[start..end]);
-                    (self.op).push_columns(policy, &[], keys, values(start..end), sink)?;
-                    start = end;
-                }
-                Ok(())
             }
         }
     }
@@ -667,8 +397,8 @@ impl Job<'_> {
 }
 
 /// Records among a piece's events: each record's events are adjacent.
-fn records_with_events(piece: &ParsedChunk) -> u64 {
-    let r = &piece.record_of;
+fn records_with_events(piece: &Batch) -> u64 {
+    let r = piece.records();
     u64::from(!r.is_empty()) + r.windows(2).filter(|w| w[0] != w[1]).count() as u64
 }
 
@@ -681,27 +411,6 @@ fn bom_len(bytes: &[u8]) -> usize {
 /// path counts as one, so that mapping reports it.
 fn is_regular_file(path: &std::path::Path) -> bool {
     std::fs::metadata(path).map_or(true, |m| m.is_file())
-}
-
-/// Appends the chunks already waiting from the same origin (up to half a
-/// segment) so that they are parsed in parallel; never waits. The first
-/// event that cannot be merged is handed back.
-fn coalesce(mut chunk: Chunk, rx: &Receiver<SourceEvent>) -> (Chunk, Option<SourceEvent>) {
-    while chunk.data.len() < SEGMENT_BYTES / 2 {
-        match rx.try_recv() {
-            Ok(SourceEvent::Data(next))
-                if Arc::ptr_eq(&next.origin, &chunk.origin)
-                    && !next.starts_origin
-                    && next.dropped_long_lines.is_empty() =>
-            {
-                chunk.data.extend_from_slice(&next.data);
-                chunk.position = next.position;
-            }
-            Ok(other) => return (chunk, Some(other)),
-            Err(_) => break,
-        }
-    }
-    (chunk, None)
 }
 
 /// The report's sampler of batch latencies: SplitMix64, a tiny

@@ -27,7 +27,7 @@
 use std::borrow::Cow;
 
 use super::text::line_text;
-use super::{lines, with_cache, ParsedChunk};
+use super::{lines, with_cache, ParseBuffer};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
 
@@ -617,7 +617,7 @@ pub(super) fn rows(
     fields: &Names,
     max_line_bytes: usize,
     dict: &Dictionary,
-    out: &mut ParsedChunk,
+    out: &mut ParseBuffer,
 ) -> Result<()> {
     let key_name = fields.key.as_str();
     let value = fields.value.as_ref();

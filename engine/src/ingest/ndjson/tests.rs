@@ -28,7 +28,7 @@ fn a_record_rejected_for_its_time_leaves_no_value_behind() {
     };
     let parser = Parser::new(Format::Ndjson, Extract::Fields(fields), 1 << 20);
     let input = b"{\"k\":\"a\",\"v\":100}\n{\"k\":\"b\",\"v\":1,\"t\":5}\n";
-    let parsed = parser.parse(input, &dict).unwrap();
+    let parsed = parser.parse_buffer(input, &dict).unwrap();
     assert_eq!(parsed.values, Some(Column::I64(vec![1])));
     assert_eq!(parsed.keys.len(), 1);
 }
@@ -52,7 +52,7 @@ fn bad_lines_are_counted_with_reasons() {
         "  \n",
         "{\"k\":\"\\u00e9\",\"v\":\"7\",\"t\":\"8\"}\n",
     );
-    let parsed = parser.parse(input.as_bytes(), &dict).unwrap();
+    let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
     let read = dict.read();
     let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
     assert_eq!(keys, ["a", "é"]);
@@ -260,7 +260,7 @@ fn a_filter_keeps_only_records_whose_member_matches() {
         "{\"type\":\"view\",\"k\":\"d\"}\n",
         "{\"type\":\"view\"\n",
     );
-    let parsed = parser.parse(input.as_bytes(), &dict).unwrap();
+    let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
     let read = dict.read();
     let keys: Vec<&str> = parsed.keys.iter().map(|&k| read.get(k).unwrap()).collect();
     assert_eq!(keys, ["a", "d"]);
@@ -297,7 +297,7 @@ fn assert_malformed(lines: &[&str], reason: &str) {
     };
     let parser = Parser::try_new(Format::Ndjson, Extract::Fields(fields), 1 << 20).unwrap();
     let input = lines.join("\n");
-    let parsed = parser.parse(input.as_bytes(), &dict).unwrap();
+    let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
     assert_eq!(parsed.skipped, lines.len() as u64, "{input}");
     assert!(parsed.keys.is_empty());
 }
@@ -497,7 +497,7 @@ fn ndjson_form_feed_line_is_a_malformed_record_not_a_blank_line() {
     };
     let parser = Parser::try_new(Format::Ndjson, Extract::Fields(fields), 1 << 20).unwrap();
     let parsed = parser
-        .parse(b" \t\r\n\x0c\n{\"k\":\"a\"}\n", &dict)
+        .parse_buffer(b" \t\r\n\x0c\n{\"k\":\"a\"}\n", &dict)
         .unwrap();
     assert_eq!((parsed.lines, parsed.records, parsed.skipped), (3, 2, 1));
 }
