@@ -104,3 +104,59 @@ fn dstream_word_dictionary_follows_live_words() {
         dictionary.len()
     );
 }
+
+/// `--keep-empty --key-ttl` against a hand-computed expectation (1 s
+/// batches, 2 s windows sliding by 1 s, TTL 3 s). A key kept with count 0
+/// leaves the output and the state at the first window end `t` with
+/// `(last pane + 1) · 1 s <= t − 3 s`: `b` (last event at 500 ms, pane
+/// ending 1 000) leaves at 4 000; `a` (2 500, pane ending 3 000) is 0 at
+/// 5 000 and leaves exactly at 6 000, the boundary; `c` comes and goes.
+#[test]
+fn keep_empty_key_ttl_rows_match_a_hand_computed_expectation() {
+    let dir = TempDir::new("review9-key-ttl");
+    let input = dir.file(
+        "ttl.csv",
+        b"ts,key,value\n0,a,1\n500,b,2\n2500,a,3\n6000,c,4\n9000,c,5\n",
+    );
+    let expected = "window_end,key,count,sum,max\n\
+                    1000,a,1,1,1\n1000,b,1,2,2\n\
+                    2000,a,1,1,1\n2000,b,1,2,2\n\
+                    3000,a,1,3,3\n3000,b,0,0,\n\
+                    4000,a,1,3,3\n\
+                    5000,a,0,0,\n\
+                    7000,c,1,4,4\n\
+                    8000,c,1,4,4\n\
+                    9000,c,0,0,\n\
+                    10000,c,1,5,5\n\
+                    11000,c,1,5,5\n";
+    for threads in ["1", "3"] {
+        let out = run(&[
+            "--input",
+            p(&input),
+            "--time-col",
+            "ts",
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+            "--batch",
+            "1s",
+            "--window",
+            "2s",
+            "--slide",
+            "1s",
+            "--keep-empty",
+            "--key-ttl",
+            "3s",
+            "--agg",
+            "count,sum,max",
+            "--output",
+            "csv",
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), expected, "--threads {threads}");
+    }
+}
