@@ -14,7 +14,6 @@ use crate::util::{p, run, stat, stderr, stdout, TempDir};
 /// ids below, and the new keys that later get those ids are dropped as
 /// unmatched although the table has them.
 #[test]
-#[ignore = "for others: KeyMapper::resolve_up_to caches NO_GROUP for free ids (lookup.rs)"]
 fn lookup_keys_given_reused_ids_are_not_dropped_as_unmatched() {
     let dir = TempDir::new("review9-lookup-reuse");
     let mut table = String::from("key,group\n");

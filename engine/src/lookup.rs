@@ -354,6 +354,27 @@ mod tests {
     }
 
     #[test]
+    fn an_id_free_when_resolved_and_reused_later_is_mapped_by_its_new_key() {
+        let dict = Dictionary::new();
+        // `high` is its own group (an alias table), so resolving it interns nothing.
+        let table = Lookup::from_csv_text("k,g\nnew,G\nhigh,high\n", "t").unwrap();
+        let low = dict.intern("gone").unwrap();
+        let high = dict.intern("high").unwrap();
+        // `gone` leaves: its id is free while `high` is resolved.
+        dict.retain(|id| id == high);
+        let mut mapper = KeyMapper::new(Arc::new(table));
+        assert_eq!(mapper.map(high, &dict).unwrap(), Some(high));
+        // Same epoch: the free id goes to a key of the table.
+        let new = dict.intern("new").unwrap();
+        assert_eq!(new, low);
+        assert_eq!(mapper.map(new, &dict).unwrap(), dict.lookup("G"));
+        let mut batch =
+            Batch::from_valid(dict.clone(), vec![], vec![new, high], vec![], vec![0, 1]);
+        assert_eq!(mapper.apply(&mut batch).unwrap(), 0);
+        assert_eq!(batch.keys(), [dict.lookup("G").unwrap(), high]);
+    }
+
+    #[test]
     fn lookup_file_bytes_may_start_with_a_bom_and_must_be_utf8() {
         let table = Lookup::from_csv_bytes(b"\xEF\xBB\xBFad,campaign\na1,c1\n", "t.csv").unwrap();
         assert_eq!(table.columns(), ("ad", "campaign"));
