@@ -24,6 +24,7 @@ mod hardening_parse;
 mod hardening_sockets;
 mod live_keys;
 mod oracle;
+mod review_9;
 mod spark_golden;
 mod util;
 mod window_props;

@@ -504,3 +504,95 @@ pub(crate) fn check_finite(values: &[f64], column: usize) -> Result<()> {
         value: values[row],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Batch {
+        let dict = Dictionary::new();
+        let keys: Vec<u32> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|k| dict.intern(k).unwrap())
+            .collect();
+        Batch::from_valid(
+            dict,
+            vec![10, 20, 30, 40, 50],
+            keys,
+            vec![Column::F64(vec![1.0, 2.0, 3.0, 4.0, 5.0])],
+            vec![0, 0, 1, 2, 2],
+        )
+    }
+
+    #[test]
+    fn a_slice_shares_the_buffers_and_sees_only_its_rows() {
+        let batch = sample();
+        let slice = batch.slice(1..4);
+        assert_eq!(slice.len(), 3);
+        assert_eq!(slice.times(), [20, 30, 40]);
+        assert_eq!(slice.keys(), [1, 2, 3]);
+        assert_eq!(slice.records(), [0, 1, 2]);
+        assert!(matches!(slice.values(0), Values::F64(&[2.0, 3.0, 4.0])));
+        assert!(Arc::ptr_eq(&batch.keys, &slice.keys), "no row is copied");
+        let inner = slice.slice(1..2);
+        assert_eq!((inner.times(), inner.keys()), (&[30][..], &[2][..]));
+        assert!(slice.slice(3..3).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "rows 2..6 of a batch of 5 rows")]
+    fn a_slice_past_the_end_panics_like_a_slice_of_a_slice() {
+        let _ = sample().slice(2..6);
+    }
+
+    #[test]
+    fn retain_keeps_columns_aligned_counts_record_runs_and_spares_shared_buffers() {
+        let batch = sample();
+        let mut slice = batch.slice(1..5);
+        // Drop keys 2 and 3 (rows 30 and 40): records 1 and 2.
+        let dropped = slice.retain(|_, key, _| key != 2 && key != 3);
+        assert_eq!(
+            dropped,
+            Dropped {
+                events: 2,
+                records: 2
+            }
+        );
+        assert_eq!(slice.times(), [20, 50]);
+        assert_eq!(slice.keys(), [1, 4]);
+        assert_eq!(slice.records(), [0, 2]);
+        assert!(matches!(slice.values(0), Values::F64(&[2.0, 5.0])));
+        // The batch it was sliced from is untouched.
+        assert_eq!(batch.keys(), [0, 1, 2, 3, 4]);
+        assert_eq!(batch.times(), [10, 20, 30, 40, 50]);
+    }
+
+    #[test]
+    fn buffers_come_back_only_when_nothing_else_holds_them() {
+        let batch = sample();
+        let copy = batch.clone();
+        assert!(batch.into_parts().is_none(), "shared with a clone");
+        assert!(copy.slice(0..2).into_parts().is_none(), "a slice");
+        let parts = copy.into_parts().expect("the only holder");
+        assert_eq!(parts.keys, [0, 1, 2, 3, 4]);
+        assert_eq!(parts.records, [0, 0, 1, 2, 2]);
+    }
+
+    #[test]
+    fn try_new_refuses_misaligned_columns_unknown_ids_and_non_finite_values() {
+        let dict = Dictionary::new();
+        let a = dict.intern("a").unwrap();
+        assert!(matches!(
+            Batch::try_new(dict.clone(), vec![1, 2], vec![a], vec![]),
+            Err(Error::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            Batch::try_new(dict.clone(), vec![1], vec![a + 1], vec![]),
+            Err(Error::KeyOutOfRange { row: 0, .. })
+        ));
+        assert!(matches!(
+            Batch::try_new(dict, vec![1], vec![a], vec![Column::F64(vec![f64::NAN])]),
+            Err(Error::NonFiniteValue { row: 0, .. })
+        ));
+    }
+}

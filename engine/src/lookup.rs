@@ -185,9 +185,11 @@ impl Lookup {
 
 /// Maps dictionary ids of keys to dictionary ids of their groups.
 ///
-/// Invariant: `resolved[id]` is the group id of key `id`, or `NO_GROUP`,
-/// for every id below `resolved.len()`; ids at or above it have not been
-/// seen yet.
+/// Invariant: for every id below `resolved.len()`, `resolved[id]` is the
+/// group id of key `id`, `NO_GROUP`, or `UNRESOLVED` for an id that was
+/// free when its neighbours were resolved (the dictionary may give it to a
+/// new key later in the same epoch, so nothing is cached for it); ids at or
+/// above `resolved.len()` have not been seen yet.
 #[derive(Debug)]
 pub struct KeyMapper {
     table: Arc<Lookup>,
@@ -199,6 +201,9 @@ pub struct KeyMapper {
 
 /// A key that is not in the table.
 const NO_GROUP: u32 = u32::MAX;
+
+/// An id that was free when resolved: resolved again when it is used.
+const UNRESOLVED: u32 = u32::MAX - 1;
 
 impl KeyMapper {
     /// A mapper through `table`.
@@ -229,15 +234,35 @@ impl KeyMapper {
         if id as usize >= self.resolved.len() {
             self.resolve_up_to(id, 0, dict)?;
         }
+        if self.resolved[id as usize] == UNRESOLVED {
+            self.resolve_one(id, dict)?;
+        }
         let group = self.resolved[id as usize];
-        Ok((group != NO_GROUP).then_some(group))
+        Ok((group != NO_GROUP && group != UNRESOLVED).then_some(group))
+    }
+
+    /// Resolves an id that was free when it was first seen.
+    fn resolve_one(&mut self, id: u32, dict: &Dictionary) -> Result<()> {
+        let group = {
+            let read = dict.read();
+            match read.get(id) {
+                Some(key) => Some(self.table.get(key).map(str::to_owned)),
+                None => None,
+            }
+        };
+        self.resolved[id as usize] = match group {
+            Some(Some(g)) => dict.intern(&g)?,
+            Some(None) => NO_GROUP,
+            None => UNRESOLVED,
+        };
+        Ok(())
     }
 
     /// Resolves every id up to `id` (group names are interned after the
     /// dictionary's reader is released).
     /// An `id` not in `dict` is an error naming `row`.
     fn resolve_up_to(&mut self, id: u32, row: usize, dict: &Dictionary) -> Result<()> {
-        let groups: Vec<Option<String>> = {
+        let groups: Vec<Option<Option<String>>> = {
             let read = dict.read();
             if id as usize >= read.id_bound() {
                 return Err(Error::KeyOutOfRange {
@@ -249,15 +274,15 @@ impl KeyMapper {
             (self.resolved.len() as u32..=id)
                 .map(|k| {
                     read.get(k)
-                        .and_then(|key| self.table.get(key))
-                        .map(str::to_owned)
+                        .map(|key| self.table.get(key).map(str::to_owned))
                 })
                 .collect()
         };
         for group in groups {
             let mapped = match group {
-                Some(g) => dict.intern(&g)?,
-                None => NO_GROUP,
+                Some(Some(g)) => dict.intern(&g)?,
+                Some(None) => NO_GROUP,
+                None => UNRESOLVED,
             };
             self.resolved.push(mapped);
         }
@@ -275,9 +300,15 @@ impl KeyMapper {
                 self.resolve_up_to(max, row, &dict)?;
             }
         }
+        for &key in batch.keys() {
+            if self.resolved[key as usize] == UNRESOLVED {
+                self.resolve_one(key, &dict)?;
+            }
+        }
         let resolved = &self.resolved;
         // Keys out of the table map to NO_GROUP for a moment: the rows are
-        // dropped before the batch is used.
+        // dropped before the batch is used. (Every key of the batch is live,
+        // so none is UNRESOLVED any more.)
         batch.map_keys(|key| resolved[key as usize]);
         Ok(batch.retain(|_, key, _| key != NO_GROUP).events)
     }
@@ -373,6 +404,27 @@ mod tests {
         assert_eq!(piece.records(), [0, 2, 4]);
         // Ids interned later (the group names) resolve too.
         assert_eq!(mapper.map(big_g, &dict).unwrap(), None);
+    }
+
+    #[test]
+    fn an_id_free_when_resolved_and_reused_later_is_mapped_by_its_new_key() {
+        let dict = Dictionary::new();
+        // `high` is its own group (an alias table), so resolving it interns nothing.
+        let table = Lookup::from_csv_text("k,g\nnew,G\nhigh,high\n", "t").unwrap();
+        let low = dict.intern("gone").unwrap();
+        let high = dict.intern("high").unwrap();
+        // `gone` leaves: its id is free while `high` is resolved.
+        dict.retain(|id| id == high);
+        let mut mapper = KeyMapper::new(Arc::new(table));
+        assert_eq!(mapper.map(high, &dict).unwrap(), Some(high));
+        // Same epoch: the free id goes to a key of the table.
+        let new = dict.intern("new").unwrap();
+        assert_eq!(new, low);
+        assert_eq!(mapper.map(new, &dict).unwrap(), dict.lookup("G"));
+        let mut batch =
+            Batch::from_valid(dict.clone(), vec![], vec![new, high], vec![], vec![0, 1]);
+        assert_eq!(mapper.apply(&mut batch).unwrap(), 0);
+        assert_eq!(batch.keys(), [dict.lookup("G").unwrap(), high]);
     }
 
     #[test]

@@ -199,7 +199,9 @@ pub struct JobReport {
 
 /// Callbacks through which a job reports.
 pub trait JobHooks {
-    /// A window closed.
+    /// A window closed. Its key ids are valid during this call only: the
+    /// job may release ids of keys that left every window once it returns
+    /// (see [`Dictionary::retain`]), so turn them into strings here.
     fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> Result<()>;
     /// A malformed record was skipped (the first few of each batch).
     fn bad_record(&mut self, origin: &str, line: u64, reason: &RecordError);

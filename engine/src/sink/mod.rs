@@ -36,6 +36,12 @@ pub trait Sink {
     /// Writes the rows of one window. Text sinks flush after each window,
     /// so that a reader sees a window as soon as it closes.
     ///
+    /// The window's key ids name their keys in `dict` only during this
+    /// call: a job releases the ids of keys that left every window between
+    /// batches, and gives them to other keys (see [`Dictionary::retain`]).
+    /// A sink that keeps rows for later keeps their key strings, never the
+    /// ids.
+    ///
     /// # Errors
     /// The writer's error; the sink is then not to be used any more.
     fn write_window(&mut self, window: &WindowResult, dict: &Dictionary) -> io::Result<()>;
