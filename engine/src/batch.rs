@@ -421,22 +421,23 @@ impl Batch {
         if self.rows == (0..self.keys.len()) {
             return;
         }
-        let rows = self.rows.clone();
-        let cut = |v: &[i64]| v.get(rows.clone()).map(<[i64]>::to_vec).unwrap_or_default();
-        self.times = Arc::new(cut(&self.times));
-        self.records = Arc::new(
-            self.records
-                .get(rows.clone())
-                .map(<[u32]>::to_vec)
-                .unwrap_or_default(),
-        );
-        self.keys = Arc::new(self.keys[rows.clone()].to_vec());
-        for column in &mut self.columns {
-            *column = Arc::new(match &**column {
-                Column::I64(v) => Column::I64(v[rows.clone()].to_vec()),
-                Column::F64(v) => Column::F64(v[rows.clone()].to_vec()),
-            });
-        }
+        // The accessors already give this batch's rows: copy them out
+        // before any buffer is replaced.
+        let times = self.times().to_vec();
+        let records = self.records().to_vec();
+        let keys = self.keys().to_vec();
+        let columns: Vec<Arc<Column>> = (0..self.columns.len())
+            .map(|i| {
+                Arc::new(match self.values(i) {
+                    Values::I64(v) => Column::I64(v.to_vec()),
+                    Values::F64(v) => Column::F64(v.to_vec()),
+                    Values::None => unreachable!("column {i} exists"),
+                })
+            })
+            .collect();
+        (self.times, self.records, self.keys) =
+            (Arc::new(times), Arc::new(records), Arc::new(keys));
+        self.columns = columns;
         self.rows = 0..self.keys.len();
     }
 
