@@ -378,7 +378,11 @@ fn peers_section(out: &mut String, rec: &Recorder, all_threads: usize) {
 
 /// The published figures beside ours.
 fn published_section(out: &mut String, rec: &Recorder, machine: &Machine) {
-    let _ = writeln!(out, "\n## Published figures, per core\n");
+    let _ = writeln!(
+        out,
+        "\n## Published figures, per core\n\nSources and the approximations behind them: \
+         [`results/published-figures.md`](../../published-figures.md) (in the repository).\n"
+    );
     let _ = writeln!(out, "| source | workload | published per core | how | ours per core | ours is | ours ÷ published |\n|---|---|---|---|---|---|---|");
     for p in PUBLISHED {
         let spread = rec.spread(p.ours.0, p.ours.1, p.ours.2, 1);
