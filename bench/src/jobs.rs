@@ -371,6 +371,14 @@ mod tests {
                 "{workload:?}"
             );
         }
+        // WordCount over 10 s windows counts the same words as over 30 s,
+        // each in 10 windows instead of 30 (one a slide of 1 s).
+        let ten = run(Workload::WordCount10s, &inputs, 1).unwrap();
+        let thirty = run(Workload::WordCount, &inputs, 2).unwrap();
+        assert_eq!(ten.events, thirty.events);
+        assert!(ten.events > 5 * ten.records, "{ten:?}");
+        assert_eq!(ten.checksum, 10 * ten.events);
+        assert_eq!(thirty.checksum, 30 * thirty.events);
         // Grep's checksum is the number of matching lines.
         let text = std::fs::read_to_string(&inputs.words).unwrap();
         let matching = text.lines().filter(|l| l.contains(GREP_PATTERN)).count() as u64;

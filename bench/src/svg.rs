@@ -159,6 +159,19 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// `x,y x,y …` of the finite `points`, mapped to pixels by `at`.
+fn pixels(points: &[(f64, f64)], at: &dyn Fn((f64, f64)) -> (f64, f64)) -> String {
+    points
+        .iter()
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|&p| {
+            let (x, y) = at(p);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The height of a chart whose legend has `entries` lines: taller than
 /// [`HEIGHT`] when the legend needs it.
 fn height_for(entries: usize) -> f64 {
@@ -166,6 +179,37 @@ fn height_for(entries: usize) -> f64 {
 }
 
 impl Chart {
+    /// Draws `guides` dashed, and their legend line at `lx` below the
+    /// series' (when there are any).
+    fn draw_guides(
+        &self,
+        s: &mut String,
+        guides: &[Guide],
+        legend: &str,
+        at: &dyn Fn((f64, f64)) -> (f64, f64),
+        lx: f64,
+    ) {
+        for guide in guides {
+            let color = COLORS[guide.of % COLORS.len()];
+            let _ = writeln!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.5" stroke-dasharray="6 4"/>"#,
+                pixels(&guide.points, at)
+            );
+        }
+        if !guides.is_empty() {
+            let ly = TOP + 10.0 + 20.0 * self.series.len() as f64;
+            let _ = writeln!(
+                s,
+                r##"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="#555" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}">{}</text>"##,
+                lx + 20.0,
+                lx + 26.0,
+                ly + 4.0,
+                escape(legend)
+            );
+        }
+    }
+
     /// The chart as an SVG document.
     #[must_use]
     pub fn render(&self) -> String {
@@ -240,31 +284,8 @@ impl Chart {
             escape(&self.y_label)
         );
         let lx = LEFT + pw + 12.0;
-        for guide in guides {
-            let color = COLORS[guide.of % COLORS.len()];
-            let path: Vec<String> = guide
-                .points
-                .iter()
-                .filter(|(a, b)| a.is_finite() && b.is_finite())
-                .map(|&(a, b)| format!("{:.1},{:.1}", px(a), py(b)))
-                .collect();
-            let _ = writeln!(
-                s,
-                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.5" stroke-dasharray="6 4"/>"#,
-                path.join(" ")
-            );
-        }
-        if !guides.is_empty() {
-            let ly = TOP + 10.0 + 20.0 * self.series.len() as f64;
-            let _ = writeln!(
-                s,
-                r##"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="#555" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}">{}</text>"##,
-                lx + 20.0,
-                lx + 26.0,
-                ly + 4.0,
-                escape(guide_legend)
-            );
-        }
+        let at = |(a, b): (f64, f64)| (px(a), py(b));
+        self.draw_guides(&mut s, guides, guide_legend, &at, lx);
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             let path: Vec<String> = series
@@ -334,7 +355,7 @@ impl Bars {
     /// The chart as an SVG document.
     #[must_use]
     pub fn render(&self) -> String {
-        let x = Axis::new(
+        let axis = Axis::new(
             self.bars.iter().flat_map(|b| [b.min, b.median, b.max]),
             self.log_x,
         );
@@ -342,24 +363,24 @@ impl Bars {
         let pw = WIDTH - left - 90.0;
         let ph = BAR_LINE * self.bars.len().max(1) as f64;
         let height = TOP + ph + BOTTOM;
-        let px = |v: f64| left + x.fraction(v).clamp(0.0, 1.0) * pw;
+        let px = |v: f64| left + axis.fraction(v).clamp(0.0, 1.0) * pw;
         let mut groups: Vec<&str> = Vec::new();
-        let mut s = String::new();
+        let mut svg = String::new();
         let _ = writeln!(
-            s,
+            svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12">"#
         );
-        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = writeln!(
-            s,
+            svg,
             r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
             WIDTH / 2.0,
             escape(&self.title)
         );
-        for t in x.ticks() {
+        for t in axis.ticks() {
             let at = px(t);
             let _ = writeln!(
-                s,
+                svg,
                 r##"<line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{:.1}" stroke="#ddd"/><text x="{at:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
                 TOP + ph,
                 TOP + ph + 16.0,
@@ -367,57 +388,57 @@ impl Bars {
             );
         }
         for (i, bar) in self.bars.iter().enumerate() {
-            let g = groups
+            let group = groups
                 .iter()
                 .position(|g| *g == bar.group)
                 .unwrap_or_else(|| {
                     groups.push(&bar.group);
                     groups.len() - 1
                 });
-            let color = COLORS[g % COLORS.len()];
+            let color = COLORS[group % COLORS.len()];
             let top = TOP + BAR_LINE * i as f64;
             let mid = top + BAR_LINE / 2.0;
             let _ = writeln!(
-                s,
+                svg,
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
                 left - 6.0,
                 mid + 4.0,
                 escape(&bar.label)
             );
-            let (x0, xm) = (px(x.lo), px(bar.median));
+            let (x0, xm) = (px(axis.lo), px(bar.median));
             let _ = writeln!(
-                s,
+                svg,
                 r#"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}" fill-opacity="0.75"/>"#,
                 top + 4.0,
                 (xm - x0).max(1.0),
                 BAR_LINE - 8.0
             );
-            let (a, b) = (px(bar.min), px(bar.max));
+            let (lo, hi) = (px(bar.min), px(bar.max));
             let _ = writeln!(
-                s,
-                r#"<path d="M{a:.1},{:.1}V{:.1}M{a:.1},{mid:.1}H{b:.1}M{b:.1},{:.1}V{:.1}" stroke="black" fill="none"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                svg,
+                r#"<path d="M{lo:.1},{:.1}V{:.1}M{lo:.1},{mid:.1}H{hi:.1}M{hi:.1},{:.1}V{:.1}" stroke="black" fill="none"/><text x="{:.1}" y="{:.1}">{}</text>"#,
                 mid - 5.0,
                 mid + 5.0,
                 mid - 5.0,
                 mid + 5.0,
-                b.max(xm) + 5.0,
+                hi.max(xm) + 5.0,
                 mid + 4.0,
                 label(bar.median)
             );
         }
         let _ = writeln!(
-            s,
+            svg,
             r#"<rect x="{left}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
         );
         let _ = writeln!(
-            s,
+            svg,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             left + pw / 2.0,
             height - 15.0,
             escape(&self.x_label)
         );
-        s.push_str("</svg>\n");
-        s
+        svg.push_str("</svg>\n");
+        svg
     }
 }
 

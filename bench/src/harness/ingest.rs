@@ -98,7 +98,7 @@ impl Inputs {
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    bytes.iter().map(|&b| u64::from(b == b'\n')).sum()
 }
 
 /// Runs the suite: see the module's documentation.
@@ -503,4 +503,85 @@ fn targets(out: &mut String, rec: &Recorder, all: usize) {
         "| YSB: the engine per core ÷ the careful C (reported, no target) | {} | – |",
         ratio_spread(per_core)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Sizes;
+    use super::*;
+
+    #[test]
+    fn the_suite_runs_checks_outputs_and_summarizes_on_small_inputs() {
+        let dir = std::env::temp_dir().join(format!("bench-ingest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rec = Recorder::create(&dir).unwrap();
+        let options = Options {
+            sizes: Sizes {
+                ingest_bytes: 1 << 20,
+                ingest_iterations: 2,
+                ..Sizes::QUICK
+            },
+            out: dir.clone(),
+            with_polars: false,
+            with_spark: false,
+            only: Vec::new(),
+            threads: 2,
+            command: String::new(),
+        };
+        ingest(&mut rec, &options, &dir.join("scratch")).unwrap();
+        let runs = |suite, case, threads| rec.spread(suite, case, 0, threads).map_or(0, |s| s.n);
+        for case in ["wordcount_10s", "ysb", "ysb_spaced"] {
+            assert_eq!(
+                (runs("ingest", case, 2), runs("ingest", case, 1)),
+                (2, 2),
+                "{case}"
+            );
+        }
+        for case in [
+            "tokenize",
+            "parse_csv",
+            "parse_ndjson",
+            "parse_ndjson_spaced",
+        ] {
+            assert_eq!(runs("ingest", case, 1), 2, "{case}");
+            assert!(rec
+                .facts
+                .contains_key(&format!("ingest_bytes_per_record_{case}")));
+        }
+        let c_ran = !rec.notes.iter().any(|n| n.contains("skipped"));
+        if c_ran {
+            for case in ["wordcount", "ysb", "ysb_spaced"] {
+                assert_eq!(runs("c", case, 1), 2, "{case}");
+            }
+            assert!(rec
+                .notes
+                .iter()
+                .any(|n| n.starts_with("WordCount outputs agree")));
+            assert_eq!(
+                rec.notes
+                    .iter()
+                    .filter(|n| n.starts_with("YSB outputs agree"))
+                    .count(),
+                2
+            );
+            assert!(rec.setup.iter().any(|l| l.contains("-O2")));
+        }
+        let mut out = String::new();
+        summary(&mut out, &rec, 2);
+        assert!(out.contains("### Targets of issue 10"), "{out}");
+        // Every engine figure is there, with its spread.
+        let wordcount = out
+            .lines()
+            .find(|l| l.starts_with("| WordCount 10 s"))
+            .unwrap();
+        let cells: Vec<&str> = wordcount.split(" | ").collect();
+        assert!(
+            cells[1..4]
+                .iter()
+                .all(|c| c.contains('–') && c.contains('(')),
+            "{wordcount}"
+        );
+        assert_eq!(cells[4].contains('('), c_ran, "{wordcount}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

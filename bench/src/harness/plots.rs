@@ -110,21 +110,19 @@ pub fn scaling(rec: &Recorder) -> (Vec<Series>, Vec<Guide>) {
     }
     let (mut series, mut guides) = (Vec::new(), Vec::new());
     for (suite, case, param) in groups {
-        let mut points: Vec<(f64, f64)> = rec
+        // (threads, M/s)
+        let mut rates: Vec<(usize, f64)> = rec
             .cases()
             .into_iter()
             .filter(|k| (k.0, k.1, k.2) == (suite, case, param))
-            .filter_map(|k| {
-                rec.median(suite, case, param, k.3)
-                    .map(|v| (k.3 as f64, v / 1e6))
-            })
+            .filter_map(|k| rec.median(suite, case, param, k.3).map(|v| (k.3, v / 1e6)))
             .collect();
-        if points.len() < 2 {
+        if rates.len() < 2 {
             continue;
         }
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some(&(_, one)) = points.iter().find(|p| p.0 == 1.0) {
-            let most = points.iter().map(|p| p.0).fold(1.0, f64::max);
+        rates.sort_by_key(|r| r.0);
+        if let Some(&(_, one)) = rates.iter().find(|r| r.0 == 1) {
+            let most = rates.iter().map(|r| r.0).max().unwrap_or(1) as f64;
             guides.push(Guide {
                 of: series.len(),
                 points: vec![(1.0, one), (most, one * most)],
@@ -132,7 +130,7 @@ pub fn scaling(rec: &Recorder) -> (Vec<Series>, Vec<Guide>) {
         }
         series.push(Series {
             name: name(suite, case, param),
-            points,
+            points: rates.into_iter().map(|(t, v)| (t as f64, v)).collect(),
         });
     }
     (series, guides)
