@@ -29,9 +29,13 @@ struct Args {
     /// environment on first use: bench/spark/install.sh).
     #[arg(long)]
     with_spark: bool,
+    /// Include the Apache Flink peer, DataStream and SQL (installs Flink's
+    /// jars into a virtual environment on first use: bench/flink/install.sh).
+    #[arg(long)]
+    with_flink: bool,
     /// Run only this suite (repeatable): window, threads, latency, jobs,
-    /// polars, spark.
-    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "polars", "spark"])]
+    /// polars, spark, flink.
+    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "polars", "spark", "flink"])]
     only: Vec<String>,
     /// Threads of the "all threads" cases [default: all cores].
     #[arg(long, value_name = "N")]
@@ -67,6 +71,7 @@ fn main() -> Result<()> {
         out: args.out.unwrap_or_else(harness::default_out_dir),
         with_polars: args.with_polars,
         with_spark: args.with_spark,
+        with_flink: args.with_flink,
         only: args.only,
         threads,
         command: std::env::args().collect::<Vec<_>>().join(" "),

@@ -17,6 +17,7 @@
 //!
 //! The suites are in [`suites`], the summary in [`summary`].
 
+pub mod flink;
 pub mod suites;
 pub mod summary;
 
@@ -105,8 +106,10 @@ pub struct Options {
     pub with_polars: bool,
     /// Include the Spark peers (needs `bench/spark/install.sh` to succeed).
     pub with_spark: bool,
+    /// Include the Flink peer (needs `bench/flink/install.sh` to succeed).
+    pub with_flink: bool,
     /// Run only these suites (`window`, `threads`, `latency`, `jobs`,
-    /// `polars`, `spark`); empty: all that are enabled.
+    /// `polars`, `spark`, `flink`); empty: all that are enabled.
     pub only: Vec<String>,
     /// All threads, for the scaling cases.
     pub threads: usize,
@@ -117,7 +120,7 @@ pub struct Options {
 /// One measured iteration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// `window`, `threads`, `latency`, `jobs`, `polars`, `spark`.
+    /// `window`, `threads`, `latency`, `jobs`, `polars`, `spark`, `flink`.
     pub suite: &'static str,
     /// What ran, e.g. `engine_count_sum`, `recompute`, `ysb`.
     pub case: String,
@@ -262,7 +265,8 @@ pub fn run(options: &Options) -> Result<()> {
         suites::latency(&mut rec, options)?;
     }
     let spark = options.with_spark && wanted("spark");
-    if wanted("jobs") || spark {
+    let flink = options.with_flink && wanted("flink");
+    if wanted("jobs") || spark || flink {
         let scratch = std::env::temp_dir().join(format!("engine-reproduce-{}", std::process::id()));
         let jobs = if wanted("jobs") {
             suites::jobs(&mut rec, options, &scratch)
@@ -270,11 +274,14 @@ pub fn run(options: &Options) -> Result<()> {
             suites::job_inputs(&mut rec, options, &scratch)
         };
         let outcome = jobs.and_then(|inputs| {
-            let outcome = if spark {
+            let mut outcome = if spark {
                 suites::spark(&mut rec, options, &inputs)
             } else {
                 Ok(())
             };
+            if flink && outcome.is_ok() {
+                outcome = flink::flink(&mut rec, options, &inputs, &scratch);
+            }
             inputs.remove();
             outcome
         });
@@ -284,6 +291,10 @@ pub fn run(options: &Options) -> Result<()> {
     if !options.with_spark {
         rec.notes
             .push("Spark peers not run (add `--with-spark`).".into());
+    }
+    if !options.with_flink {
+        rec.notes
+            .push("Flink peer not run (add `--with-flink`).".into());
     }
     if options.with_polars && wanted("polars") {
         suites::polars(&mut rec, options)?;

@@ -187,6 +187,7 @@ pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -
 
     latency_section(&mut out, rec);
     peers_section(&mut out, rec, all_threads);
+    super::flink::summary_section(&mut out, rec, all_threads);
     published_section(&mut out, rec, machine);
     targets_section(&mut out, rec, all_threads);
     if !rec.notes.is_empty() {
