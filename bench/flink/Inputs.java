@@ -60,7 +60,7 @@ final class Inputs {
 
         @Override
         public long extractTimestamp(String line, long previous) {
-            if (index == 0) FlinkPeer.FIRST_RECORD_NANOS.compareAndSet(0, System.nanoTime());
+            if (index == 0) FlinkPeer.firstRecord();
             long time = index * 1000 / rate;
             index++;
             FlinkPeer.RECORDS.lazySet(index);
@@ -74,7 +74,7 @@ final class Inputs {
 
         @Override
         public void flatMap(String line, Collector<Tuple3<Long, String, Long>> out) {
-            if (count == 0) FlinkPeer.FIRST_RECORD_NANOS.compareAndSet(0, System.nanoTime());
+            if (count == 0) FlinkPeer.firstRecord();
             int a = line.indexOf(',');
             int b = a < 0 ? -1 : line.indexOf(',', a + 1);
             if (b < 0) return;

@@ -10,7 +10,8 @@
 # `flink peer unavailable: ...` on stderr and exit status 3.
 #
 # Environment: FLINK_VENV (venv location), FLINK_HEAP (default 4g),
-# JAVA (default java).
+# FLINK_JAVA_OPTS (extra JVM flags, e.g. a flight recording), JAVA (default
+# java).
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,6 +68,7 @@ OPENS=(
 )
 
 HEAP="${FLINK_HEAP:-4g}"
-exec "$JAVA" -Xms"$HEAP" -Xmx"$HEAP" "${OPENS[@]}" \
+# shellcheck disable=SC2086 # FLINK_JAVA_OPTS is a list of flags
+exec "$JAVA" -Xms"$HEAP" -Xmx"$HEAP" "${OPENS[@]}" ${FLINK_JAVA_OPTS:-} \
     -Dlog4j2.configurationFile="file:$HERE/log4j2.properties" \
     -cp "$VENV/classes:$JARS/*" FlinkPeer --api "$API" "$@"

@@ -15,6 +15,8 @@ use clap::Parser;
 /// Reproduce the engine's benchmark results on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "reproduce", version, about)]
+// Command-line switches: one bool each is what clap maps them to.
+#[allow(clippy::struct_excessive_bools)]
 struct Args {
     /// A short run (under 5 minutes): fewer W/S ratios, iterations and bytes.
     #[arg(long)]
@@ -29,7 +31,7 @@ struct Args {
     /// environment on first use: bench/spark/install.sh).
     #[arg(long)]
     with_spark: bool,
-    /// Include the Apache Flink peer, DataStream and SQL (installs Flink's
+    /// Include the Apache Flink peer, `DataStream` and SQL (installs Flink's
     /// jars into a virtual environment on first use: bench/flink/install.sh).
     #[arg(long)]
     with_flink: bool,
