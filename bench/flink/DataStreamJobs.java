@@ -23,7 +23,6 @@ final class DataStreamJobs {
         if (job.workload().equals("wordcount")) {
             rows = Inputs.timedLines(env, job.input(), job.rate())
                 .flatMap(new Inputs.Words())
-                .setParallelism(1)
                 .name("split words")
                 .keyBy(word -> word)
                 .window(windows)

@@ -60,6 +60,9 @@ public final class FlinkPeer {
     }
 
     public static void main(String[] argv) throws Exception {
+        long mainStarted = System.nanoTime();
+        double jvmSeconds =
+            (System.currentTimeMillis() - ManagementFactory.getRuntimeMXBean().getStartTime()) / 1e3;
         Map<String, String> a = parse(argv);
         Job job = new Job(
             choice(a, "api", "datastream", "sql"),
@@ -96,8 +99,10 @@ public final class FlinkPeer {
         long endCpu = processCpuNanos();
         long first = FIRST_RECORD_NANOS.get();
         double jobSeconds = (end - (first == 0 ? submitted : first)) / 1e9;
-        System.err.printf("flink %s: %.3f s from submission to the first record%n",
-            job.name(), first == 0 ? 0.0 : (first - submitted) / 1e9);
+        System.err.printf(
+            "flink %s: start-up: JVM %.1f s, building the job %.1f s, from submission to the first record %.1f s%n",
+            job.name(), jvmSeconds, (submitted - mainStarted) / 1e9,
+            first == 0 ? 0.0 : (first - submitted) / 1e9);
         System.out.printf(
             "flink %s: records=%d rows=%d job_seconds=%.6f net_runtime_seconds=%.3f job_cpu_seconds=%.3f%n",
             job.name(), RECORDS.get(), ROWS.get(), jobSeconds, result.getNetRuntime() / 1e3,

@@ -4,6 +4,8 @@
 import org.apache.flink.api.common.eventtime.TimestampAssigner;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.FlatMapFunction;
+import org.apache.flink.api.common.functions.RichFlatMapFunction;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple3;
 import org.apache.flink.connector.file.src.FileSource;
 import org.apache.flink.connector.file.src.reader.TextLineInputFormat;
@@ -19,18 +21,28 @@ final class Inputs {
      * The lines of `path` with the engine's virtual time as their timestamps:
      * line i (0-based) is at floor(i * 1000 / rate) ms, as `engine run --rate`.
      * One reader (a text file is one split), so the lines come in file order
-     * and the index is the line number.
+     * and the index is the line number; then the lines are dealt round-robin
+     * to the environment's parallelism, so that what follows (splitting,
+     * SQL's local aggregation) runs on every core.
      */
     static DataStream<String> timedLines(StreamExecutionEnvironment env, String path, long rate) {
         WatermarkStrategy<String> time = WatermarkStrategy.<String>forMonotonousTimestamps()
             .withTimestampAssigner(context -> new VirtualTime(rate));
-        return env.fromSource(source(path), time, "lines of " + path).setParallelism(1);
+        return env.fromSource(source(path), time, "lines of " + path)
+            .setParallelism(1)
+            .rebalance()
+            .map(line -> line)
+            .returns(Types.STRING)
+            .name("lines to every core");
     }
 
     /**
      * The events `ts,key,value` of a CSV file (the header and any line that
-     * does not parse are skipped), timestamped by `ts` (ms). The data set is
-     * in time order, so the watermark follows the largest time seen.
+     * does not parse are skipped), timestamped by `ts` (ms). One reader;
+     * the lines are dealt round-robin to parsers on every core. The data set
+     * is in time order, so each parser sees its events in time order and its
+     * watermark follows the largest time it has seen (none is late: the
+     * window operators take the smallest watermark of their inputs).
      */
     static DataStream<Tuple3<Long, String, Long>> events(StreamExecutionEnvironment env, String path) {
         WatermarkStrategy<Tuple3<Long, String, Long>> time =
@@ -38,11 +50,10 @@ final class Inputs {
                 .withTimestampAssigner((event, previous) -> event.f0);
         return env.fromSource(source(path), WatermarkStrategy.noWatermarks(), "lines of " + path)
             .setParallelism(1)
+            .rebalance()
             .flatMap(new ParseEvent())
-            .setParallelism(1)
             .name("parse ts,key,value")
-            .assignTimestampsAndWatermarks(time)
-            .setParallelism(1);
+            .assignTimestampsAndWatermarks(time);
     }
 
     static FileSource<String> source(String path) {
@@ -69,8 +80,13 @@ final class Inputs {
     }
 
     /** `ts,key,value` → (ts, key, value); other lines are dropped. */
-    static final class ParseEvent implements FlatMapFunction<String, Tuple3<Long, String, Long>> {
+    static final class ParseEvent extends RichFlatMapFunction<String, Tuple3<Long, String, Long>> {
         private long count;
+
+        @Override
+        public void close() {
+            FlinkPeer.RECORDS.addAndGet(count);
+        }
 
         @Override
         public void flatMap(String line, Collector<Tuple3<Long, String, Long>> out) {
@@ -87,7 +103,6 @@ final class Inputs {
                 return; // the header `ts,key,value`
             }
             count++;
-            FlinkPeer.RECORDS.lazySet(count);
             out.collect(Tuple3.of(ts, line.substring(a + 1, b), value));
         }
     }
