@@ -24,6 +24,7 @@ public final class FlinkPeer {
     static final String USAGE = String.join("\n",
         "usage: FlinkPeer --api datastream|sql --workload wordcount|aggregate --input FILE --out DIR",
         "                 [--parallelism N] [--rate R] [--window-s 10] [--slide-s 1] [--explain true]",
+        "                 [--sql-settings best|default]",
         "",
         "  --api          datastream: SlidingEventTimeWindows + aggregate(AggregateFunction)",
         "                 sql: TABLE(HOP(...)) GROUP BY window_start, window_end, key",
@@ -36,6 +37,8 @@ public final class FlinkPeer {
         "  --window-s     window length, whole seconds [10]",
         "  --slide-s      slide, whole seconds [1]",
         "  --explain      sql: print the optimized plan on stderr [false]",
+        "  --sql-settings sql: best = mini-batch and two-phase aggregation on; default = Flink's",
+        "                 defaults (window TVFs share slices either way) [best]",
         "",
         "stdout: `flink API WORKLOAD: records=N rows=M job_seconds=S net_runtime_seconds=S",
         "job_cpu_seconds=S`: job_seconds from the first record read to the end of the job",
@@ -53,7 +56,7 @@ public final class FlinkPeer {
 
     /** What one run computes. */
     record Job(String api, String workload, String input, String out, int parallelism,
-               long rate, long windowS, long slideS, boolean explain) {
+               long rate, long windowS, long slideS, boolean explain, boolean bestSql) {
         String name() {
             return api + " " + workload;
         }
@@ -73,7 +76,11 @@ public final class FlinkPeer {
             number(a, "rate", 50_000),
             number(a, "window-s", 10),
             number(a, "slide-s", 1),
-            Boolean.parseBoolean(a.getOrDefault("explain", "false")));
+            Boolean.parseBoolean(a.getOrDefault("explain", "false")),
+            a.getOrDefault("sql-settings", "best").equals("best"));
+        if (!Arrays.asList("best", "default").contains(a.getOrDefault("sql-settings", "best"))) {
+            fail("--sql-settings must be best or default");
+        }
         if (job.windowS() % job.slideS() != 0) {
             fail("--window-s must be a multiple of --slide-s");
         }
@@ -124,7 +131,7 @@ public final class FlinkPeer {
 
     static Map<String, String> parse(String[] argv) {
         List<String> known = Arrays.asList("api", "workload", "input", "out", "parallelism",
-            "rate", "window-s", "slide-s", "explain");
+            "rate", "window-s", "slide-s", "explain", "sql-settings");
         Map<String, String> values = new HashMap<>();
         for (int i = 0; i < argv.length; i++) {
             String arg = argv[i];

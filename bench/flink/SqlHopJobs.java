@@ -28,7 +28,7 @@ final class SqlHopJobs {
     static void build(StreamExecutionEnvironment env, FlinkPeer.Job job) {
         StreamTableEnvironment tEnv = StreamTableEnvironment.create(
             env, EnvironmentSettings.newInstance().inStreamingMode().build());
-        configure(tEnv.getConfig(), job.parallelism());
+        configure(tEnv.getConfig(), job.parallelism(), job.bestSql());
 
         String hop = "TABLE(HOP(TABLE %s, DESCRIPTOR(rowtime), INTERVAL '" + job.slideS()
             + "' SECOND, INTERVAL '" + job.windowS() + "' SECOND))";
@@ -70,10 +70,11 @@ final class SqlHopJobs {
             .name("csv parts");
     }
 
-    /** Flink's best settings for sliding-window aggregation. */
-    static void configure(TableConfig config, int parallelism) {
+    /** Flink's best settings for sliding-window aggregation (or its defaults). */
+    static void configure(TableConfig config, int parallelism, boolean best) {
         config.setLocalTimeZone(ZoneOffset.UTC);
         config.set(ExecutionConfigOptions.TABLE_EXEC_RESOURCE_DEFAULT_PARALLELISM, parallelism);
+        if (!best) return;
         config.set(ExecutionConfigOptions.TABLE_EXEC_MINIBATCH_ENABLED, true);
         config.set(ExecutionConfigOptions.TABLE_EXEC_MINIBATCH_ALLOW_LATENCY, Duration.ofSeconds(1));
         config.set(ExecutionConfigOptions.TABLE_EXEC_MINIBATCH_SIZE, 10_000L);

@@ -424,7 +424,8 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
         let _ = writeln!(out, "Not run in this run.");
         return;
     }
-    let m = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.3}", v / 1e6));
+    // Thousands, with one decimal: Flink's figures are a few thousand.
+    let k = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.1}", v / 1e3));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
         _ => "–".into(),
@@ -432,18 +433,18 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
     let cpu = |name: &str| rec.facts.get(&format!("flink_cpu_rate_{name}")).copied();
     let _ = writeln!(
         out,
-        "| workload | system | M records/s: job | with start-up | engine ÷ it: job | with start-up | M records per CPU-second: job | with start-up | output |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---|"
+        "| workload | system | K records/s: job | with start-up | engine ÷ it: job | with start-up | K records per CPU-second: job | with start-up | engine ÷ it, per CPU-second: job | output |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for workload in FlinkWorkload::ALL {
         let name = format!("engine_{}", workload.name());
         let engine = rec.median("flink", &name, 0, threads);
         let _ = writeln!(
             out,
-            "| {} | engine, {threads} threads | {} | | | | {} | | |",
+            "| {} | engine, {threads} threads | {} | | | | {} | | | |",
             workload.name(),
-            m(engine),
-            m(cpu(&name))
+            k(engine),
+            k(cpu(&name))
         );
         for api in Api::ALL {
             let (job, all) = (case(api, workload, false), case(api, workload, true));
@@ -455,15 +456,16 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
                 .map_or("–", |&e| if e > 0.0 { "equal" } else { "**differs**" });
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {equal} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {equal} |",
                 workload.name(),
                 api.title(),
-                m(job_rate),
-                m(all_rate),
+                k(job_rate),
+                k(all_rate),
                 ratio(engine, job_rate),
                 ratio(engine, all_rate),
-                m(cpu(&job)),
-                m(cpu(&all))
+                k(cpu(&job)),
+                k(cpu(&all)),
+                ratio(cpu(&name), cpu(&job))
             );
         }
     }
@@ -552,5 +554,59 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_summary_puts_each_flink_case_beside_the_engine() {
+        let dir = std::env::temp_dir().join(format!("bench-flink-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rec = Recorder::create(&dir).unwrap();
+        let mut summary = String::new();
+        summary_section(&mut summary, &rec, 2);
+        assert!(summary.contains("Not run in this run."), "{summary}");
+
+        let row = |case: &str, seconds: f64| Row {
+            suite: "flink",
+            case: case.into(),
+            param: 0,
+            threads: 2,
+            iteration: 0,
+            elements: 1_000_000,
+            seconds,
+        };
+        // The engine at 1 M records/s, DataStream at 10 K/s (20 K with its
+        // start-up), SQL not run.
+        rec.push(row("engine_wordcount", 1.0)).unwrap();
+        rec.push(row("datastream_wordcount", 100.0)).unwrap();
+        rec.push(row("datastream_wordcount_with_startup", 125.0))
+            .unwrap();
+        rec.facts
+            .insert("flink_cpu_rate_engine_wordcount".into(), 2e6);
+        rec.facts
+            .insert("flink_cpu_rate_datastream_wordcount".into(), 1e4);
+        rec.facts
+            .insert("flink_datastream_wordcount_output_equal".into(), 1.0);
+        rec.facts
+            .insert("flink_input_bytes".into(), f64::from(64 << 20));
+        let mut summary = String::new();
+        summary_section(&mut summary, &rec, 2);
+        assert!(
+            summary.contains("the same 64 MiB files, parallelism 2"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("| wordcount | engine, 2 threads | 1000.0 | | | | 2000.0 |"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("| 10.0 | 8.0 | 100.0× | 125.0× | 10.0 | – | 200.0× | equal |"),
+            "{summary}"
+        );
+        // SQL did not run: dashes, no verdict on its output.
+        assert!(
+            summary.contains("| wordcount | Flink SQL (HOP window TVF, two-phase, mini-batch) | – | – | – | – | – | – | – | – |"),
+            "{summary}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
