@@ -36,8 +36,9 @@ struct Args {
     #[arg(long)]
     with_flink: bool,
     /// Run only this suite (repeatable): window, threads, latency, jobs,
-    /// polars, spark, flink.
-    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "polars", "spark", "flink"])]
+    /// ingest (the engine beside the C references of bench/c/ and the
+    /// parsers alone), polars, spark, flink.
+    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "ingest", "polars", "spark", "flink"])]
     only: Vec<String>,
     /// Threads of the "all threads" cases [default: all cores].
     #[arg(long, value_name = "N")]

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 
 pub use compare::{read_parts, sorted_rows, Comparison};
 pub use engine_side::{
@@ -42,6 +42,7 @@ pub use engine_side::{
     EngineRun,
 };
 
+use super::summary::{ms, ratio_spread};
 use super::{Options, Recorder, Row, Sizes};
 use crate::jobs::{JobInputs, TEXT_RATE};
 
@@ -277,7 +278,10 @@ fn compare_all(rec: &mut Recorder, options: &Options, words: &Path, events: &Pat
             FlinkWorkload::WordCount => words,
             FlinkWorkload::Aggregate => events,
         };
-        let mut engine_rows = Vec::new();
+        let mut engine_rows: Option<Vec<String>> = None;
+        let mut failed = [false; Api::ALL.len()];
+        // The engine and each API in turn, so that iteration i of each ran
+        // under about the same load (the summary pairs them).
         for iteration in 0..iterations {
             rec.say(&format!(
                 "flink: the engine's {} on {threads} thread(s)",
@@ -299,21 +303,16 @@ fn compare_all(rec: &mut Recorder, options: &Options, words: &Path, events: &Pat
                 elements: run.records,
                 seconds: run.seconds,
             })?;
-            engine_rows = run.rows;
-        }
-        for api in Api::ALL {
-            for iteration in 0..iterations {
-                let ok = run_flink(
-                    rec,
-                    &mut cpu,
-                    (api, workload),
-                    input,
-                    threads,
-                    iteration,
-                    &engine_rows,
-                )?;
-                if !ok {
-                    break;
+            let rows = engine_rows.get_or_insert(run.rows.clone());
+            ensure!(
+                *rows == run.rows,
+                "the engine's {} rows differ between runs",
+                workload.name()
+            );
+            for (api, failed) in Api::ALL.into_iter().zip(&mut failed) {
+                if !*failed {
+                    let ran = (api, workload);
+                    *failed = !run_flink(rec, &mut cpu, ran, input, threads, iteration, rows)?;
                 }
             }
         }
@@ -406,7 +405,9 @@ fn run_flink(
     Ok(true)
 }
 
-/// The Flink section of `summary.md`.
+/// The Flink section of `summary.md`: medians with their spread (min–max
+/// over the iterations); the engine's ratios pair each iteration with the
+/// Flink run that followed it.
 pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
     let mib = rec
         .facts
@@ -424,48 +425,48 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
         let _ = writeln!(out, "Not run in this run.");
         return;
     }
-    // Thousands, with one decimal: Flink's figures are a few thousand.
-    let k = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.1}", v / 1e3));
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
-        _ => "–".into(),
+    // Thousands: Flink's figures are a few thousand.
+    let k = |case: &str| ms(rec.spread("flink", case, 0, threads), 1e-3);
+    let versus = |engine: &str, case: &str| {
+        ratio_spread(rec.paired_ratio(("flink", engine, 0, threads), ("flink", case, 0, threads)))
     };
     let cpu = |name: &str| rec.facts.get(&format!("flink_cpu_rate_{name}")).copied();
+    let cpu_k = |name: &str| cpu(name).map_or("–".into(), |r| format!("{:.1}", r / 1e3));
     let _ = writeln!(
         out,
         "| workload | system | K records/s: job | with start-up | engine ÷ it: job | with start-up | K records per CPU-second: job | with start-up | engine ÷ it, per CPU-second: job | output |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for workload in FlinkWorkload::ALL {
-        let name = format!("engine_{}", workload.name());
-        let engine = rec.median("flink", &name, 0, threads);
+        let engine = format!("engine_{}", workload.name());
         let _ = writeln!(
             out,
             "| {} | engine, {threads} threads | {} | | | | {} | | | |",
             workload.name(),
-            k(engine),
-            k(cpu(&name))
+            k(&engine),
+            cpu_k(&engine)
         );
         for api in Api::ALL {
             let (job, all) = (case(api, workload, false), case(api, workload, true));
-            let job_rate = rec.median("flink", &job, 0, threads);
-            let all_rate = rec.median("flink", &all, 0, threads);
             let equal = rec
                 .facts
                 .get(&format!("flink_{job}_output_equal"))
                 .map_or("–", |&e| if e > 0.0 { "equal" } else { "**differs**" });
+            let per_cpu = match (cpu(&engine), cpu(&job)) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+                _ => "–".into(),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {equal} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {per_cpu} | {equal} |",
                 workload.name(),
                 api.title(),
-                k(job_rate),
-                k(all_rate),
-                ratio(engine, job_rate),
-                ratio(engine, all_rate),
-                k(cpu(&job)),
-                k(cpu(&all)),
-                ratio(cpu(&name), cpu(&job))
+                k(&job),
+                k(&all),
+                versus(&engine, &job),
+                versus(&engine, &all),
+                cpu_k(&job),
+                cpu_k(&all),
             );
         }
     }
@@ -475,7 +476,8 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
          `ts,key,value` events (aggregate: count, sum, min, max of the value per key, 10 000 keys). Flink's job time \
          runs from its first record read to the end of the job; \"with start-up\" is the whole `java` process (JVM, \
          planning, local cluster, job, shut-down). CPU-seconds: the engine's process over its job; Flink's JVM over \
-         its job (tasks, JIT, GC), and the whole `java` process. Outputs are compared row by row, sorted (see the notes)."
+         its job (tasks, JIT, GC), and the whole `java` process; on a shared machine they move less than wall time. \
+         Outputs are compared row by row, sorted (see the notes)."
     );
 }
 
@@ -595,11 +597,11 @@ mod tests {
             "{summary}"
         );
         assert!(
-            summary.contains("| wordcount | engine, 2 threads | 1000.0 | | | | 2000.0 |"),
+            summary.contains("| wordcount | engine, 2 threads | 1000 | | | | 2000.0 |"),
             "{summary}"
         );
         assert!(
-            summary.contains("| 10.0 | 8.0 | 100.0× | 125.0× | 10.0 | – | 200.0× | equal |"),
+            summary.contains("| 10.0 | 8.00 | 100× | 125× | 10.0 | – | 200.0× | equal |"),
             "{summary}"
         );
         // SQL did not run: dashes, no verdict on its output.
