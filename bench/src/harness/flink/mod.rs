@@ -43,7 +43,7 @@ pub use engine_side::{
 };
 
 use super::summary::{ms, ratio_spread};
-use super::{Options, Recorder, Row, Sizes};
+use super::{Options, Recorder, Row, Sizes, Spread};
 use crate::jobs::{JobInputs, TEXT_RATE};
 
 /// Window length and slide of both workloads, seconds.
@@ -431,7 +431,8 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
         ratio_spread(rec.paired_ratio(("flink", engine, 0, threads), ("flink", case, 0, threads)))
     };
     let cpu = |name: &str| rec.facts.get(&format!("flink_cpu_rate_{name}")).copied();
-    let cpu_k = |name: &str| cpu(name).map_or("–".into(), |r| format!("{:.1}", r / 1e3));
+    // One figure over every iteration (their records ÷ their CPU time).
+    let cpu_k = |name: &str| ms(Spread::of(cpu(name)), 1e-3);
     let _ = writeln!(
         out,
         "| workload | system | K records/s: job | with start-up | engine ÷ it: job | with start-up | K records per CPU-second: job | with start-up | engine ÷ it, per CPU-second: job | output |\n\
@@ -452,10 +453,7 @@ pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
                 .facts
                 .get(&format!("flink_{job}_output_equal"))
                 .map_or("–", |&e| if e > 0.0 { "equal" } else { "**differs**" });
-            let per_cpu = match (cpu(&engine), cpu(&job)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
-                _ => "–".into(),
-            };
+            let per_cpu = ratio_spread(Spread::of(cpu(&engine).zip(cpu(&job)).map(|(a, b)| a / b)));
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {per_cpu} | {equal} |",
@@ -597,11 +595,11 @@ mod tests {
             "{summary}"
         );
         assert!(
-            summary.contains("| wordcount | engine, 2 threads | 1000 | | | | 2000.0 |"),
+            summary.contains("| wordcount | engine, 2 threads | 1000 | | | | 2000 |"),
             "{summary}"
         );
         assert!(
-            summary.contains("| 10.0 | 8.00 | 100× | 125× | 10.0 | – | 200.0× | equal |"),
+            summary.contains("| 10.0 | 8.00 | 100× | 125× | 10.0 | – | 200× | equal |"),
             "{summary}"
         );
         // SQL did not run: dashes, no verdict on its output.
