@@ -306,7 +306,9 @@ fn parquet(
     origin: &str,
     stop: &Arc<AtomicBool>,
 ) -> Result<Opened> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
     use parquet::arrow::ProjectionMask;
 
     let len = file.metadata().map_or(0, |m| m.len());
@@ -318,8 +320,10 @@ fn parquet(
             source: Box::new(e),
         },
     };
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(true, e))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| unreadable(true, e))?;
+    let metadata = dictionary_keys(metadata, &names.key);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
     let schema = Arc::clone(builder.schema());
     let wanted: Vec<&str> = std::iter::once(names.key.as_str())
         .chain(names.time.as_deref())
@@ -366,4 +370,32 @@ fn parquet(
         Ok(())
     })?;
     Ok(Opened::Stream { blocks, bytes })
+}
+
+/// A text key column read dictionary-encoded, as Parquet stores it (its
+/// default for text): the strings of a row group's dictionary are mapped to
+/// ids once, instead of materialized and interned row by row. Any other
+/// schema, or one the reader refuses, as it is.
+#[cfg(feature = "columnar")]
+fn dictionary_keys(
+    metadata: parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    key: &str,
+) -> parquet::arrow::arrow_reader::ArrowReaderMetadata {
+    use arrow_schema::{DataType, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+
+    let schema = metadata.schema();
+    let Ok(at) = schema.index_of(key) else {
+        return metadata;
+    };
+    let text = schema.field(at).data_type();
+    if !matches!(text, DataType::Utf8 | DataType::LargeUtf8) {
+        return metadata;
+    }
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(text.clone()));
+    fields[at] = Arc::new(fields[at].as_ref().clone().with_data_type(dictionary));
+    let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options).unwrap_or(metadata)
 }
