@@ -239,12 +239,37 @@ fn parquet(
     })
 }
 
+/// Skips the magic number `ARROW1` of the Arrow IPC file format and the zero
+/// padding after it (to the writer's alignment: 8 bytes in the
+/// specification, 64 for arrow-rs), so that the stream it holds is read;
+/// a stream is left as it is.
+#[cfg(feature = "columnar")]
+fn skip_file_header(input: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    const MAGIC: &[u8] = b"ARROW1";
+    let head = input.fill_buf()?;
+    if !head.starts_with(MAGIC) {
+        return Ok(());
+    }
+    input.consume(MAGIC.len());
+    // A message starts with 0xFFFFFFFF (or, before Arrow 0.15, its
+    // non-zero length): padding is the zeros before it.
+    loop {
+        let buf = input.fill_buf()?;
+        let zeros = buf.iter().take_while(|&&b| b == 0).count();
+        let done = zeros < buf.len() || buf.is_empty();
+        input.consume(zeros);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
 /// Arrow IPC, a file (starts with `ARROW1`) or a stream: the file format is
 /// the stream format between a magic number and a footer, so both are read
 /// as a stream, also from a pipe.
 #[cfg(feature = "columnar")]
 fn arrow(
-    mut reader: Counted,
+    reader: Counted,
     _format: Format,
     origin: &str,
     stop: &Arc<AtomicBool>,
@@ -259,23 +284,23 @@ fn arrow(
                 source: Box::new(e),
             },
         };
-        // The file format's magic and padding: 8 bytes before its stream.
-        let mut head = [0; 8];
-        let mut got = 0;
-        while got < head.len() {
-            match reader.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&origin, e)),
-            }
+        let mut input = std::io::BufReader::with_capacity(1 << 20, reader);
+        skip_file_header(&mut input).map_err(|e| Error::io(&origin, e))?;
+        // Every message starts with 0xFFFFFFFF (since Arrow 0.15, 2019):
+        // other bytes are not read as a length, which could be gigabytes.
+        let head = std::io::BufRead::fill_buf(&mut input).map_err(|e| Error::io(&origin, e))?;
+        if !head.is_empty() && !head.starts_with(&[0xFF; 4]) {
+            return Err(Error::ColumnarInput {
+                origin: origin.clone(),
+                problem: ColumnarProblem::Unreadable {
+                    format: "Arrow IPC",
+                    opening: true,
+                    source: "it does not start with an Arrow IPC message (0xFFFFFFFF) \
+                             nor the file format's magic number ARROW1"
+                        .into(),
+                },
+            });
         }
-        let rest = std::io::BufReader::with_capacity(1 << 20, reader);
-        let input: Box<dyn Read + Send> = if head.starts_with(b"ARROW1") {
-            Box::new(rest)
-        } else {
-            Box::new(std::io::Cursor::new(head[..got].to_vec()).chain(rest))
-        };
         let stream = arrow_ipc::reader::StreamReader::try_new(input, None)
             .map_err(|e| unreadable(true, e))?;
         if tx.send(Ok(Block::Schema(stream.schema()))).is_err() {
