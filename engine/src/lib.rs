@@ -44,6 +44,8 @@ pub mod ingest;
 pub mod job;
 pub mod lookup;
 pub mod operator;
+#[doc(hidden)]
+pub mod simd;
 pub mod sink;
 pub mod source;
 pub mod window;

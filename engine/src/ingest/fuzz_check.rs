@@ -44,7 +44,7 @@ fn rest(data: &[u8], skip: usize) -> &[u8] {
 /// byte 2 the piece size; the data follows.
 pub fn check_text(data: &[u8]) {
     let b0 = byte(data, 0);
-    let (extract, skip) = if b0 % 2 == 0 {
+    let (extract, skip) = if b0.is_multiple_of(2) {
         (Extract::Words, 3)
     } else {
         let n = 1 + usize::from(b0 >> 1) % 4;

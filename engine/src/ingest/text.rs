@@ -1,8 +1,10 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
+use super::split::{split_words, LineStats};
 use super::{lines, with_cache, KeyCache, ParseBuffer, RecordError};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
+use crate::simd::Simd;
 
 /// ASCII whitespace as `split_ascii_whitespace` has it: space, \t, \n,
 /// \x0C and \r.
@@ -66,23 +68,24 @@ pub(super) fn words(
     out: &mut ParseBuffer,
 ) -> Result<()> {
     with_cache(dict, |cache| {
-        out.keys.reserve(bytes.len() / 6);
-        out.record_of.reserve(bytes.len() / 6);
         // The common case, a valid UTF-8 chunk, is checked at once (SIMD, in
-        // std); lines are then cut at ASCII newlines, always char boundaries.
-        let whole = super::chunk_text(bytes);
-        let (lines_in_chunk, longest) = super::split::line_stats(bytes);
-        if let Some(text) = whole.filter(|_| longest <= max_line_bytes) {
-            // No malformed line: split the whole chunk 64 bytes at a time.
-            out.lines = lines_in_chunk;
-            out.records = lines_in_chunk;
-            return super::split::split_words(bytes, |start, end, line| {
-                // Cut at ASCII whitespace of valid UTF-8: valid UTF-8.
-                out.keys.push(cache.id_in(text, start, end, dict)?);
-                out.record_of.push(line);
-                Ok(())
-            });
+        // std); words are then cut at ASCII whitespace, always char
+        // boundaries. Lines longer than 63 bytes are measured on the way:
+        // a chunk with a line over the limit is split again line by line.
+        if let Some(text) = super::chunk_text(bytes).filter(|_| max_line_bytes >= 63) {
+            // At most one word every two bytes.
+            out.keys.reserve(bytes.len().div_ceil(2));
+            out.record_of.reserve(bytes.len().div_ceil(2));
+            let stats = words_of_text(text, cache, dict, out)?;
+            if stats.longest <= max_line_bytes {
+                out.lines = stats.lines;
+                out.records = stats.lines;
+                return Ok(());
+            }
+            out.keys.clear();
+            out.record_of.clear();
         }
+        let whole = super::chunk_text(bytes);
         for (index, line) in lines(bytes).enumerate() {
             let index = index as u64;
             out.lines += 1;
@@ -92,6 +95,32 @@ pub(super) fn words(
             };
             tokenize(line, index as u32, cache, dict, out)?;
         }
+        Ok(())
+    })
+}
+
+/// The words of a whole chunk of text, with the SIMD level of this CPU.
+fn words_of_text(
+    text: &str,
+    cache: &mut KeyCache,
+    dict: &Dictionary,
+    out: &mut ParseBuffer,
+) -> Result<LineStats> {
+    crate::simd_dispatch!(crate::simd::level(), words_kernel(text: &str, cache: &mut KeyCache, dict: &Dictionary, out: &mut ParseBuffer) -> Result<LineStats>)
+}
+
+/// [`words_of_text`] at one SIMD level.
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into each level's entry point.
+fn words_kernel<S: Simd>(
+    text: &str,
+    cache: &mut KeyCache,
+    dict: &Dictionary,
+    out: &mut ParseBuffer,
+) -> Result<LineStats> {
+    split_words::<S, _>(text.as_bytes(), |starts, ends, lines| {
+        cache.ids_of(text, starts, ends, &mut out.keys, dict)?;
+        out.record_of.extend_from_slice(lines);
         Ok(())
     })
 }

@@ -200,7 +200,7 @@ pub fn now_ms() -> i64 {
 #[must_use]
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1_000 == 0 {
+    if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else if ms < 1_000 {
         format!("{ms}ms")

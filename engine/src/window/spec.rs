@@ -154,7 +154,7 @@ fn whole_millis(part: WindowPart, duration: Duration) -> Result<i64> {
         duration,
         too_long,
     };
-    if duration.subsec_nanos() % 1_000_000 != 0 {
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(unrepresentable(false));
     }
     i64::try_from(duration.as_millis()).map_err(|_| unrepresentable(true))
