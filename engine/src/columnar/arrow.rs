@@ -477,3 +477,96 @@ fn floats(column: &dyn Array) -> Box<dyn Iterator<Item = f64> + '_> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Float64Array, Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+    use crate::batch::Values;
+    use crate::columnar::ColumnNames;
+    use crate::window::ValueType;
+
+    fn names() -> ColumnNames {
+        ColumnNames {
+            key: "key".into(),
+            time: Some("ts".into()),
+            value: Some(("value".into(), ValueType::F64)),
+            filter: None,
+        }
+    }
+
+    fn batch(keys: ArrayRef, values: Vec<Option<f64>>) -> RecordBatch {
+        let n = keys.len() as i64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            keys,
+            Arc::new(Float64Array::from(values)),
+        ];
+        let fields: Vec<Field> = ["ts", "key", "value"]
+            .iter()
+            .zip(&columns)
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn dictionary_keys_are_mapped_once_and_bad_indices_are_malformed_rows() {
+        let dict = Dictionary::new();
+        let values: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("b")]));
+        // Rows: a, null index, the null value, b, an index past the values.
+        let indices = arrow_array::Int32Array::from(vec![Some(0), None, Some(1), Some(2), Some(9)]);
+        let keys: ArrayRef = Arc::new(DictionaryArray::new(indices, Arc::clone(&values)));
+        let one = batch(Arc::clone(&keys), vec![Some(1.0); 5]);
+        let mut decoder = Decoder::new("t", names(), false);
+        decoder.arrow(&one, &dict).unwrap();
+        let mapped = decoder.plan.as_ref().unwrap().dictionary.as_ref().unwrap();
+        let first = mapped.ids.as_ptr();
+        decoder.arrow(&one, &dict).unwrap();
+        let mapped = decoder.plan.as_ref().unwrap().dictionary.as_ref().unwrap();
+        assert_eq!(
+            mapped.ids.as_ptr(),
+            first,
+            "the same dictionary is not mapped again"
+        );
+        let piece = decoder.take(&dict);
+        assert_eq!((piece.records, piece.skipped), (10, 6));
+        let read = dict.read();
+        let got: Vec<&str> = piece
+            .batch
+            .keys()
+            .iter()
+            .map(|&k| read.get(k).unwrap())
+            .collect();
+        assert_eq!(got, ["a", "b", "a", "b"]);
+        assert_eq!(piece.errors[0].line, 1);
+        assert!(piece.errors[0]
+            .reason
+            .to_string()
+            .contains("null key in column `key`"));
+        assert_eq!(piece.batch.times(), [0, 3, 0, 3]);
+    }
+
+    #[test]
+    fn a_float_value_that_is_not_an_integer_is_malformed_for_integer_jobs() {
+        let dict = Dictionary::new();
+        let mut ints = names();
+        ints.value = Some(("value".into(), ValueType::I64));
+        let mut decoder = Decoder::new("t", ints, false);
+        let keys: ArrayRef = Arc::new(StringArray::from(vec!["a", "a", "a", "a"]));
+        let rows = batch(
+            keys,
+            vec![Some(2.0), Some(2.5), Some(f64::INFINITY), Some(-3.0)],
+        );
+        decoder.arrow(&rows, &dict).unwrap();
+        let piece = decoder.take(&dict);
+        assert_eq!(piece.skipped, 2);
+        assert!(matches!(piece.batch.values(0), Values::I64(&[2, -3])));
+        assert!(piece.errors[0]
+            .reason
+            .to_string()
+            .contains("2.5 in column `value` is not an integer"));
+    }
+}
