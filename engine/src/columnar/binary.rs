@@ -61,31 +61,28 @@ impl Decoder {
         let n = bytes.len() / RECORD_BYTES;
         let base = self.keys.len();
         let records = bytes.chunks_exact(RECORD_BYTES);
+        // One pass over the bytes into columns sized up front (no capacity
+        // check a row), one loop per value column type.
         let (times, keys) = (&mut self.times, &mut self.keys);
-        times.reserve(n);
-        keys.reserve(n);
-        // One pass over the bytes, one loop per value column type.
+        times.resize(base + n, 0);
+        keys.resize(base + n, 0);
+        let rows = times[base..].iter_mut().zip(&mut keys[base..]).zip(records);
         match &mut self.values {
             Some(Column::I64(values)) => {
-                values.reserve(n);
-                for r in records {
-                    times.push(time(r));
-                    keys.push(key(r));
-                    values.push(value(r));
+                values.resize(base + n, 0);
+                for (((t, k), r), v) in rows.zip(&mut values[base..]) {
+                    (*t, *k, *v) = (time(r), key(r), value(r));
                 }
             }
             Some(Column::F64(values)) => {
-                values.reserve(n);
-                for r in records {
-                    times.push(time(r));
-                    keys.push(key(r));
-                    values.push(value(r) as f64);
+                values.resize(base + n, 0.0);
+                for (((t, k), r), v) in rows.zip(&mut values[base..]) {
+                    (*t, *k, *v) = (time(r), key(r), value(r) as f64);
                 }
             }
             None => {
-                for r in records {
-                    times.push(time(r));
-                    keys.push(key(r));
+                for ((t, k), r) in rows {
+                    (*t, *k) = (time(r), key(r));
                 }
             }
         }
