@@ -82,13 +82,13 @@ fn head(key: &[u8]) -> [u64; 2] {
 /// other architectures): the lookups of a batch overlap their misses.
 #[inline(always)]
 #[allow(clippy::inline_always)]
-fn prefetch(slot: &Slot) {
+fn prefetch(slot: *const Slot) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, and SSE is part of
-    // the x86-64 baseline.
+    // SAFETY: a prefetch is a hint that never faults, whatever the address,
+    // and SSE is part of the x86-64 baseline.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast());
+        _mm_prefetch::<_MM_HINT_T0>(slot.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = slot;
@@ -145,11 +145,24 @@ fn hash_short(head: u64, len: usize) -> u64 {
 #[allow(clippy::inline_always)]
 fn short_head(bytes: &[u8], start: usize, end: usize) -> Option<u64> {
     let n = end - start;
-    if n >= 8 {
-        return None;
+    if n < 8 && start + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[start..start + 8].try_into().expect("8 bytes"));
+        Some(word & ((1_u64 << (8 * n)) - 1))
+    } else {
+        None
     }
-    let word = bytes.get(start..)?.first_chunk::<8>()?;
-    Some(u64::from_le_bytes(*word) & ((1_u64 << (8 * n)) - 1))
+}
+
+/// A word whose lookup has been started ([`KeyCache::stage`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Staged {
+    /// The first 8 bytes of the key's head.
+    head: u64,
+    hash: u64,
+    start: usize,
+    len: u32,
+    /// The record the word is in.
+    pub record: u32,
 }
 
 /// A thread's cache of key ids for one dictionary.
@@ -228,58 +241,56 @@ impl KeyCache {
         )
     }
 
-    /// The ids of the words `text[starts[i]..ends[i]]`, appended to `ids`,
-    /// in two passes so that the table lookups of a batch overlap: the
-    /// first hashes every word (a short word with one masked load) and
-    /// prefetches its slot, the second probes. `text` must extend at least
-    /// to the last end.
+    /// Starts the lookup of the word `text[start..end]`: hashes it (a
+    /// short word with one masked load) and asks the CPU to bring its slot
+    /// into the cache. [`resolve`](Self::resolve) it a few words later, so
+    /// that the lookups of consecutive words overlap their cache misses.
     #[inline(always)]
     #[allow(clippy::inline_always)] // Inlined into each SIMD level's kernel.
-    pub fn ids_of(
-        &mut self,
-        text: &str,
-        starts: &[usize],
-        ends: &[usize],
-        ids: &mut Vec<u32>,
-        dict: &Dictionary,
-    ) -> Result<()> {
-        const MAX: usize = 256;
-        let bytes = text.as_bytes();
-        let mut heads = [[0_u64; 2]; MAX];
-        let mut hashes = [0_u64; MAX];
-        let mut found = [0_u32; MAX];
-        for (starts, ends) in starts.chunks(MAX).zip(ends.chunks(MAX)) {
-            let n = starts.len().min(ends.len()).min(MAX);
-            let mask = self.slots.len() - 1;
-            for i in 0..n {
-                let (start, end) = (starts[i], ends[i]);
-                let (head, hash) = if let Some(short) = short_head(bytes, start, end) {
-                    ([short, 0], hash_short(short, end - start))
-                } else {
-                    let key = &bytes[start..end];
-                    let head = head(key);
-                    (head, hash(key, head))
-                };
-                heads[i] = head;
-                hashes[i] = hash;
-                prefetch(&self.slots[hash as usize & mask]);
-            }
-            for i in 0..n {
-                // The common case inline: a short key found at its first
-                // probe; anything else (a miss, a collision, a longer key)
-                // goes the general way.
-                let (head, hash) = (heads[i], hashes[i]);
-                let len = (ends[i] - starts[i]) as u32;
-                let slot = self.slots[hash as usize & (self.slots.len() - 1)];
-                found[i] = if slot.len == len && slot.head == head[0] && len <= 8 {
-                    slot.value
-                } else {
-                    self.find_outlined(text, starts[i], ends[i], head, hash, dict)?
-                };
-            }
-            ids.extend_from_slice(&found[..n]);
+    pub fn stage(&self, bytes: &[u8], start: usize, end: usize, record: u32) -> Staged {
+        let (head, hash) = if let Some(short) = short_head(bytes, start, end) {
+            (short, hash_short(short, end - start))
+        } else {
+            let key = &bytes[start..end];
+            let head = head(key);
+            (head[0], hash(key, head))
+        };
+        // Only a hint: a wrapped pointer is never read.
+        let slot = self
+            .slots
+            .as_ptr()
+            .wrapping_add(hash as usize & (self.slots.len().wrapping_sub(1)));
+        prefetch(slot);
+        Staged {
+            head,
+            hash,
+            start,
+            len: (end - start) as u32,
+            record,
         }
-        Ok(())
+    }
+
+    /// The dictionary id of a staged word of `text` (the text it was staged
+    /// from), interning it on a miss.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // Inlined into each SIMD level's kernel.
+    pub fn resolve(&mut self, text: &str, word: &Staged, dict: &Dictionary) -> Result<u32> {
+        // The common case inline: a short key found at its first or second
+        // probe; anything else (a miss, a longer key) goes the general way.
+        let mask = self.slots.len() - 1;
+        let at = word.hash as usize & mask;
+        let first = self.slots[at];
+        if word.len <= 8 {
+            if first.len == word.len && first.head == word.head {
+                return Ok(first.value);
+            }
+            let second = self.slots[(at + 1) & mask];
+            if first.len != EMPTY && second.len == word.len && second.head == word.head {
+                return Ok(second.value);
+            }
+        }
+        let (start, end) = (word.start, word.start + word.len as usize);
+        self.find_outlined(text, start, end, word.hash, dict)
     }
 
     #[inline]
@@ -287,18 +298,18 @@ impl KeyCache {
         self.find_hashed(key, 0, key.len(), head, hash(key.as_bytes(), head), dict)
     }
 
-    /// [`find_hashed`](Self::find_hashed), kept out of the batch loop of
-    /// [`ids_of`](Self::ids_of), which handles the common case itself.
+    /// [`find_hashed`](Self::find_hashed), kept out of the word loop of
+    /// [`resolve`](Self::resolve), which handles the common case itself.
     #[inline(never)]
     fn find_outlined(
         &mut self,
         text: &str,
         start: usize,
         end: usize,
-        head: [u64; 2],
         hash: u64,
         dict: &Dictionary,
     ) -> Result<u32> {
+        let head = head(&text.as_bytes()[start..end]);
         self.find_hashed(text, start, end, head, hash, dict)
     }
 

@@ -2,8 +2,7 @@
 //! block (one shuffle and two compares on AVX2, see [`crate::simd`]), then
 //! the word starts and ends of the block read off the masks with one bit
 //! operation each, instead of a branch per byte that mispredicts at every
-//! boundary. Words are handed on in batches, so that their dictionary
-//! lookups can overlap (see `KeyCache::ids_of`).
+//! boundary.
 
 use crate::simd::Simd;
 
@@ -15,11 +14,6 @@ const WHITESPACE: [u8; 16] = [
     b' ', 0, 0, 0, 0, 0, 0, 0, 0, b'\t', b'\n', 0, 0x0C, b'\r', 0, 0,
 ];
 
-/// Words handed on at once (at least, but for the last batch; at most 31
-/// more, the rest of a block): enough for the lookups of a batch to
-/// overlap their cache misses, few enough to stay in L1.
-pub(super) const BATCH: usize = 128;
-
 /// The newline statistics of a split chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct LineStats {
@@ -30,37 +24,37 @@ pub(super) struct LineStats {
     pub longest: usize,
 }
 
-/// The words of `bytes` (maximal runs of non-whitespace bytes), in order,
-/// in batches: `batch(starts, ends, lines)` gets the words' byte ranges and
-/// their 0-based lines. Returns the chunk's line statistics.
+/// Calls `word(start, end, line)` for every word of `bytes` (a maximal run
+/// of non-whitespace bytes), in order, with its 0-based line. Returns the
+/// chunk's line statistics.
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each SIMD level's kernel.
 pub(super) fn split_words<S: Simd, E>(
     bytes: &[u8],
-    mut batch: impl FnMut(&[usize], &[usize], &[u32]) -> Result<(), E>,
+    mut word: impl FnMut(usize, usize, u32) -> Result<(), E>,
 ) -> Result<LineStats, E> {
-    // Room for a batch and one more block's words (at most 32 start in a
-    // block), and the word left open.
-    let mut starts = [0_usize; BATCH + 40];
-    let mut ends = [0_usize; BATCH + 40];
-    let mut lines = [0_u32; BATCH + 40];
-    let (mut n_starts, mut n_ends) = (0, 0);
     let mut line = 0_u32;
+    // The word left open (at the end of the previous block): its start
+    // and line.
+    let (mut open, mut open_start, mut open_line) = (false, 0_usize, 0_u32);
     // Whether the byte before the current block is whitespace.
     let mut previous_ws = 1_u64;
     let mut line_start = 0_usize;
     let mut longest = 0_usize;
     let mut newlines = 0_u64;
     let mut blocks = bytes.chunks_exact(64);
-    let mut base = 0;
+    // The last block is padded with spaces, also when it is empty: every
+    // word is closed inside the loop (one call site, so that `word` is
+    // inlined).
     let mut padded = [b' '; 64];
     let tail = blocks.remainder();
     padded[..tail.len()].copy_from_slice(tail);
-    let last = bytes.len().div_ceil(64);
-    for b in 0..last {
-        let block: &[u8; 64] = match blocks.next() {
-            Some(full) => full.try_into().expect("64 bytes"),
-            None => &padded,
+    let tail_newlines = (1_u64 << tail.len()) - 1;
+    let mut base = 0;
+    loop {
+        let (block, last): (&[u8; 64], bool) = match blocks.next() {
+            Some(full) => (full.try_into().expect("64 bytes"), false),
+            None => (&padded, true),
         };
         // SAFETY: kernels generic over `S` are only run at a supported
         // level (`simd_dispatch!`).
@@ -69,25 +63,27 @@ pub(super) fn split_words<S: Simd, E>(
             (S::in_nibble_set(v, &WHITESPACE), S::eq(v, b'\n'))
         };
         // Bytes past the end are padding (spaces): no newline among them.
-        let nl = if b + 1 == last && !tail.is_empty() {
-            nl & ((1_u64 << tail.len()) - 1)
-        } else {
-            nl
-        };
+        let nl = if last { nl & tail_newlines } else { nl };
         let before_ws = (ws << 1) | previous_ws;
-        let mut word_starts = !ws & before_ws;
-        let mut word_ends = ws & !before_ws;
-        while word_starts != 0 {
-            let i = word_starts.trailing_zeros();
-            starts[n_starts] = base + i as usize;
-            lines[n_starts] = line + (nl & ((1_u64 << i) - 1)).count_ones();
-            n_starts += 1;
-            word_starts &= word_starts - 1;
+        let mut starts = !ws & before_ws;
+        let mut ends = ws & !before_ws;
+        // Starts and ends alternate: the block's first end closes the word
+        // left open, if any; every other end closes the start before it.
+        while ends != 0 {
+            if !open {
+                let s = starts.trailing_zeros();
+                open_start = base + s as usize;
+                open_line = line + (nl & ((1_u64 << s) - 1)).count_ones();
+                starts &= starts - 1;
+            }
+            word(open_start, base + ends.trailing_zeros() as usize, open_line)?;
+            open = false;
+            ends &= ends - 1;
         }
-        while word_ends != 0 {
-            ends[n_ends] = base + word_ends.trailing_zeros() as usize;
-            n_ends += 1;
-            word_ends &= word_ends - 1;
+        if starts != 0 {
+            let s = starts.trailing_zeros();
+            (open, open_start) = (true, base + s as usize);
+            open_line = line + (nl & ((1_u64 << s) - 1)).count_ones();
         }
         if nl != 0 {
             // Lines that cross a block boundary are measured exactly;
@@ -101,24 +97,9 @@ pub(super) fn split_words<S: Simd, E>(
         }
         previous_ws = ws >> 63;
         base += 64;
-        if n_ends >= BATCH {
-            batch(&starts[..n_ends], &ends[..n_ends], &lines[..n_ends])?;
-            // The word left open moves to the front.
-            if n_starts > n_ends {
-                starts[0] = starts[n_ends];
-                lines[0] = lines[n_ends];
-            }
-            n_starts -= n_ends;
-            n_ends = 0;
+        if last {
+            break;
         }
-    }
-    if n_starts > n_ends {
-        // Padding closed the last word at the end of the bytes.
-        ends[n_ends] = bytes.len();
-        n_ends += 1;
-    }
-    if n_ends > 0 {
-        batch(&starts[..n_ends], &ends[..n_ends], &lines[..n_ends])?;
     }
     let trailing = bytes.len() - line_start.min(bytes.len());
     Ok(LineStats {
@@ -158,11 +139,8 @@ mod tests {
     #[allow(clippy::inline_always)]
     fn collect<S: Simd>(bytes: &[u8]) -> (Vec<(usize, usize, u32)>, LineStats) {
         let mut out = Vec::new();
-        let stats = split_words::<S, ()>(bytes, |starts, ends, lines| {
-            assert!(starts.len() < BATCH + 32);
-            for i in 0..starts.len() {
-                out.push((starts[i], ends[i], lines[i]));
-            }
+        let stats = split_words::<S, ()>(bytes, |start, end, line| {
+            out.push((start, end, line));
             Ok(())
         })
         .unwrap();

@@ -25,7 +25,7 @@ const SEGMENT_BYTES: usize = 16 << 20;
 const LATENCY_SAMPLES: usize = 100_000;
 
 /// Bytes per parallel parsing task.
-const PIECE_BYTES: usize = 1 << 20;
+const PIECE_BYTES: usize = 256 << 10;
 
 mod columnar;
 mod config;
