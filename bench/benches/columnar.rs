@@ -160,10 +160,10 @@ fn inputs(dir: &Path) -> (Vec<Batch>, Vec<Batch>, PathBuf) {
             .map(|&k| ids[k as usize])
             .collect();
         let values = vec![Column::I64(events.values[start..start + RATE].to_vec())];
-        let times = events.times[start..start + RATE].to_vec();
+        let pane_times = events.times[start..start + RATE].to_vec();
         plain
             .push(Batch::without_times(dict.clone(), keys.clone(), values.clone()).expect("valid"));
-        timed.push(Batch::try_new(dict.clone(), times, keys, values).expect("valid"));
+        timed.push(Batch::try_new(dict.clone(), pane_times, keys, values).expect("valid"));
     }
     let binary = dir.join("events.bin");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&binary).expect("created"));
@@ -199,9 +199,11 @@ fn main() {
         b.iter(|| run_in_memory(&timed, |_| TimePolicy::EventTime));
     });
     drop((plain, timed));
-    let mut cases = vec![("binary", job(&binary, Format::Binary))];
-    #[cfg(feature = "columnar")]
-    cases.extend(arrow_inputs::write(&dir, job));
+    let cases = [
+        vec![("binary", job(&binary, Format::Binary))],
+        more_inputs(&dir),
+    ]
+    .concat();
     for (name, config) in &cases {
         assert_eq!(run_job(config), expected, "{name}: the same windows");
         group.bench_function(*name, |b| b.iter(|| run_job(config)));
@@ -209,6 +211,17 @@ fn main() {
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
     c.final_summary();
+}
+
+/// The Arrow and Parquet cases (feature `columnar`).
+fn more_inputs(dir: &Path) -> Vec<(&'static str, JobConfig)> {
+    #[cfg(feature = "columnar")]
+    return arrow_inputs::write(dir, job);
+    #[cfg(not(feature = "columnar"))]
+    {
+        let _ = dir;
+        Vec::new()
+    }
 }
 
 #[cfg(feature = "columnar")]

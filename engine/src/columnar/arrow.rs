@@ -13,7 +13,7 @@ use arrow_array::types::{
 };
 use arrow_array::{
     downcast_dictionary_array, downcast_integer_array, Array, ArrayAccessor, ArrayRef,
-    DictionaryArray, GenericStringArray, OffsetSizeTrait, RecordBatch,
+    DictionaryArray, RecordBatch,
 };
 use arrow_buffer::{ArrowNativeType, NullBuffer};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
@@ -176,9 +176,9 @@ impl Decoder {
         let nulls = column.logical_nulls();
         let out = &mut self.keys;
         match column.data_type() {
-            DataType::Utf8 => string_ids(column.as_string::<i32>(), nulls.as_ref(), dict, out)?,
+            DataType::Utf8 => text_ids(column.as_string::<i32>(), nulls.as_ref(), dict, out)?,
             DataType::LargeUtf8 => {
-                string_ids(column.as_string::<i64>(), nulls.as_ref(), dict, out)?;
+                text_ids(column.as_string::<i64>(), nulls.as_ref(), dict, out)?;
             }
             DataType::Utf8View => text_ids(column.as_string_view(), nulls.as_ref(), dict, out)?,
             DataType::Dictionary(..) => downcast_dictionary_array!(
@@ -386,38 +386,6 @@ impl Decoder {
     }
 }
 
-/// [`text_ids`] of a string array without nulls, in batches whose key
-/// lookups overlap ([`crate::ingest::KeyCache::ids_of`] on the array's
-/// contiguous bytes and offsets); with nulls, one by one.
-fn string_ids<O: OffsetSizeTrait>(
-    column: &GenericStringArray<O>,
-    nulls: Option<&NullBuffer>,
-    dict: &Dictionary,
-    out: &mut Vec<u32>,
-) -> Result<()> {
-    let offsets = column.value_offsets();
-    let (Some(first), Some(last)) = (offsets.first(), offsets.last()) else {
-        return Ok(());
-    };
-    let (first, last) = (first.as_usize(), last.as_usize());
-    // The values' bytes as one text (each value is UTF-8, so is their
-    // concatenation; checked all the same, in one SIMD pass).
-    let text = column
-        .value_data()
-        .get(first..last)
-        .and_then(|b| simdutf8::basic::from_utf8(b).ok());
-    let (Some(text), None) = (text, nulls.filter(|n| n.null_count() > 0)) else {
-        return text_ids(column, nulls, dict, out);
-    };
-    let starts: Vec<usize> = offsets[..offsets.len() - 1]
-        .iter()
-        .map(|o| o.as_usize() - first)
-        .collect();
-    let ends: Vec<usize> = offsets[1..].iter().map(|o| o.as_usize() - first).collect();
-    out.reserve(starts.len());
-    with_cache(dict, |cache| cache.ids_of(text, &starts, &ends, out, dict))
-}
-
 /// Appends the id of each text (NONE for nulls), through the parsers'
 /// per-thread key cache.
 fn text_ids<'a, A: ArrayAccessor<Item = &'a str> + Copy>(
@@ -457,11 +425,9 @@ fn gather<K: ArrowDictionaryKeyType>(
         let mut ids = Vec::with_capacity(values.len());
         let nulls = values.logical_nulls();
         match values.data_type() {
-            DataType::Utf8 => {
-                string_ids(values.as_string::<i32>(), nulls.as_ref(), dict, &mut ids)?
-            }
+            DataType::Utf8 => text_ids(values.as_string::<i32>(), nulls.as_ref(), dict, &mut ids)?,
             DataType::LargeUtf8 => {
-                string_ids(values.as_string::<i64>(), nulls.as_ref(), dict, &mut ids)?;
+                text_ids(values.as_string::<i64>(), nulls.as_ref(), dict, &mut ids)?;
             }
             // Refused by the plan; every row reads as a null key.
             _ => ids.resize(values.len(), NONE),
