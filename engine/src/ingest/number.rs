@@ -58,6 +58,80 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     value.is_finite().then_some(value)
 }
 
+/// Bytes of eight ASCII `'0'`s.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// The value of eight ASCII digits read as a little-endian word (the first
+/// digit in the lowest byte), or `None` if a byte is not a digit. No branch
+/// per digit: the check and the conversion work on all eight at once
+/// (Lemire's SWAR conversion, three multiplications).
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into the parsers' loops.
+fn eight_digits(word: u64) -> Option<u64> {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    // A byte is a digit iff its high nibble is 3 and adding 6 keeps it 3
+    // (0x3A..=0x3F overflow into 4). No carry crosses bytes once the first
+    // test passed for all of them.
+    let digits = (word & 0xF0F0_F0F0_F0F0_F0F0) == ZEROS
+        && (word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == ZEROS;
+    if !digits {
+        return None;
+    }
+    let mut v = word - ZEROS;
+    // Pairs: byte 2k + 1 becomes 10·d(2k) + d(2k + 1) (the other bytes are
+    // garbage that the masks below drop).
+    v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    // Quadruples, then the eight digits, in the top half.
+    v = ((v & MASK).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32;
+    Some(v & 0xFFFF_FFFF)
+}
+
+/// The little-endian word of `bytes[end - 8..end]` with its first
+/// `8 - keep` bytes replaced by `'0'`: the last `keep` bytes (`1..=8`)
+/// right-aligned behind leading zeros, ready for [`eight_digits`].
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into the parsers' loops.
+fn digits_before(bytes: &[u8], end: usize, keep: usize) -> u64 {
+    let word = u64::from_le_bytes(bytes[end - 8..end].try_into().expect("8 bytes"));
+    let kept = u64::MAX << (8 * (8 - keep));
+    (word & kept) | (ZEROS & !kept)
+}
+
+/// [`parse_i64`] of `bytes[start..end]` for the common case, an optional
+/// sign and 1 to 16 digits, with whole-word loads from around the field
+/// (`end ≥ 16`, so the bytes before it are read too) and no branch per
+/// digit. `None` when it cannot tell, and then the field may still be a
+/// number that [`parse_i64`] accepts (more digits, the start of the
+/// buffer): the caller asks it.
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into the parsers' loops.
+#[must_use]
+pub(crate) fn parse_i64_in(bytes: &[u8], start: usize, end: usize) -> Option<i64> {
+    if end < 16 || end <= start || end > bytes.len() {
+        return None;
+    }
+    let first = bytes[start];
+    let negative = first == b'-';
+    let signed = usize::from(negative || first == b'+');
+    let n = end - start - signed;
+    let magnitude = if n == 0 {
+        return None;
+    } else if n <= 8 {
+        eight_digits(digits_before(bytes, end, n))?
+    } else if n <= 16 {
+        let high = eight_digits(digits_before(bytes, end - 8, n - 8))?;
+        let low = eight_digits(digits_before(bytes, end, 8))?;
+        high * 100_000_000 + low
+    } else {
+        return None;
+    };
+    // At most 16 digits: below 2^63.
+    let value = magnitude as i64;
+    Some(if negative { -value } else { value })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +172,79 @@ mod tests {
             b"0x10",
         ] {
             assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// `parse_i64_in` either agrees with `parse_i64` or leaves the field to
+    /// it, wherever the field lies in the buffer.
+    fn check_in(field: &[u8]) {
+        for before in 0..20 {
+            for after in 0..10 {
+                let mut buffer = vec![b'7'; before];
+                buffer.extend_from_slice(field);
+                buffer.extend(std::iter::repeat_n(b',', after));
+                let got = parse_i64_in(&buffer, before, before + field.len());
+                if let Some(v) = got {
+                    assert_eq!(
+                        Some(v),
+                        parse_i64(field),
+                        "{:?}",
+                        String::from_utf8_lossy(field)
+                    );
+                }
+                // Within 16 digits and past the first 16 bytes, it tells.
+                let digits = field.iter().filter(|b| b.is_ascii_digit()).count();
+                if before + field.len() >= 16 && digits <= 16 && digits + 1 >= field.len() {
+                    assert_eq!(
+                        got,
+                        parse_i64(field),
+                        "{:?}",
+                        String::from_utf8_lossy(field)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_integers_agree_with_parse_i64() {
+        for field in [
+            &b"0"[..],
+            b"7",
+            b"-7",
+            b"+7",
+            b"-",
+            b"+",
+            b"",
+            b"12345678",
+            b"123456789",
+            b"-1234567890123456",
+            b"9999999999999999",
+            b"99999999999999999",
+            b"0000000000000000",
+            b"1/",
+            b"1:",
+            b"/1",
+            b"-0",
+            b"--1",
+            b"+-1",
+            b"1-",
+            b"12345678\xff",
+            b"\xff12345",
+            b"1234567 ",
+            b"123456789012345 ",
+        ] {
+            check_in(field);
+        }
+        let mut rng = datasets::Rng::new(3);
+        for _ in 0..20_000 {
+            let len = rng.below(19) as usize;
+            let field: Vec<u8> = (0..len)
+                .map(|_| b"0123456789-+/:a \x80"[rng.below(17) as usize])
+                .collect();
+            check_in(&field);
+            let digits: Vec<u8> = (0..len).map(|_| b'0' + rng.below(10) as u8).collect();
+            check_in(&digits);
         }
     }
 }
