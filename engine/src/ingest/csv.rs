@@ -195,6 +195,18 @@ fn rows_at(
             }
             return Ok(());
         };
+        // Room for every line's event, so that the columns never move.
+        let most = memchr::memchr_iter(b'\n', bytes).count() + 1;
+        out.keys.reserve(most);
+        out.record_of.reserve(most);
+        if columns.time.is_some() {
+            out.times.reserve(most);
+        }
+        match &mut out.values {
+            Some(crate::batch::Column::I64(values)) => values.reserve(most),
+            Some(crate::batch::Column::F64(values)) => values.reserve(most),
+            None => {}
+        }
         let mut from = 0;
         while let fast::Stop::Line { start, end } =
             fast::run(level, text, from, &plan, cache, dict, out)?

@@ -68,15 +68,17 @@ const ZEROS: u64 = 0x3030_3030_3030_3030;
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into the parsers' loops.
 fn eight_digits(word: u64) -> Option<u64> {
-    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const PAIRS: u64 = 0x0000_00FF_0000_00FF;
     const MUL1: u64 = 100 + (1_000_000 << 32);
     const MUL2: u64 = 1 + (10_000 << 32);
     // A byte is a digit iff its high nibble is 3 and adding 6 keeps it 3
-    // (0x3A..=0x3F overflow into 4). No carry crosses bytes once the first
-    // test passed for all of them.
-    let digits = (word & 0xF0F0_F0F0_F0F0_F0F0) == ZEROS
-        && (word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == ZEROS;
-    if !digits {
+    // (0x3A..=0x3F carry into 4); a byte that fails the first test may
+    // carry into the next one in the second, but then the whole word fails
+    // anyway.
+    let high =
+        (word & HIGH_NIBBLES) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES) >> 4);
+    if high != 0x3333_3333_3333_3333 {
         return None;
     }
     let mut v = word - ZEROS;
@@ -84,7 +86,7 @@ fn eight_digits(word: u64) -> Option<u64> {
     // garbage that the masks below drop).
     v = v.wrapping_mul(10).wrapping_add(v >> 8);
     // Quadruples, then the eight digits, in the top half.
-    v = ((v & MASK).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)) >> 32;
+    v = ((v & PAIRS).wrapping_mul(MUL1)).wrapping_add(((v >> 16) & PAIRS).wrapping_mul(MUL2)) >> 32;
     Some(v & 0xFFFF_FFFF)
 }
 
@@ -99,12 +101,16 @@ fn digits_before(bytes: &[u8], end: usize, keep: usize) -> u64 {
     (word & kept) | (ZEROS & !kept)
 }
 
+/// The most digits [`parse_i64_in`] reads: its results lie within ±2^53,
+/// so that they are valid event times and exact as floats.
+pub(crate) const FAST_DIGITS: usize = 15;
+
 /// [`parse_i64`] of `bytes[start..end]` for the common case, an optional
-/// sign and 1 to 16 digits, with whole-word loads from around the field
-/// (`end ≥ 16`, so the bytes before it are read too) and no branch per
-/// digit. `None` when it cannot tell, and then the field may still be a
-/// number that [`parse_i64`] accepts (more digits, the start of the
-/// buffer): the caller asks it.
+/// sign and 1 to [`FAST_DIGITS`] digits, with whole-word loads from around
+/// the field (`end ≥ 16`, so the bytes before it are read too) and no
+/// branch per digit. `None` when it cannot tell, and then the field may
+/// still be a number that [`parse_i64`] accepts (more digits, the start of
+/// the buffer): the caller asks it.
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into the parsers' loops.
 #[must_use]
@@ -116,18 +122,16 @@ pub(crate) fn parse_i64_in(bytes: &[u8], start: usize, end: usize) -> Option<i64
     let negative = first == b'-';
     let signed = usize::from(negative || first == b'+');
     let n = end - start - signed;
-    let magnitude = if n == 0 {
-        return None;
-    } else if n <= 8 {
+    let magnitude = if n.wrapping_sub(1) < 8 {
         eight_digits(digits_before(bytes, end, n))?
-    } else if n <= 16 {
+    } else if n.wrapping_sub(1) < FAST_DIGITS {
         let high = eight_digits(digits_before(bytes, end - 8, n - 8))?;
         let low = eight_digits(digits_before(bytes, end, 8))?;
         high * 100_000_000 + low
     } else {
         return None;
     };
-    // At most 16 digits: below 2^63.
+    // Below 10^15 < 2^53 < 2^63.
     let value = magnitude as i64;
     Some(if negative { -value } else { value })
 }
@@ -192,9 +196,10 @@ mod tests {
                         String::from_utf8_lossy(field)
                     );
                 }
-                // Within 16 digits and past the first 16 bytes, it tells.
+                // Within 15 digits and past the first 16 bytes, it tells.
                 let digits = field.iter().filter(|b| b.is_ascii_digit()).count();
-                if before + field.len() >= 16 && digits <= 16 && digits + 1 >= field.len() {
+                if before + field.len() >= 16 && digits <= FAST_DIGITS && digits + 1 >= field.len()
+                {
                     assert_eq!(
                         got,
                         parse_i64(field),
@@ -220,6 +225,8 @@ mod tests {
             b"123456789",
             b"-1234567890123456",
             b"9999999999999999",
+            b"999999999999999",
+            b"-999999999999999",
             b"99999999999999999",
             b"0000000000000000",
             b"1/",
