@@ -25,6 +25,7 @@ mod hardening_sockets;
 mod live_keys;
 mod oracle;
 mod review_9;
+mod simd_levels;
 mod spark_golden;
 mod util;
 mod window_props;

@@ -30,8 +30,9 @@ struct Args {
     #[arg(long)]
     with_spark: bool,
     /// Run only this suite (repeatable): window, threads, latency, jobs,
-    /// polars, spark.
-    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "polars", "spark"])]
+    /// ingest (the engine beside the C references of bench/c/ and the
+    /// parsers alone), polars, spark.
+    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "ingest", "polars", "spark"])]
     only: Vec<String>,
     /// Threads of the "all threads" cases [default: all cores].
     #[arg(long, value_name = "N")]
