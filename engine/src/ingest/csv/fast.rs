@@ -10,6 +10,7 @@
 //! loop at that line, which the caller hands to the scalar parser (so
 //! that errors read as they always did), and the loop resumes after it.
 
+use super::super::intern::Staged;
 use super::super::number::{parse_f64, parse_i64, parse_i64_in};
 use super::super::{time_in_range, KeyCache, ParseBuffer};
 use super::Columns;
@@ -368,6 +369,58 @@ fn lines<S: Simd, V: Values>(
     stop
 }
 
+/// Keys whose lookups are in flight at once: enough to overlap their
+/// cache misses.
+const IN_FLIGHT: usize = 8;
+
+/// Key lookups started ([`KeyCache::stage`]: hashed, slot prefetched) and
+/// resolved [`IN_FLIGHT`] rows later, in order.
+struct Lookups {
+    ring: [Staged; 2 * IN_FLIGHT],
+    staged: usize,
+    resolved: usize,
+}
+
+impl Lookups {
+    /// Stages the key `bytes[start..end]`; resolves the oldest one if
+    /// [`IN_FLIGHT`] are pending.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // The kernel's loop body.
+    fn push(
+        &mut self,
+        text: &str,
+        (start, end): (usize, usize),
+        cache: &mut KeyCache,
+        dict: &Dictionary,
+        keys: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.ring[self.staged % (2 * IN_FLIGHT)] = cache.stage(text.as_bytes(), start, end, 0);
+        self.staged += 1;
+        if self.staged - self.resolved > IN_FLIGHT {
+            let oldest = &self.ring[self.resolved % (2 * IN_FLIGHT)];
+            keys.push(cache.resolve(text, oldest, dict)?);
+            self.resolved += 1;
+        }
+        Ok(())
+    }
+
+    /// Resolves every pending lookup.
+    fn drain(
+        &mut self,
+        text: &str,
+        cache: &mut KeyCache,
+        dict: &Dictionary,
+        keys: &mut Vec<u32>,
+    ) -> Result<()> {
+        while self.resolved < self.staged {
+            let oldest = &self.ring[self.resolved % (2 * IN_FLIGHT)];
+            keys.push(cache.resolve(text, oldest, dict)?);
+            self.resolved += 1;
+        }
+        Ok(())
+    }
+}
+
 /// [`lines`] into `events` and `counts`.
 #[inline(always)]
 #[allow(clippy::inline_always)] // The kernel.
@@ -384,22 +437,39 @@ fn walk<S: Simd, V: Values>(
     // `ends[k]`: the delimiter after field k − 1 (`ends[0]` is the one
     // before the line), so field k is `ends[k] + 1..ends[k + 1]`.
     let mut ends = [0_usize; MAX_FIELDS + 2];
+    let mut lookups = Lookups {
+        ring: [Staged::default(); 2 * IN_FLIGHT],
+        staged: 0,
+        resolved: 0,
+    };
     let mut start = from;
+    let mut stop = Stop::Done;
     while start < bytes.len() {
         let line = line::<S>(bytes, start, &mut ends);
-        if line.quoted
-            || !row::<V>(
-                text, start, &line, &mut ends, plan, cache, dict, events, counts,
-            )?
-        {
-            return Ok(Stop::Line {
+        let fast = !line.quoted
+            && row::<V>(
+                text,
+                start,
+                &line,
+                &mut ends,
+                plan,
+                cache,
+                dict,
+                &mut lookups,
+                events,
+                counts,
+            )?;
+        if !fast {
+            stop = Stop::Line {
                 start,
                 end: line.newline,
-            });
+            };
+            break;
         }
         start = line.newline + 1;
     }
-    Ok(Stop::Done)
+    lookups.drain(text, cache, dict, &mut events.keys)?;
+    Ok(stop)
 }
 
 /// The unquoted line at `start` (`line` has its structure, `ends` its
@@ -415,6 +485,7 @@ fn row<V: Values>(
     plan: &Plan<'_>,
     cache: &mut KeyCache,
     dict: &Dictionary,
+    lookups: &mut Lookups,
     events: &mut Events<V>,
     counts: &mut Counts,
 ) -> Result<bool> {
@@ -474,14 +545,13 @@ fn row<V: Values>(
     } else {
         None
     };
-    let id = cache.id_in(text, key_start, key_end, dict)?;
+    lookups.push(text, (key_start, key_end), cache, dict, &mut events.keys)?;
     if let Some(v) = value {
         events.values.push(v);
     }
     if let Some(t) = time {
         events.times.push(t);
     }
-    events.keys.push(id);
     events.records.push(counts.records as u32);
     counts.lines += 1;
     counts.records += 1;
