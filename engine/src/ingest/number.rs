@@ -46,6 +46,9 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
             return Some(i as f64);
         }
     }
+    if let Some(value) = parse_decimal(bytes) {
+        return Some(value);
+    }
     // Rust's float parser accepts "inf" and "nan": only digits, signs, dots
     // and exponents are let through to it.
     if !bytes
@@ -56,6 +59,44 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     }
     let value: f64 = std::str::from_utf8(bytes).ok()?.parse().ok()?;
     value.is_finite().then_some(value)
+}
+
+/// The powers of ten that are exact as floats, up to the most digits
+/// [`parse_decimal`] reads.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A plain decimal (an optional sign, digits with at most one point, 15
+/// digits at most, e.g. `-12.5`) without Rust's general float parser:
+/// Clinger's fast path. Its digits make an integer `m < 10^15 < 2^53` and
+/// it has `k ≤ 15` digits after the point, so `m` and `10^k` are exact
+/// floats and the one division `m / 10^k`, correctly rounded, is the
+/// correctly rounded value of the decimal, bit for bit what Rust's parser
+/// returns. `None` for anything else (no digit, more digits, exponents).
+fn parse_decimal(bytes: &[u8]) -> Option<f64> {
+    let (negative, rest) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let (mut mantissa, mut digits, mut point) = (0_u64, 0, None);
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'0'..=b'9' if digits < 15 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = point.map_or(0, |p| rest.len() - p - 1);
+    let value = mantissa as f64 / POWERS_OF_TEN[scale];
+    Some(if negative { -value } else { value })
 }
 
 /// Bytes of eight ASCII `'0'`s.
@@ -252,6 +293,91 @@ mod tests {
             check_in(&field);
             let digits: Vec<u8> = (0..len).map(|_| b'0' + rng.below(10) as u8).collect();
             check_in(&digits);
+        }
+    }
+
+    /// `parse_f64` as it was before the decimal fast path.
+    fn parse_f64_reference(bytes: &[u8]) -> Option<f64> {
+        if let Some(i) = parse_i64(bytes) {
+            if i.unsigned_abs() < (1 << 53) {
+                return Some(i as f64);
+            }
+        }
+        if !bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        let value: f64 = std::str::from_utf8(bytes).ok()?.parse().ok()?;
+        value.is_finite().then_some(value)
+    }
+
+    fn check_f64(text: &str) {
+        assert_eq!(
+            parse_f64(text.as_bytes()).map(f64::to_bits),
+            parse_f64_reference(text.as_bytes()).map(f64::to_bits),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn decimals_round_as_the_general_parser_rounds_them() {
+        for text in [
+            "0.1",
+            "-0.0",
+            "+0.0",
+            "0.",
+            ".0",
+            ".",
+            "-.",
+            "-.5",
+            "+.5",
+            "5.",
+            "-5.",
+            "1.2.3",
+            "..1",
+            "1..",
+            "0.30000000000000004",
+            "123456789012345",
+            "1234567890123456",
+            "12345678901234.5",
+            "1234567890123.45",
+            "999999999999999.",
+            ".999999999999999",
+            ".0000000000000001",
+            "9007199254740993",
+            "9007199254740993.0",
+            "-",
+            "+",
+            "",
+            "1e5",
+            "1.5e3",
+            "00000000000000000001.5",
+            "0000000000000.1",
+            "-000.000",
+            "4.35",
+            "0.1234567890123",
+            "98765.4321",
+        ] {
+            check_f64(text);
+        }
+        let mut rng = datasets::Rng::new(17);
+        for _ in 0..200_000 {
+            let int = rng.below(10_000_000_000) >> rng.below(34);
+            let frac_digits = rng.below(12) as usize;
+            let frac = rng.below(10_u64.pow(frac_digits as u32).max(1));
+            let sign = ["", "-", "+"][rng.below(3) as usize];
+            let text = if frac_digits == 0 {
+                format!("{sign}{int}.")
+            } else {
+                format!("{sign}{int}.{frac:0frac_digits$}")
+            };
+            check_f64(&text);
+            check_f64(&text[..text.len() - 1]);
+            if let Some(stripped) = text.strip_prefix(sign) {
+                check_f64(stripped.trim_start_matches('0'));
+            }
         }
     }
 }
