@@ -352,7 +352,10 @@ mod tests {
     fn words_of_a_line_over_the_limit_never_reach_the_dictionary() {
         let dict = Dictionary::new();
         let parser = Parser::new(Format::Text, Extract::Words, 100);
-        let long = (0..50).map(|i| format!("junk{i}")).collect::<Vec<_>>().join(" ");
+        let long = (0..50)
+            .map(|i| format!("junk{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let input = format!("good\n{long}\nfine\n");
         let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
         assert_eq!(words_of(&parsed, &dict), ["good", "fine"]);
