@@ -77,10 +77,7 @@ public final class FlinkPeer {
             number(a, "window-s", 10),
             number(a, "slide-s", 1),
             Boolean.parseBoolean(a.getOrDefault("explain", "false")),
-            a.getOrDefault("sql-settings", "best").equals("best"));
-        if (!Arrays.asList("best", "default").contains(a.getOrDefault("sql-settings", "best"))) {
-            fail("--sql-settings must be best or default");
-        }
+            optionalChoice(a, "sql-settings", "best", "default").equals("best"));
         if (job.windowS() % job.slideS() != 0) {
             fail("--window-s must be a multiple of --slide-s");
         }
@@ -156,7 +153,15 @@ public final class FlinkPeer {
     }
 
     static String choice(Map<String, String> a, String name, String... allowed) {
-        String v = required(a, name);
+        return oneOf(name, required(a, name), allowed);
+    }
+
+    /** --name, one of `allowed`, the first of them when not given. */
+    static String optionalChoice(Map<String, String> a, String name, String... allowed) {
+        return oneOf(name, a.getOrDefault(name, allowed[0]), allowed);
+    }
+
+    static String oneOf(String name, String v, String... allowed) {
         if (!Arrays.asList(allowed).contains(v)) {
             fail("--" + name + " must be one of " + String.join(", ", allowed) + ", got `" + v + "`");
         }

@@ -409,20 +409,24 @@ fn run_flink(
 /// over the iterations); the engine's ratios pair each iteration with the
 /// Flink run that followed it.
 pub fn summary_section(out: &mut String, rec: &Recorder, threads: usize) {
-    let mib = rec
-        .facts
-        .get("flink_input_bytes")
-        .map_or(0.0, |b| b / f64::from(1 << 20));
-    let _ = writeln!(
-        out,
-        "\n## Flink side by side ({WINDOW_S} s window / {SLIDE_S} s slide, the same {mib:.0} MiB files, parallelism {threads})\n"
-    );
-    if !rec
+    let ran = rec
         .rows()
         .iter()
-        .any(|r| r.suite == "flink" && !r.case.starts_with("engine_"))
-    {
-        let _ = writeln!(out, "Not run in this run.");
+        .any(|r| r.suite == "flink" && !r.case.starts_with("engine_"));
+    let _ = write!(
+        out,
+        "\n## Flink side by side ({WINDOW_S} s window / {SLIDE_S} s slide"
+    );
+    if let (true, Some(bytes)) = (ran, rec.facts.get("flink_input_bytes")) {
+        let _ = write!(
+            out,
+            ", the same {:.0} MiB files, parallelism {threads}",
+            bytes / f64::from(1 << 20)
+        );
+    }
+    let _ = writeln!(out, ")\n");
+    if !ran {
+        let _ = writeln!(out, "Not run in this run (see the notes).");
         return;
     }
     // Thousands: Flink's figures are a few thousand.
@@ -563,7 +567,11 @@ mod tests {
         let mut rec = Recorder::create(&dir).unwrap();
         let mut summary = String::new();
         summary_section(&mut summary, &rec, 2);
-        assert!(summary.contains("Not run in this run."), "{summary}");
+        assert!(
+            summary.contains("Not run in this run (see the notes)."),
+            "{summary}"
+        );
+        assert!(!summary.contains("MiB"), "{summary}");
 
         let row = |case: &str, seconds: f64| Row {
             suite: "flink",
