@@ -104,7 +104,7 @@ pub struct JobInputs {
 }
 
 /// Writes `generator`'s records to `path` up to `bytes`.
-fn write(path: &Path, generator: &mut dyn Generator, bytes: usize) -> Result<()> {
+pub fn write(path: &Path, generator: &mut dyn Generator, bytes: usize) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     datasets::write_records(generator, Limit::Bytes(bytes as u64), &mut out, |_| {})
@@ -288,7 +288,21 @@ pub fn config_for(
             )
         }
     };
-    Ok(JobConfig {
+    Ok(file_job(input, format, time, kind, spec, threads))
+}
+
+/// A job over a benchmark input file, as `engine run --input` runs it:
+/// memory-mapped, malformed records skipped, lines up to 1 MiB.
+#[must_use]
+pub fn file_job(
+    input: &Path,
+    format: Format,
+    time: TimeMode,
+    kind: JobKind,
+    spec: WindowSpec,
+    threads: usize,
+) -> JobConfig {
+    JobConfig {
         input: Input::File(input.to_owned()),
         format: Some(format),
         time,
@@ -305,7 +319,7 @@ pub fn config_for(
         // SAFETY: the benchmark's input files are written before the job and
         // not changed while it runs.
         mmap: unsafe { engine::job::MmapChoice::auto() },
-    })
+    }
 }
 
 /// Runs `workload` once on `threads` threads.

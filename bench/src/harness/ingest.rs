@@ -41,7 +41,7 @@ use engine::{Agg, Dictionary, ValueType};
 use super::cref::{self, Programs};
 use super::summary::{ms, ratio_spread, verdict_spread as verdict};
 use super::{Options, Recorder, Row, Spread};
-use crate::jobs::{self, Workload, YSB_RATE};
+use crate::jobs::{self, write, Workload, YSB_RATE};
 
 /// The files of the suite.
 #[derive(Debug)]
@@ -54,15 +54,6 @@ pub struct Inputs {
     pub ysb_spaced: PathBuf,
     /// The ad → campaign table.
     pub ads: PathBuf,
-}
-
-/// Writes `generator` to `path` up to `bytes`.
-fn write(path: &Path, generator: &mut dyn Generator, bytes: usize) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    datasets::write_records(generator, Limit::Bytes(bytes as u64), &mut out, |_| {})
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 impl Inputs {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{ensure, Context, Result};
 use datasets::{EventConfig, EventStream, Limit};
 use engine::ingest::Format;
-use engine::job::{self, Input, JobConfig, JobHooks, JobKind, OnError, TimeMode};
+use engine::job::{self, JobConfig, JobHooks, JobKind, TimeMode};
 use engine::sink::{CsvSink, Sink};
 use engine::{Agg, AggSet, Dictionary, ValueType, WindowResult, WindowSpec};
 
@@ -73,24 +73,9 @@ pub fn engine_config(workload: FlinkWorkload, input: &Path, threads: usize) -> R
             },
         ),
     };
-    Ok(JobConfig {
-        input: Input::File(input.to_owned()),
-        format: Some(format),
-        time,
-        kind,
-        spec,
-        until: None,
-        keep_empty: false,
-        key_ttl: None,
-        threads,
-        on_error: OnError::Skip,
-        max_line_bytes: 1 << 20,
-        run_for: None,
-        socket: engine::source::SocketOptions::default(),
-        // SAFETY: the benchmark's input files are written before the job and
-        // not changed while it runs.
-        mmap: unsafe { engine::job::MmapChoice::auto() },
-    })
+    Ok(crate::jobs::file_job(
+        input, format, time, kind, spec, threads,
+    ))
 }
 
 /// Hooks writing the windows with the engine's CSV sink, as `engine run
