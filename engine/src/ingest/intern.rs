@@ -52,7 +52,7 @@ const MAX_ARENA_BYTES: usize = 64 << 20;
 /// The 16-byte head of a key, loaded so that `(head, len)` identifies keys
 /// of up to 16 bytes: overlapping loads cover every byte, as wyhash-style
 /// hashers read short inputs. A key shorter than 8 bytes has its bytes,
-/// zero-padded, in `head[0]` (little-endian), which [`KeyCache::id_in`]
+/// zero-padded, in `head[0]` (little-endian), which [`KeyCache::stage`]
 /// gets with one masked load.
 #[inline]
 fn head(key: &[u8]) -> [u64; 2] {
@@ -92,17 +92,6 @@ fn prefetch(slot: *const Slot) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = slot;
-}
-
-/// [`head`] of `bytes[start..end]`, with one masked load for a short key
-/// (see [`short_head`]).
-#[inline(always)]
-#[allow(clippy::inline_always)]
-fn head_in(bytes: &[u8], start: usize, end: usize) -> [u64; 2] {
-    match short_head(bytes, start, end) {
-        Some(short) => [short, 0],
-        None => head(&bytes[start..end]),
-    }
 }
 
 /// A folded 64×64→128-bit multiply: a fast, well-mixing combiner.
@@ -221,24 +210,6 @@ impl KeyCache {
     #[inline]
     pub fn id(&mut self, key: &str, dict: &Dictionary) -> Result<u32> {
         self.find(key, head(key.as_bytes()), dict)
-    }
-
-    /// [`KeyCache::id`] of `text[start..end]`, where `text` is the whole
-    /// chunk (see [`head_in`]).
-    #[inline]
-    #[cfg_attr(not(test), allow(dead_code))] // For parsers that look up one key of a larger text.
-    pub fn id_in(
-        &mut self,
-        text: &str,
-        start: usize,
-        end: usize,
-        dict: &Dictionary,
-    ) -> Result<u32> {
-        self.find(
-            &text[start..end],
-            head_in(text.as_bytes(), start, end),
-            dict,
-        )
     }
 
     /// Starts the lookup of the word `text[start..end]`: hashes it (a
@@ -441,9 +412,9 @@ mod tests {
             words
                 .iter()
                 .map(|w| {
-                    let id = c.id_in(&text, at, at + w.len(), &dict).unwrap();
+                    let staged = c.stage(text.as_bytes(), at, at + w.len(), 0);
                     at += w.len() + 1;
-                    id
+                    c.resolve(&text, &staged, &dict).unwrap()
                 })
                 .collect()
         });
