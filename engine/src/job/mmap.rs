@@ -46,7 +46,7 @@ impl Job<'_> {
             line = 2;
         } else {
             self.parsers
-                .insert(Arc::clone(&origin), self.config.parser(None)?);
+                .insert(Arc::clone(&origin), Arc::new(self.config.parser(None)?));
         }
         let mut released = 0;
         while pos < bytes.len() {

@@ -149,7 +149,9 @@ struct Job<'c> {
     late: u64,
     pool: Arc<rayon::ThreadPool>,
     /// One parser per origin: each CSV stream has its own header.
-    parsers: HashMap<Arc<str>, Parser>,
+    /// Shared (`Arc`), so that a round of pieces borrows its parser while
+    /// the job aggregates.
+    parsers: HashMap<Arc<str>, Arc<Parser>>,
     /// Producers whose CSV header was unusable: their lines are skipped.
     ignored: std::collections::HashSet<Arc<str>>,
     /// Parsed chunks to reuse.
@@ -209,7 +211,7 @@ impl Job<'_> {
             });
         }
         let parser = self.config.parser(header)?;
-        self.parsers.insert(origin.into(), parser);
+        self.parsers.insert(origin.into(), Arc::new(parser));
         Ok(())
     }
 
@@ -238,12 +240,12 @@ impl Job<'_> {
         }
         // Every origin's parser is set up from its first chunk (or before a
         // file's first segment); ignored origins never get here.
-        let parser = self
-            .parsers
-            .get(origin)
-            .expect("a parser is set up before an origin's records")
-            .clone();
-        let parser = &parser;
+        let parser = Arc::clone(
+            self.parsers
+                .get(origin)
+                .expect("a parser is set up before an origin's records"),
+        );
+        let parser = &*parser;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
         // Pieces are parsed in rounds of two per thread and aggregated
         // before the next round: the parsed columns of a round are still in
