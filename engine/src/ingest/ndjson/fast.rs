@@ -38,44 +38,35 @@ pub(super) const WINDOW: usize = 8 << 10;
 
 /// How [`scan`] hands over a line.
 pub(super) enum Line<'a> {
-    /// A plain line, valid: the values of the wanted members (`None`: absent
-    /// or `null`), as raw bytes (strings have no escapes).
+    /// A plain line, valid, that passes the filter: the values of the
+    /// wanted members (`None`: absent or `null`), as raw bytes (strings have
+    /// no escapes).
     Fast([Option<&'a [u8]>; 4]),
+    /// This many plain lines, valid, whose filter member is absent or has
+    /// other text: records, but no events.
+    Filtered(u32),
     /// Any other line, without its `\n` or `\r\n`, for the general scanner.
     Slow(&'a [u8]),
 }
 
 /// The wanted member names, `[key, value, time, filter]`, ready for
-/// comparing with integer loads: a filter on the length, then one probe of
-/// a small hash table without collisions.
+/// comparing with integer loads: a filter on the length, then a small hash
+/// table keyed by the first eight bytes.
 #[derive(Debug)]
 pub(super) struct Wanted<'a> {
-    /// Bit `min(len, 63)` set for the length of every wanted name.
+    /// Bit `len % 64` set for the length of every wanted name.
     lengths: u64,
-    /// The multiplier of [`Wanted::bucket`], chosen so that distinct
-    /// names land in distinct buckets.
-    multiplier: u64,
+    /// Open addressing, linear probing; at most four names: never full.
     buckets: [Bucket<'a>; BUCKETS],
+    /// The text the filter member must have, and its [`Bytes::head`].
+    filter: Option<(&'a [u8], [u64; 2])>,
 }
 
 const BUCKETS: usize = 16;
 
-// Odd 64-bit constants (digits of π, e, √2, …); four names or
-// fewer almost always part with the first or second.
-const MULTIPLIERS: [u64; 8] = [
-    0x9E37_79B9_7F4A_7C15,
-    0x243F_6A88_85A3_08D3,
-    0xB7E1_5162_8AED_2A6B,
-    0x6A09_E667_F3BC_C909,
-    0xBB67_AE85_84CA_A73B,
-    0x3C6E_F372_FE94_F82B,
-    0xA54F_F53A_5F1D_36F1,
-    0x510E_527F_ADE6_82D1,
-];
-
 #[derive(Debug, Default, Clone, Copy)]
 struct Bucket<'a> {
-    /// [`name_head`] of the name, its length and text; the slots naming
+    /// [`Bytes::head`] of the name, its length and text; the slots naming
     /// it, as bits (none: an empty bucket).
     head: [u64; 2],
     len: usize,
@@ -83,85 +74,141 @@ struct Bucket<'a> {
     slots: u8,
 }
 
+/// The bucket a name's probe starts at.
+#[inline(always)]
+#[allow(clippy::inline_always)] // Once per member in the innermost loop.
+fn bucket(first: u64, len: usize) -> usize {
+    ((first ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % BUCKETS
+}
+
 impl<'a> Wanted<'a> {
-    pub(super) fn new(names: [Option<&'a str>; 4]) -> Self {
-        let mut lengths = 0;
-        for name in names.iter().flatten() {
-            lengths |= 1 << name.len().min(63);
-        }
-        'multipliers: for multiplier in MULTIPLIERS {
-            let mut wanted = Self {
-                lengths,
-                multiplier,
-                buckets: [Bucket::default(); BUCKETS],
-            };
-            for (slot, name) in names.iter().enumerate() {
-                let Some(text) = name.map(str::as_bytes) else {
-                    continue;
-                };
-                let head = name_head(text, 0, text.len());
-                let bucket = &mut wanted.buckets[wanted.bucket(head, text.len())];
-                if bucket.slots == 0 {
-                    *bucket = Bucket {
-                        head,
-                        len: text.len(),
-                        text,
-                        slots: 0,
-                    };
-                } else if bucket.text != text {
-                    continue 'multipliers;
-                }
-                bucket.slots |= 1 << slot;
-            }
-            return wanted;
-        }
-        // Names that agree on their length and first and last eight bytes
-        // collide whatever the multiplier: the general scanner takes every
-        // line naming a member of a wanted length.
-        Self {
-            lengths,
-            multiplier: 0,
+    /// The names of the slots, and the text the filter member must have
+    /// when there is a filter (slot 3).
+    pub(super) fn new(names: [Option<&'a str>; 4], filter: Option<&'a str>) -> Self {
+        let head = |text: &[u8]| {
+            let mut padded = text.to_vec();
+            padded.resize(text.len() + 8, 0);
+            Bytes::new(&padded).map_or([0, 0], |b| b.head(0, text.len()))
+        };
+        let mut wanted = Self {
+            lengths: 0,
             buckets: [Bucket::default(); BUCKETS],
+            filter: filter.map(|text| (text.as_bytes(), head(text.as_bytes()))),
+        };
+        for (slot, name) in names.iter().enumerate() {
+            let Some(text) = name.map(str::as_bytes) else {
+                continue;
+            };
+            wanted.lengths |= 1 << (text.len() % 64);
+            let head = head(text);
+            let mut i = bucket(head[0], text.len());
+            while wanted.buckets[i].slots != 0 && wanted.buckets[i].text != text {
+                i = (i + 1) % BUCKETS;
+            }
+            let bucket = &mut wanted.buckets[i];
+            *bucket = Bucket {
+                head,
+                len: text.len(),
+                text,
+                slots: bucket.slots | 1 << slot,
+            };
         }
+        wanted
     }
 
+    /// The slots (bits) naming `bytes[start..end]`.
     #[inline(always)]
     #[allow(clippy::inline_always)] // Once per member in the innermost loop.
-    fn bucket(&self, head: [u64; 2], len: usize) -> usize {
-        ((head[0] ^ head[1] ^ len as u64).wrapping_mul(self.multiplier) >> 60) as usize % BUCKETS
-    }
-
-    /// The slots (bits) naming `bytes[start..end]`, or `None` when the
-    /// fast path cannot tell.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // Once per member in the innermost loop.
-    fn slots_of(&self, bytes: &[u8], start: usize, end: usize) -> Option<u8> {
+    fn slots_of(&self, bytes: Bytes, start: usize, end: usize) -> u8 {
         let len = end - start;
-        if (self.lengths >> len.min(63)) & 1 == 0 {
-            return Some(0);
+        if (self.lengths >> (len % 64)) & 1 == 0 {
+            return 0;
         }
-        if self.multiplier == 0 {
-            return None;
+        let first = bytes.first(start, len);
+        let mut i = bucket(first, len);
+        loop {
+            let bucket = &self.buckets[i];
+            if bucket.slots == 0 {
+                return 0;
+            }
+            if bucket.len == len
+                && bucket.head[0] == first
+                && (len <= 8 || bytes.load8(end - 8) == bucket.head[1])
+                && (len <= 16 || bytes.get(start, end) == bucket.text)
+            {
+                return bucket.slots;
+            }
+            i = (i + 1) % BUCKETS;
         }
-        let head = name_head(bytes, start, end);
-        let bucket = &self.buckets[self.bucket(head, len)];
-        let hit = bucket.len == len
-            && bucket.head == head
-            && (len <= 16 || &bytes[start..end] == bucket.text);
-        Some(if hit { bucket.slots } else { 0 })
+    }
+
+    /// Whether a line whose filter member has this value becomes an event.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // Once per line.
+    fn passes(&self, bytes: Bytes, value: Option<(usize, usize)>) -> bool {
+        let Some((text, head)) = self.filter else {
+            return true;
+        };
+        let Some((start, end)) = value else {
+            return false;
+        };
+        end - start == text.len()
+            && bytes.head(start, end) == head
+            && (text.len() <= 16 || bytes.get(start, end) == text)
     }
 }
 
-/// `bytes[start..end]` as two integers: the first eight bytes (zero-padded
-/// when shorter) and, when longer, the last eight.
-#[inline]
-fn name_head(bytes: &[u8], start: usize, end: usize) -> [u64; 2] {
-    let len = end - start;
-    let first = load8(bytes, start);
-    if len >= 8 {
-        [first, if len > 8 { load8(bytes, end - 8) } else { 0 }]
-    } else {
-        [first & ((1 << (8 * len)) - 1), 0]
+/// The bytes of a chunk, for loads of eight bytes: the lines the fast path
+/// walks end at least eight bytes before the chunk's end, so that every
+/// load of their bytes is whole.
+#[derive(Clone, Copy)]
+struct Bytes<'a> {
+    bytes: &'a [u8],
+    /// `bytes.len() - 8`: the last newline the fast path walks to.
+    limit: usize,
+}
+
+impl<'a> Bytes<'a> {
+    fn new(bytes: &'a [u8]) -> Option<Self> {
+        let limit = bytes.len().checked_sub(8)?;
+        Some(Self { bytes, limit })
+    }
+
+    /// Eight bytes from `at` as a little-endian integer; zero past the end
+    /// (never for the positions of a walked line).
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // A load in the innermost loop.
+    fn load8(self, at: usize) -> u64 {
+        self.bytes
+            .get(at..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map_or(0, |word| u64::from_le_bytes(*word))
+    }
+
+    /// The `len` bytes from `at` as an integer, zero-padded to eight.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // Once per member in the innermost loop.
+    fn first(self, at: usize, len: usize) -> u64 {
+        let word = self.load8(at);
+        if len >= 8 {
+            word
+        } else {
+            word & ((1 << (8 * len)) - 1)
+        }
+    }
+
+    /// `bytes[start..end]` as two integers: the first eight bytes
+    /// (zero-padded when shorter) and, when longer, the last eight.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // Once per line.
+    fn head(self, start: usize, end: usize) -> [u64; 2] {
+        let len = end - start;
+        let first = self.first(start, len);
+        [first, if len > 8 { self.load8(end - 8) } else { 0 }]
+    }
+
+    fn get(self, start: usize, end: usize) -> &'a [u8] {
+        &self.bytes[start..end]
     }
 }
 
@@ -343,8 +390,8 @@ fn after(bytes: &[u8], from: usize) -> Option<After> {
 /// opening quote `c`: see [`Value`].
 #[inline(always)]
 #[allow(clippy::inline_always)] // Once per member in the innermost loop.
-fn string_value(bytes: &[u8], c: usize, d: usize) -> Value {
-    let w = load8(bytes, d);
+fn string_value(bytes: Bytes, c: usize, d: usize) -> Value {
+    let w = bytes.load8(d);
     let after = if w & MASK3 == COMMA {
         After::Next(d + 2)
     } else if w & MASK4 == COMMA_SPACE {
@@ -352,7 +399,7 @@ fn string_value(bytes: &[u8], c: usize, d: usize) -> Value {
     } else if w & MASK3 == END {
         After::End(d + 2, false)
     } else if w & 0xFF == u64::from(b'"') {
-        after(bytes, d + 1)?
+        after(bytes.bytes, d + 1)?
     } else {
         // A backslash or control character inside the string.
         return None;
@@ -365,7 +412,8 @@ fn string_value(bytes: &[u8], c: usize, d: usize) -> Value {
 /// token. `None`: a nested value, or anything not plain.
 #[cold]
 #[inline(never)]
-fn other_value(bytes: &[u8], index: &[u32], j: usize, b: usize) -> Value {
+fn other_value(padded: Bytes, index: &[u32], j: usize, b: usize) -> Value {
+    let bytes = padded.bytes;
     if bytes[b] != b'"' {
         return None;
     }
@@ -376,7 +424,7 @@ fn other_value(bytes: &[u8], index: &[u32], j: usize, b: usize) -> Value {
     let start = skip_spaces(bytes, i + 1);
     match bytes.get(start)? {
         // Only spaces and the colon lie between the quotes: no entry.
-        b'"' => string_value(bytes, start, index[j + 2] as usize),
+        b'"' => string_value(padded, start, index[j + 2] as usize),
         b'{' | b'[' => None,
         _ => {
             let mut end = start;
@@ -455,7 +503,7 @@ impl Plain {
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
 fn walk(
-    bytes: &[u8],
+    bytes: Bytes,
     index: &[u32],
     cursor: &mut usize,
     start: usize,
@@ -464,15 +512,16 @@ fn walk(
     let mut values = [None; 4];
     let mut seen = 0_u8;
     // The opening quote of the current member's name.
-    let mut name = if load8(bytes, start) & MASK2 == OPEN {
+    let mut name = if bytes.load8(start) & MASK2 == OPEN {
         start + 1
     } else {
-        let i = skip_spaces(bytes, start);
-        if bytes.get(i) != Some(&b'{') {
+        let raw = bytes.bytes;
+        let i = skip_spaces(raw, start);
+        if raw.get(i) != Some(&b'{') {
             return None;
         }
-        let i = skip_spaces(bytes, i + 1);
-        if bytes.get(i) != Some(&b'"') {
+        let i = skip_spaces(raw, i + 1);
+        if raw.get(i) != Some(&b'"') {
             return None;
         }
         i
@@ -482,7 +531,7 @@ fn walk(
     loop {
         let &[name_end, _, value_end, _] = index.get(entry..)?.first_chunk::<4>()?;
         let (name_end, value_end) = (name_end as usize, value_end as usize);
-        let w = load8(bytes, name_end);
+        let w = bytes.load8(name_end);
         let value = if w & MASK3 == COLON {
             name_end + 3
         } else if w & MASK4 == COLON_SPACE {
@@ -490,7 +539,7 @@ fn walk(
         } else {
             // Other spacing, a bare token, or not plain.
             let (value, after, entries) = other_value(bytes, index, entry, name_end)?;
-            let slots = wanted.slots_of(bytes, name + 1, name_end)?;
+            let slots = wanted.slots_of(bytes, name + 1, name_end);
             note(&mut values, &mut seen, slots, value)?;
             entry += entries;
             match after {
@@ -506,9 +555,9 @@ fn walk(
         };
         // A string: its closing quote is at `value_end`, unless the string
         // holds a backslash or control character (then that is not a quote).
-        let slots = wanted.slots_of(bytes, name + 1, name_end)?;
+        let slots = wanted.slots_of(bytes, name + 1, name_end);
         note(&mut values, &mut seen, slots, Some((value, value_end)))?;
-        let w = load8(bytes, value_end);
+        let w = bytes.load8(value_end);
         entry += 4;
         if w & MASK3 == COMMA {
             name = value_end + 2;
@@ -518,7 +567,7 @@ fn walk(
             *cursor = entry;
             return Some(Plain::new(values, value_end + 2, false));
         } else if w & 0xFF == u64::from(b'"') {
-            match after(bytes, value_end + 1)? {
+            match after(bytes.bytes, value_end + 1)? {
                 After::Next(next) => name = next,
                 After::End(end, cr) => {
                     *cursor = entry + usize::from(cr);
@@ -531,15 +580,23 @@ fn walk(
     }
 }
 
-/// A line as stage 2 leaves it for [`scan`].
+/// A line as stage 2 leaves it for [`scan`]: a plain line that passes the
+/// filter, or one for the general scanner, after `filtered` plain lines
+/// that the filter rejected.
 #[derive(Debug, Clone, Copy)]
 struct Found {
+    filtered: u32,
     /// The line: from its first byte to its newline.
-    start: usize,
-    newline: usize,
-    /// When the line is plain, the spans of its wanted values.
-    values: Option<Spans>,
+    start: u32,
+    newline: u32,
+    /// When the line is plain, the spans of its wanted values (`NONE`:
+    /// absent or `null`).
+    values: [(u32, u32); 4],
+    plain: bool,
 }
+
+/// The span of an absent value in [`Found::values`].
+const NONE: (u32, u32) = (u32::MAX, 0);
 
 /// What the stages keep from one window to the next.
 struct State {
@@ -553,6 +610,8 @@ struct State {
     high: bool,
     /// The lines parsed in the current window.
     found: Vec<Found>,
+    /// Plain lines the filter rejected since the last in `found`.
+    filtered: u32,
     max_line_bytes: usize,
 }
 
@@ -578,21 +637,46 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
     // they may not be ASCII.
     let valid = !state.high || simdutf8::basic::from_utf8(&bytes[start..=last_newline]).is_ok();
     state.high = high;
+    // The fast path walks the lines that end at least eight bytes before
+    // the chunk's end, up to `fast_end` (the chunk's last line or two take
+    // the general scanner).
+    let padded = Bytes::new(bytes);
+    let fast_end = padded.and_then(|padded| {
+        if last_newline <= padded.limit {
+            Some(last_newline)
+        } else {
+            let end = (padded.limit + 1).max(start);
+            memchr::memrchr(b'\n', &bytes[start..end]).map(|i| start + i)
+        }
+    });
     let index = &state.index[..state.n + 64];
     let mut k = 0;
     while start <= last_newline {
         let first = k;
-        let plain = walk(bytes, index, &mut k, start, wanted).filter(|plain| {
-            plain.end - start <= state.max_line_bytes
+        let plain = padded
+            .filter(|_| fast_end.is_some_and(|end| start <= end))
+            .and_then(|padded| walk(padded, index, &mut k, start, wanted))
+            .filter(|plain| {
+                plain.end - start <= state.max_line_bytes
                 // Some line is not UTF-8: which one?
                 && (valid || simdutf8::basic::from_utf8(&bytes[start..plain.end]).is_ok())
-        });
-        let found = if let Some(plain) = plain {
-            Found {
-                start,
-                newline: plain.newline,
-                values: Some(plain.values),
+            });
+        if let Some(plain) = plain {
+            start = plain.newline + 1;
+            let padded = padded.expect("a plain line");
+            if !wanted.passes(padded, plain.values[3]) {
+                state.filtered += 1;
+                continue;
             }
+            state.found.push(Found {
+                filtered: std::mem::take(&mut state.filtered),
+                start: 0,
+                newline: 0,
+                values: plain
+                    .values
+                    .map(|v| v.map_or(NONE, |(s, e)| (s as u32, e as u32))),
+                plain: true,
+            });
         } else {
             let newline = memchr::memchr(b'\n', &bytes[start..=last_newline])
                 .map_or(last_newline, |i| start + i);
@@ -600,14 +684,15 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
             while k < state.n && index[k] as usize <= newline {
                 k += 1;
             }
-            Found {
-                start,
-                newline,
-                values: None,
-            }
-        };
-        state.found.push(found);
-        start = found.newline + 1;
+            state.found.push(Found {
+                filtered: std::mem::take(&mut state.filtered),
+                start: start as u32,
+                newline: newline as u32,
+                values: [NONE; 4],
+                plain: false,
+            });
+            start = newline + 1;
+        }
     }
     state.start = start;
     // Keep the entries of the line not yet whole.
@@ -635,6 +720,7 @@ pub(super) fn scan<'a, E>(
         start: 0,
         high: false,
         found: Vec::new(),
+        filtered: 0,
         max_line_bytes,
     };
     let mut classified = 0;
@@ -645,13 +731,21 @@ pub(super) fn scan<'a, E>(
         crate::simd_dispatch!(level, window(bytes: &[u8], classified: usize, to: usize, state_now: &mut State, wanted: &Wanted<'_>) -> ());
         classified = to;
         for found in &state.found {
-            if let Some(values) = found.values {
-                each(Line::Fast(values.map(|v| v.map(|(s, e)| &bytes[s..e]))))?;
+            if found.filtered > 0 {
+                each(Line::Filtered(found.filtered))?;
+            }
+            if found.plain {
+                each(Line::Fast(
+                    found.values.map(|(s, e)| bytes.get(s as usize..e as usize)),
+                ))?;
             } else {
-                let line = &bytes[found.start..found.newline];
+                let line = &bytes[found.start as usize..found.newline as usize];
                 each(Line::Slow(line.strip_suffix(b"\r").unwrap_or(line)))?;
             }
         }
+    }
+    if state.filtered > 0 {
+        each(Line::Filtered(state.filtered))?;
     }
     if state.start < bytes.len() {
         // A last line without a newline.

@@ -86,7 +86,10 @@ fn rows_at(
     dict: &Dictionary,
     out: &mut ParseBuffer,
 ) -> Result<()> {
-    let wanted = Wanted::new(fields.slots());
+    let wanted = Wanted::new(
+        fields.slots(),
+        fields.filter.as_ref().map(|(_, text)| text.as_str()),
+    );
     with_cache(dict, |cache| {
         let mut rows = Rows {
             fields,
@@ -97,14 +100,22 @@ fn rows_at(
         };
         fast::scan(level, bytes, &wanted, max_line_bytes, |line| {
             let index = rows.out.lines;
-            rows.out.lines += 1;
             match line {
                 Line::Fast(values) => {
                     let record = rows.out.records as u32;
+                    rows.out.lines += 1;
                     rows.out.records += 1;
                     rows.event(index, record, values)
                 }
-                Line::Slow(raw) => rows.general(index, raw),
+                Line::Filtered(lines) => {
+                    rows.out.lines += u64::from(lines);
+                    rows.out.records += u64::from(lines);
+                    Ok(())
+                }
+                Line::Slow(raw) => {
+                    rows.out.lines += 1;
+                    rows.general(index, raw)
+                }
             }
         })
     })
@@ -132,11 +143,16 @@ impl Rows<'_> {
             return Ok(());
         };
         match members(line, self.fields.slots()) {
-            Ok(found) => self.event(
-                index,
-                record,
-                [0, 1, 2, 3].map(|slot| found[slot].as_ref().map(|v| v.text().as_bytes())),
-            ),
+            Ok(found) => {
+                let values =
+                    [0, 1, 2, 3].map(|slot| found[slot].as_ref().map(|v| v.text().as_bytes()));
+                if let Some((_, wanted)) = &self.fields.filter {
+                    if values[3] != Some(wanted.as_bytes()) {
+                        return Ok(());
+                    }
+                }
+                self.event(index, record, values)
+            }
             Err(reason) => {
                 self.out.bad(index, || reason);
                 Ok(())
@@ -144,18 +160,13 @@ impl Rows<'_> {
         }
     }
 
-    /// The event of a valid record whose wanted members have these values
-    /// (`[key, value, time, filter]`, `None` when absent or `null`), unless
-    /// the filter rejects it or it lacks what the job needs.
+    /// The event of a valid record that passes the filter, whose wanted
+    /// members have these values (`[key, value, time, filter]`, `None` when
+    /// absent or `null`), unless it lacks what the job needs.
     #[inline]
     fn event(&mut self, index: u64, record: u32, values: [Option<&[u8]>; 4]) -> Result<()> {
-        let [key, value, time, filtered] = values;
+        let [key, value, time, _] = values;
         let (out, fields) = (&mut *self.out, self.fields);
-        if let Some((_, wanted)) = &fields.filter {
-            if filtered != Some(wanted.as_bytes()) {
-                return Ok(());
-            }
-        }
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             out.bad(index, || format!("missing or empty key `{}`", fields.key));
             return Ok(());
