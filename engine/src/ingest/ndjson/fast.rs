@@ -29,7 +29,7 @@
 
 use crate::simd::{Level, Simd};
 
-use super::general::{ends_token, is_scalar_token};
+use super::walk::{pattern, walk, Bytes, Members, Template, Wanted};
 use crate::ingest::{parse_time, time_in_range};
 
 /// Bytes classified per step of stage 1: small enough that the index and
@@ -49,250 +49,15 @@ pub(super) enum Line<'a> {
     Slow(&'a [u8]),
 }
 
-/// The wanted member names, `[key, value, time, filter]`, ready for
-/// comparing with integer loads: a filter on the length, then a small hash
-/// table keyed by the first eight bytes.
-#[derive(Debug)]
-pub(super) struct Wanted<'a> {
-    /// Bit `len % 64` set for the length of every wanted name.
-    lengths: u64,
-    /// Open addressing, linear probing; at most four names: never full.
-    buckets: [Bucket<'a>; BUCKETS],
-    /// The text the filter member must have, and its [`Bytes::head`].
-    filter: Option<(&'a [u8], [u64; 2])>,
-}
-
-const BUCKETS: usize = 16;
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Bucket<'a> {
-    /// [`Bytes::head`] of the name, its length and text; the slots naming
-    /// it, as bits (none: an empty bucket).
-    head: [u64; 2],
-    len: usize,
-    text: &'a [u8],
-    slots: u8,
-}
-
-/// The bucket a name's probe starts at.
-#[inline(always)]
-#[allow(clippy::inline_always)] // Once per member in the innermost loop.
-fn bucket(first: u64, len: usize) -> usize {
-    ((first ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % BUCKETS
-}
-
-impl<'a> Wanted<'a> {
-    /// The names of the slots, and the text the filter member must have
-    /// when there is a filter (slot 3).
-    pub(super) fn new(names: [Option<&'a str>; 4], filter: Option<&'a str>) -> Self {
-        let head = |text: &[u8]| {
-            let mut padded = text.to_vec();
-            padded.resize(text.len() + 8, 0);
-            Bytes::new(&padded).map_or([0, 0], |b| b.head(0, text.len()))
-        };
-        let mut wanted = Self {
-            lengths: 0,
-            buckets: [Bucket::default(); BUCKETS],
-            filter: filter.map(|text| (text.as_bytes(), head(text.as_bytes()))),
-        };
-        for (slot, name) in names.iter().enumerate() {
-            let Some(text) = name.map(str::as_bytes) else {
-                continue;
-            };
-            wanted.lengths |= 1 << (text.len() % 64);
-            let head = head(text);
-            let mut i = bucket(head[0], text.len());
-            while wanted.buckets[i].slots != 0 && wanted.buckets[i].text != text {
-                i = (i + 1) % BUCKETS;
-            }
-            let bucket = &mut wanted.buckets[i];
-            *bucket = Bucket {
-                head,
-                len: text.len(),
-                text,
-                slots: bucket.slots | 1 << slot,
-            };
-        }
-        wanted
-    }
-
-    /// The slots (bits) naming `bytes[start..end]`.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // Once per member in the innermost loop.
-    fn slots_of(&self, bytes: Bytes, start: usize, end: usize) -> u8 {
-        let len = end - start;
-        if (self.lengths >> (len % 64)) & 1 == 0 {
-            return 0;
-        }
-        let first = bytes.first(start, len);
-        let mut i = bucket(first, len);
-        loop {
-            let bucket = &self.buckets[i];
-            if bucket.slots == 0 {
-                return 0;
-            }
-            if bucket.len == len
-                && bucket.head[0] == first
-                && (len <= 8 || bytes.load8(end - 8) == bucket.head[1])
-                && (len <= 16 || bytes.get(start, end) == bucket.text)
-            {
-                return bucket.slots;
-            }
-            i = (i + 1) % BUCKETS;
-        }
-    }
-
-    /// Whether a line whose filter member has this value becomes an event.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // Once per line.
-    fn passes(&self, bytes: Bytes, value: Option<(usize, usize)>) -> bool {
-        let Some((text, head)) = self.filter else {
-            return true;
-        };
-        let Some((start, end)) = value else {
-            return false;
-        };
-        end - start == text.len()
-            && bytes.head(start, end) == head
-            && (text.len() <= 16 || bytes.get(start, end) == text)
-    }
-}
-
-/// The bytes of a chunk, for loads of eight bytes: the lines the fast path
-/// walks end at least eight bytes before the chunk's end, so that every
-/// load of their bytes is whole.
-#[derive(Clone, Copy)]
-struct Bytes<'a> {
-    bytes: &'a [u8],
-    /// `bytes.len() - 8`: the last newline the fast path walks to.
-    limit: usize,
-}
-
-impl<'a> Bytes<'a> {
-    fn new(bytes: &'a [u8]) -> Option<Self> {
-        let limit = bytes.len().checked_sub(8)?;
-        Some(Self { bytes, limit })
-    }
-
-    /// Eight bytes from `at` as a little-endian integer; zero past the end
-    /// (never for the positions of a walked line).
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // A load in the innermost loop.
-    fn load8(self, at: usize) -> u64 {
-        self.bytes
-            .get(at..)
-            .and_then(<[u8]>::first_chunk::<8>)
-            .map_or(0, |word| u64::from_le_bytes(*word))
-    }
-
-    /// The `len` bytes from `at` as an integer, zero-padded to eight.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // Once per member in the innermost loop.
-    fn first(self, at: usize, len: usize) -> u64 {
-        let word = self.load8(at);
-        if len >= 8 {
-            word
-        } else {
-            word & ((1 << (8 * len)) - 1)
-        }
-    }
-
-    /// `bytes[start..end]` as two integers: the first eight bytes
-    /// (zero-padded when shorter) and, when longer, the last eight.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // Once per line.
-    fn head(self, start: usize, end: usize) -> [u64; 2] {
-        let len = end - start;
-        let first = self.first(start, len);
-        [first, if len > 8 { self.load8(end - 8) } else { 0 }]
-    }
-
-    fn get(self, start: usize, end: usize) -> &'a [u8] {
-        &self.bytes[start..end]
-    }
-}
-
-/// Eight bytes from `at` as a little-endian integer, zero-padded past the
-/// end of `bytes`.
-#[inline(always)]
-#[allow(clippy::inline_always)] // A load in the innermost loop.
-fn load8(bytes: &[u8], at: usize) -> u64 {
-    // One comparison: `at < len - 7` bounds both ends of the slice.
-    if at < bytes.len().saturating_sub(7) {
-        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
-    } else {
-        load8_tail(bytes, at)
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn load8_tail(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    let tail = bytes.get(at..).unwrap_or_default();
-    let n = tail.len().min(8);
-    word[..n].copy_from_slice(&tail[..n]);
-    u64::from_le_bytes(word)
-}
-
-/// `text` as little-endian integer, for comparing with [`load8`]'s.
-const fn pattern(text: &[u8]) -> u64 {
-    let mut word = 0;
-    let mut i = 0;
-    while i < text.len() {
-        word |= (text[i] as u64) << (8 * i);
-        i += 1;
-    }
-    word
-}
-
-const MASK2: u64 = 0xFFFF;
-const MASK3: u64 = 0xFF_FFFF;
-const MASK4: u64 = 0xFFFF_FFFF;
-const OPEN: u64 = pattern(b"{\"");
-const COLON: u64 = pattern(b"\":\"");
-const COLON_SPACE: u64 = pattern(b"\": \"");
-const COMMA: u64 = pattern(b"\",\"");
-const COMMA_SPACE: u64 = pattern(b"\", \"");
-const END: u64 = pattern(b"\"}\n");
-
-/// Writes the positions of the set bits of `bits` (plus `base`) to the
-/// front of `dst`, eight at a time without a branch per bit (the slots past
-/// the count get junk); returns the count.
-#[inline(always)]
-#[allow(clippy::inline_always)] // Inlined into each level's classifier.
-fn flatten(mut bits: u64, base: u32, dst: &mut [u32; 64]) -> usize {
-    let count = bits.count_ones() as usize;
-    let mut put = |slot: &mut u32| {
-        *slot = base + bits.trailing_zeros();
-        bits &= bits.wrapping_sub(1);
-    };
-    dst[..8].iter_mut().for_each(&mut put);
-    if count > 8 {
-        dst[8..16].iter_mut().for_each(&mut put);
-        if count > 16 {
-            dst[16..count].iter_mut().for_each(&mut put);
-        }
-    }
-    count
-}
-
-/// Stage 1 on `bytes[from..to]` (`from` a multiple of 64): appends the
-/// positions of its entries to `index[n..]` (which has room for
-/// `to - from + 64` more), returns the new count and whether any byte is
+/// Stage 1 on `bytes[from..to]` (`from` a multiple of 64): pushes to
+/// `masks` one bitmap of entries per 64 bytes, and says whether any byte is
 /// not ASCII.
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
-fn classify<S: Simd>(
-    bytes: &[u8],
-    from: usize,
-    to: usize,
-    index: &mut [u32],
-    mut n: usize,
-) -> (usize, bool) {
+fn classify<S: Simd>(bytes: &[u8], from: usize, to: usize, masks: &mut Vec<u64>) -> bool {
     #[inline(always)]
     #[allow(clippy::inline_always)]
-    fn block<S: Simd>(block: &[u8; 64], base: usize, index: &mut [u32], n: usize) -> (usize, u64) {
+    fn block<S: Simd>(block: &[u8; 64], masks: &mut Vec<u64>) -> u64 {
         // SAFETY: `scan` dispatches to this level only when the CPU has it.
         let (entries, not_ascii) = unsafe {
             let v = S::load(block);
@@ -301,283 +66,25 @@ fn classify<S: Simd>(
                 S::high(v),
             )
         };
-        let dst = (&mut index[n..n + 64]).try_into().expect("64 slots");
-        (n + flatten(entries, base as u32, dst), not_ascii)
+        // Through `black_box`: LLVM otherwise turns the union of the
+        // `movemask`s into a vector of 64 booleans, which it then stores
+        // one bit at a time on AVX2.
+        masks.push(std::hint::black_box(entries));
+        not_ascii
     }
+    masks.reserve((to - from) / 64 + 2);
     let mut high = 0;
     let blocks = bytes[from..to].chunks_exact(64);
     let tail = blocks.remainder();
-    let mut at = from;
     for whole in blocks {
-        let not_ascii;
-        (n, not_ascii) = block::<S>(whole.try_into().expect("64 bytes"), at, index, n);
-        high |= not_ascii;
-        at += 64;
+        high |= block::<S>(whole.try_into().expect("64 bytes"), masks);
     }
     if !tail.is_empty() {
         let mut padded = [b' '; 64];
         padded[..tail.len()].copy_from_slice(tail);
-        let not_ascii;
-        (n, not_ascii) = block::<S>(&padded, at, index, n);
-        high |= not_ascii;
+        high |= block::<S>(&padded, masks);
     }
-    (n, high != 0)
-}
-
-/// Where a member's value ends: at the next member's name (its opening
-/// quote), or at the end of the line.
-#[derive(Clone, Copy)]
-enum After {
-    /// The next name opens at this quote.
-    Next(usize),
-    /// The line ends: the position of its `\r\n` or `\n`, and whether
-    /// there is a `\r`.
-    End(usize, bool),
-}
-
-impl After {
-    /// The entries this takes: the next name's quote, or the line end.
-    fn entries(self) -> usize {
-        match self {
-            After::Next(_) | After::End(_, false) => 1,
-            After::End(_, true) => 2,
-        }
-    }
-}
-
-/// A member's value: its span (`None` for `null`), what follows it, and
-/// the number of entries from the name's closing quote to the next name's
-/// opening quote or the line's end, both included. `None`: the line is not
-/// plain.
-type Value = Option<(Option<(usize, usize)>, After, usize)>;
-
-/// JSON whitespace the fast path allows: spaces only (a tab or `\r` is an
-/// entry; such lines take the general scanner).
-#[inline]
-fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
-    while bytes.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    i
-}
-
-/// What follows a value ending before `from`: spaces, then `,` and the next
-/// name's quote, or `}` and the end of the line. `None`: anything else.
-#[cold]
-#[inline(never)]
-fn after(bytes: &[u8], from: usize) -> Option<After> {
-    let i = skip_spaces(bytes, from);
-    match bytes.get(i)? {
-        b',' => {
-            let i = skip_spaces(bytes, i + 1);
-            (bytes.get(i) == Some(&b'"')).then_some(After::Next(i))
-        }
-        b'}' => {
-            let i = skip_spaces(bytes, i + 1);
-            match bytes.get(i)? {
-                b'\n' => Some(After::End(i, false)),
-                b'\r' if bytes.get(i + 1) == Some(&b'\n') => Some(After::End(i, true)),
-                // A line at the end of the chunk has no newline: the
-                // general scanner takes it.
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// A string value whose closing quote is at `d`, the entry after its
-/// opening quote `c`: see [`Value`].
-#[inline(always)]
-#[allow(clippy::inline_always)] // Once per member in the innermost loop.
-fn string_value(bytes: Bytes, c: usize, d: usize) -> Value {
-    let w = bytes.load8(d);
-    let after = if w & MASK3 == COMMA {
-        After::Next(d + 2)
-    } else if w & MASK4 == COMMA_SPACE {
-        After::Next(d + 3)
-    } else if w & MASK3 == END {
-        After::End(d + 2, false)
-    } else if w & 0xFF == u64::from(b'"') {
-        after(bytes.bytes, d + 1)?
-    } else {
-        // A backslash or control character inside the string.
-        return None;
-    };
-    Some((Some((c + 1, d)), after, 3 + after.entries()))
-}
-
-/// The value of a member whose name closes at `b` (entry `j`) when it is
-/// not a string right after `":"` or `": "`: other spacing, or a bare
-/// token. `None`: a nested value, or anything not plain.
-#[cold]
-#[inline(never)]
-fn other_value(padded: Bytes, index: &[u32], j: usize, b: usize) -> Value {
-    let bytes = padded.bytes;
-    if bytes[b] != b'"' {
-        return None;
-    }
-    let i = skip_spaces(bytes, b + 1);
-    if bytes.get(i) != Some(&b':') {
-        return None;
-    }
-    let start = skip_spaces(bytes, i + 1);
-    match bytes.get(start)? {
-        // Only spaces and the colon lie between the quotes: no entry.
-        b'"' => string_value(padded, start, index[j + 2] as usize),
-        b'{' | b'[' => None,
-        _ => {
-            let mut end = start;
-            while bytes.get(end).is_some_and(|&b| !ends_token(b)) {
-                end += 1;
-            }
-            let token = &bytes[start..end];
-            // A valid token holds no entry (no quote, no control).
-            if !is_scalar_token(token) {
-                return None;
-            }
-            let after = after(bytes, end)?;
-            let value = (token != b"null").then_some((start, end));
-            Some((value, after, 1 + after.entries()))
-        }
-    }
-}
-
-/// Records the value of a member named by `slots` (bits); `None` when a
-/// wanted member comes twice (the general scanner says so).
-#[inline(always)]
-#[allow(clippy::inline_always)] // Once per member in the innermost loop.
-fn note(values: &mut Spans, seen: &mut u8, slots: u8, value: Option<(usize, usize)>) -> Option<()> {
-    if slots != 0 {
-        if *seen & slots != 0 {
-            return None;
-        }
-        *seen |= slots;
-        if slots.is_power_of_two() {
-            values[slots.trailing_zeros() as usize] = value;
-        } else {
-            for (slot, v) in values.iter_mut().enumerate() {
-                if slots & (1 << slot) != 0 {
-                    *v = value;
-                }
-            }
-        }
-    }
-    Some(())
-}
-
-/// The spans of the wanted values of a line, `[key, value, time, filter]`
-/// (`None`: absent or `null`).
-type Spans = [Option<(usize, usize)>; 4];
-
-/// A plain line's wanted values and where it ends.
-struct Plain {
-    values: Spans,
-    /// Its `\r\n` or `\n`.
-    end: usize,
-    newline: usize,
-}
-
-impl Plain {
-    fn new(values: Spans, end: usize, cr: bool) -> Self {
-        Self {
-            values,
-            end,
-            newline: end + usize::from(cr),
-        }
-    }
-}
-
-/// Stage 2 on the line starting at `start`, whose first entry is
-/// `index[*cursor]` and whose newline is classified: the spans of the wanted
-/// members' values, the line's end (its `\r\n` or `\n`) and its newline;
-/// `*cursor` then is the entry after the newline. `None`: the line is not plain
-/// (`*cursor` is then meaningless).
-///
-/// Between a name's closing quote and the next entry only `:` and spaces
-/// may lie, and between a value's closing quote and the next entry only
-/// `,` (or `}`) and spaces: the pattern compared at each closing quote
-/// says where the next entry is, so that in a plain member of strings the
-/// entries `entry..entry + 4` are the closing quote of its name, the quotes of its
-/// value and the opening quote of the next name (or the newline).
-#[inline(always)]
-#[allow(clippy::inline_always)] // Inlined into each level's wrapper.
-fn walk(
-    bytes: Bytes,
-    index: &[u32],
-    cursor: &mut usize,
-    start: usize,
-    wanted: &Wanted,
-) -> Option<Plain> {
-    let mut values = [None; 4];
-    let mut seen = 0_u8;
-    // The opening quote of the current member's name.
-    let mut name = if bytes.load8(start) & MASK2 == OPEN {
-        start + 1
-    } else {
-        let raw = bytes.bytes;
-        let i = skip_spaces(raw, start);
-        if raw.get(i) != Some(&b'{') {
-            return None;
-        }
-        let i = skip_spaces(raw, i + 1);
-        if raw.get(i) != Some(&b'"') {
-            return None;
-        }
-        i
-    };
-    // The first entry after `name`.
-    let mut entry = *cursor + 1;
-    loop {
-        let &[name_end, _, value_end, _] = index.get(entry..)?.first_chunk::<4>()?;
-        let (name_end, value_end) = (name_end as usize, value_end as usize);
-        let w = bytes.load8(name_end);
-        let value = if w & MASK3 == COLON {
-            name_end + 3
-        } else if w & MASK4 == COLON_SPACE {
-            name_end + 4
-        } else {
-            // Other spacing, a bare token, or not plain.
-            let (value, after, entries) = other_value(bytes, index, entry, name_end)?;
-            let slots = wanted.slots_of(bytes, name + 1, name_end);
-            note(&mut values, &mut seen, slots, value)?;
-            entry += entries;
-            match after {
-                After::Next(next) => {
-                    name = next;
-                    continue;
-                }
-                After::End(end, cr) => {
-                    *cursor = entry;
-                    return Some(Plain::new(values, end, cr));
-                }
-            }
-        };
-        // A string: its closing quote is at `value_end`, unless the string
-        // holds a backslash or control character (then that is not a quote).
-        let slots = wanted.slots_of(bytes, name + 1, name_end);
-        note(&mut values, &mut seen, slots, Some((value, value_end)))?;
-        let w = bytes.load8(value_end);
-        entry += 4;
-        if w & MASK3 == COMMA {
-            name = value_end + 2;
-        } else if w & MASK4 == COMMA_SPACE {
-            name = value_end + 3;
-        } else if w & MASK3 == END {
-            *cursor = entry;
-            return Some(Plain::new(values, value_end + 2, false));
-        } else if w & 0xFF == u64::from(b'"') {
-            match after(bytes.bytes, value_end + 1)? {
-                After::Next(next) => name = next,
-                After::End(end, cr) => {
-                    *cursor = entry + usize::from(cr);
-                    return Some(Plain::new(values, end, cr));
-                }
-            }
-        } else {
-            return None;
-        }
-    }
+    high != 0
 }
 
 /// A line as stage 2 leaves it for [`scan`]: a plain line that passes the
@@ -600,14 +107,17 @@ const NONE: (u32, u32) = (u32::MAX, 0);
 
 /// What the stages keep from one window to the next.
 struct State {
-    /// The positions of the entries: `index[..n]` are classified, and
-    /// `index[k..n]` not yet parsed.
-    index: Vec<u32>,
-    n: usize,
+    /// One bitmap of entries per 64 bytes of the chunk, up to the
+    /// classified bytes, and one more (zero) block.
+    masks: Vec<u64>,
     /// The first line not yet parsed.
     start: usize,
     /// Whether the bytes from `start` on may hold non-ASCII bytes.
     high: bool,
+    /// The shape of the last line [`walk`] took, when all its values are
+    /// strings; the members of the line it took last.
+    template: Option<Template>,
+    members: Members,
     /// The lines parsed in the current window.
     found: Vec<Found>,
     /// Plain lines the filter rejected since the last in `found`.
@@ -621,12 +131,10 @@ struct State {
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
 fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, wanted: &Wanted<'_>) {
-    let room = state.n + (to - from) + 128;
-    if state.index.len() < room {
-        state.index.resize(room, 0);
-    }
-    let high;
-    (state.n, high) = classify::<S>(bytes, from, to, &mut state.index, state.n);
+    // Drop the padding block.
+    state.masks.truncate(from / 64);
+    let high = classify::<S>(bytes, from, to, &mut state.masks);
+    state.masks.push(0);
     state.high |= high;
     let Some(last_newline) = memchr::memrchr(b'\n', &bytes[from..to]).map(|i| from + i) else {
         return;
@@ -649,13 +157,21 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
             memchr::memrchr(b'\n', &bytes[start..end]).map(|i| start + i)
         }
     });
-    let index = &state.index[..state.n + 64];
-    let mut k = 0;
+    let masks = &state.masks[..];
     while start <= last_newline {
-        let first = k;
         let plain = padded
             .filter(|_| fast_end.is_some_and(|end| start <= end))
-            .and_then(|padded| walk(padded, index, &mut k, start, wanted))
+            .and_then(|padded| {
+                let shaped = state
+                    .template
+                    .as_ref()
+                    .and_then(|t| t.walk(padded, masks, start));
+                shaped.or_else(|| {
+                    let plain = walk(padded, masks, start, wanted, &mut state.members)?;
+                    state.template = Template::new(bytes, start, plain.newline, &state.members);
+                    Some(plain)
+                })
+            })
             .filter(|plain| {
                 plain.end - start <= state.max_line_bytes
                 // Some line is not UTF-8: which one?
@@ -680,10 +196,6 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
         } else {
             let newline = memchr::memchr(b'\n', &bytes[start..=last_newline])
                 .map_or(last_newline, |i| start + i);
-            k = first;
-            while k < state.n && index[k] as usize <= newline {
-                k += 1;
-            }
             state.found.push(Found {
                 filtered: std::mem::take(&mut state.filtered),
                 start: start as u32,
@@ -695,9 +207,6 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
         }
     }
     state.start = start;
-    // Keep the entries of the line not yet whole.
-    state.index.copy_within(k..state.n, 0);
-    state.n -= k;
 }
 
 /// Parses the lines of `bytes` (as [`lines`](crate::ingest::lines) cuts
@@ -715,10 +224,11 @@ pub(super) fn scan<'a, E>(
         return crate::ingest::lines(bytes).try_for_each(|line| each(Line::Slow(line)));
     }
     let mut state = State {
-        index: Vec::new(),
-        n: 0,
+        masks: Vec::with_capacity(bytes.len() / 64 + 2),
         start: 0,
         high: false,
+        template: None,
+        members: Vec::new(),
         found: Vec::new(),
         filtered: 0,
         max_line_bytes,
@@ -777,14 +287,15 @@ fn eight_digits(w: u64) -> Option<u64> {
 pub(super) fn time(text: &[u8]) -> Result<i64, String> {
     let len = text.len();
     if (8..=16).contains(&len) {
-        let last = eight_digits(load8(text, len - 8));
+        let load8 = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().expect("8 bytes"));
+        let last = eight_digits(load8(len - 8));
         let first = if len > 8 {
             // The first `len - 8` digits, moved up: zero bytes below them
             // count as leading zeros.
             let zeros = pattern(b"00000000")
                 .checked_shr(8 * (len as u32 - 8))
                 .unwrap_or(0);
-            eight_digits(load8(text, 0) << (8 * (16 - len)) | zeros)
+            eight_digits(load8(0) << (8 * (16 - len)) | zeros)
         } else {
             Some(0)
         };
@@ -802,12 +313,11 @@ pub(super) fn time(text: &[u8]) -> Result<i64, String> {
 /// not ASCII.
 #[cfg(test)]
 pub(super) fn classify_for_tests(level: Level, bytes: &[u8]) -> (Vec<u32>, bool) {
-    let mut index = vec![0; bytes.len() + 128];
-    let all = bytes.len();
-    let from = 0;
-    let n = 0;
-    let slots = index.as_mut_slice();
-    let (n, high) = crate::simd_dispatch!(level, classify(bytes: &[u8], from: usize, all: usize, slots: &mut [u32], n: usize) -> (usize, bool));
-    index.truncate(n);
-    (index, high)
+    let mut masks = Vec::new();
+    let (all, from, masks_now) = (bytes.len(), 0, &mut masks);
+    let high = crate::simd_dispatch!(level, classify(bytes: &[u8], from: usize, all: usize, masks_now: &mut Vec<u64>) -> bool);
+    let entries = (0..bytes.len() as u32)
+        .filter(|&i| masks[i as usize / 64] >> (i % 64) & 1 == 1)
+        .collect();
+    (entries, high)
 }

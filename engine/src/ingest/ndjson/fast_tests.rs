@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 
-use super::fast::{classify_for_tests, scan, time, Line, Wanted, WINDOW};
+use super::fast::{classify_for_tests, scan, time, Line, WINDOW};
 use super::general::members;
+use super::walk::Wanted;
 use super::{rows_at, Names, Rows};
 use crate::batch::Column;
 use crate::dictionary::Dictionary;
@@ -368,6 +369,89 @@ fn random_chunks_parse_as_with_the_general_scanner_alone() {
         check_rows(&chunk, &key_is_filter, 1 << 20);
         check_rows(&chunk, &float_value, 100);
     }
+}
+
+/// A chunk of lines of one shape (the YSB members, in either spelling) with
+/// random values: mostly plain strings, now and then with a byte that
+/// breaks the shape or the line (quotes, escapes, controls, separators,
+/// invalid UTF-8), a token, or an edit anywhere in the line.
+fn same_shape_chunk(rng: &mut datasets::Rng, lines: usize, spaced: bool) -> Vec<u8> {
+    let names = [
+        "user_id",
+        "ad_id",
+        "event_type",
+        "event_time",
+        "v",
+        "ip_address",
+    ];
+    let (colon, comma) = if spaced { (": ", ", ") } else { (":", ",") };
+    let alphabet: [&[u8]; 14] = [
+        b"a",
+        b"7",
+        b"-",
+        b" ",
+        b"\xc3\xa9",
+        b"\"",
+        b"\\n",
+        b"\x01",
+        b",",
+        b":",
+        b"}",
+        b"\xff",
+        b"\t",
+        b"\n",
+    ];
+    let mut chunk = Vec::new();
+    for _ in 0..lines {
+        let mut line = b"{".to_vec();
+        for (m, name) in names.iter().enumerate() {
+            if m > 0 {
+                line.extend_from_slice(comma.as_bytes());
+            }
+            line.extend_from_slice(format!("\"{name}\"{colon}").as_bytes());
+            if rng.below(100) == 0 {
+                line.extend_from_slice(b"12");
+                continue;
+            }
+            line.push(b'"');
+            for _ in 0..rng.below(12) {
+                let odd = rng.below(60) == 0;
+                let piece = alphabet[if odd { rng.below(14) } else { rng.below(5) } as usize];
+                line.extend_from_slice(piece);
+            }
+            if *name == "event_type" && rng.below(2) == 0 {
+                line.extend_from_slice(b"view");
+            }
+            line.push(b'"');
+        }
+        line.push(b'}');
+        if rng.below(50) == 0 {
+            let at = rng.below(line.len() as u64) as usize;
+            line.remove(at);
+        }
+        chunk.extend(line);
+        chunk.push(b'\n');
+    }
+    chunk.extend_from_slice(PADDING.as_bytes());
+    chunk
+}
+
+#[test]
+fn lines_of_one_shape_take_the_template_exactly_when_plain() {
+    let mut rng = datasets::Rng::new(9);
+    let fields = ysb_names();
+    let (mut plain, mut all) = (0, 0);
+    for round in 0..150 {
+        let chunk = same_shape_chunk(&mut rng, 1 + round % 200, round % 2 == 0);
+        all += lines(&chunk).count();
+        plain += check_fields(&chunk, &fields, 1 << 20);
+        check_rows(&chunk, &fields, 1 << 20);
+    }
+    assert!(plain * 2 > all, "the fast path is taken: {plain} of {all}");
+    assert!(
+        plain * 10 < all * 9,
+        "unusual lines are generated: {plain} of {all}"
+    );
 }
 
 #[test]

@@ -28,9 +28,11 @@
 
 mod fast;
 mod general;
+mod walk;
 
-use self::fast::{Line, Wanted};
+use self::fast::Line;
 use self::general::members;
+use self::walk::Wanted;
 use super::text::check_line;
 use super::{with_cache, KeyCache, ParseBuffer};
 use crate::dictionary::Dictionary;
