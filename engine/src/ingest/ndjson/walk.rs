@@ -158,10 +158,11 @@ impl<'a> Bytes<'a> {
     #[inline(always)]
     #[allow(clippy::inline_always)] // A load in the innermost loop.
     pub(super) fn load8(self, at: usize) -> u64 {
-        self.bytes
-            .get(at..)
-            .and_then(<[u8]>::first_chunk::<8>)
-            .map_or(0, |word| u64::from_le_bytes(*word))
+        if at <= self.limit {
+            u64::from_le_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
+        } else {
+            0
+        }
     }
 
     /// The `len` bytes from `at` as an integer, zero-padded to eight.
@@ -439,8 +440,10 @@ pub(super) fn walk(
 #[derive(Debug, Default)]
 pub(super) struct Template {
     segments: Vec<Segment>,
-    /// The middle words of the segments longer than 16 bytes.
+    /// The middle words of the segments longer than 24 bytes.
     words: Vec<u64>,
+    /// Slots whose member is another slot's: `(from, to)`.
+    aliases: Vec<(usize, usize)>,
     cr: bool,
 }
 
@@ -449,14 +452,20 @@ pub(super) struct Template {
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     len: usize,
-    /// The first eight bytes (zero-padded when shorter) and the last eight.
+    /// The first eight bytes (zero-padded when shorter), the next eight
+    /// and the last eight.
     first: u64,
+    second: u64,
     last: u64,
-    /// When longer than 16 bytes: its words from the ninth byte on, but
-    /// the last, in [`Template::words`].
+    /// When longer than 24 bytes: its words from the 17th byte on, but the
+    /// last, in [`Template::words`].
     middle: (usize, usize),
-    slots: u8,
+    /// The first slot of the value after it, or [`NO_SLOT`].
+    slot: usize,
 }
+
+/// The slot of a value no slot wants: one past the four, ignored.
+const NO_SLOT: usize = 7;
 
 impl Template {
     /// The template of the line `start..=newline` that [`walk`] took with
@@ -474,14 +483,24 @@ impl Template {
         let mut from = start;
         for &(quotes, slots) in members {
             let (open, close) = quotes?;
-            template.push(&bytes[from..=open], slots);
+            let first = if slots == 0 {
+                NO_SLOT
+            } else {
+                slots.trailing_zeros() as usize
+            };
+            template.push(&bytes[from..=open], first);
+            for slot in first + 1..4 {
+                if slots & (1 << slot) != 0 {
+                    template.aliases.push((first, slot));
+                }
+            }
             from = close;
         }
-        template.push(&bytes[from..=newline], 0);
+        template.push(&bytes[from..=newline], NO_SLOT);
         Some(template)
     }
 
-    fn push(&mut self, segment: &[u8], slots: u8) {
+    fn push(&mut self, segment: &[u8], slot: usize) {
         let word = |at: usize| {
             let mut padded = [0; 8];
             let part = &segment[at..segment.len().min(at + 8)];
@@ -490,15 +509,16 @@ impl Template {
         };
         let len = segment.len();
         let from = self.words.len();
-        if len > 16 {
-            self.words.extend((8..len - 8).step_by(8).map(word));
+        if len > 24 {
+            self.words.extend((16..len - 8).step_by(8).map(word));
         }
         self.segments.push(Segment {
             len,
             first: word(0),
+            second: if len > 16 { word(8) } else { 0 },
             last: word(len.saturating_sub(8)),
             middle: (from, self.words.len()),
-            slots,
+            slot,
         });
     }
 
@@ -512,7 +532,8 @@ impl Template {
         }
         bytes.load8(at) == segment.first
             && bytes.load8(at + len - 8) == segment.last
-            && (len <= 16 || self.middle_matches(bytes, at, segment))
+            && (len <= 16 || bytes.load8(at + 8) == segment.second)
+            && (len <= 24 || self.middle_matches(bytes, at, segment))
     }
 
     #[inline(never)]
@@ -521,7 +542,7 @@ impl Template {
         self.words[from..to]
             .iter()
             .enumerate()
-            .all(|(i, &word)| bytes.load8(at + 8 + 8 * i) == word)
+            .all(|(i, &word)| bytes.load8(at + 16 + 8 * i) == word)
     }
 
     /// The line starting at `start` when it has this shape (its newline
@@ -533,10 +554,11 @@ impl Template {
         if !self.matches(bytes, start, first) {
             return None;
         }
-        let mut values = [None; 4];
-        // The opening quote of the next value, and its slots.
+        let mut values = [None; NO_SLOT + 1];
+        debug_assert!((NO_SLOT + 1).is_power_of_two());
+        // The opening quote of the next value, and its slot.
         let mut open = start + first.len - 1;
-        let mut slots = first.slots;
+        let mut slot = first.slot;
         for segment in rest {
             // A backslash or control character in the value is the entry
             // found here; the segment starts with a quote.
@@ -544,19 +566,16 @@ impl Template {
             if !self.matches(bytes, close, segment) {
                 return None;
             }
-            if slots != 0 {
-                for (slot, v) in values.iter_mut().enumerate() {
-                    if slots & (1 << slot) != 0 {
-                        *v = Some((open + 1, close));
-                    }
-                }
-            }
-            slots = segment.slots;
+            values[slot & NO_SLOT] = Some((open + 1, close));
+            slot = segment.slot;
             open = close + segment.len - 1;
+        }
+        for &(from, to) in &self.aliases {
+            values[to] = values[from];
         }
         // `open` is the newline now.
         Some(Plain {
-            values,
+            values: [values[0], values[1], values[2], values[3]],
             end: open - usize::from(self.cr),
             newline: open,
         })
