@@ -29,7 +29,7 @@
 
 use crate::simd::{Level, Simd};
 
-use super::walk::{pattern, walk, Bytes, Members, Template, Wanted};
+use super::walk::{pattern, walk, Bytes, Members, Spans, Template, Wanted, NONE};
 use crate::ingest::{parse_time, time_in_range};
 
 /// Bytes classified per step of stage 1: small enough that the index and
@@ -96,14 +96,10 @@ struct Found {
     /// The line: from its first byte to its newline.
     start: u32,
     newline: u32,
-    /// When the line is plain, the spans of its wanted values (`NONE`:
-    /// absent or `null`).
-    values: [(u32, u32); 4],
+    /// When the line is plain, the spans of its wanted values.
+    values: Spans,
     plain: bool,
 }
-
-/// The span of an absent value in [`Found::values`].
-const NONE: (u32, u32) = (u32::MAX, 0);
 
 /// What the stages keep from one window to the next.
 struct State {
@@ -188,9 +184,7 @@ fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, want
                 filtered: std::mem::take(&mut state.filtered),
                 start: 0,
                 newline: 0,
-                values: plain
-                    .values
-                    .map(|v| v.map_or(NONE, |(s, e)| (s as u32, e as u32))),
+                values: plain.values,
                 plain: true,
             });
         } else {

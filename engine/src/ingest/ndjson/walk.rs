@@ -16,9 +16,22 @@
 
 use super::general::{ends_token, is_scalar_token};
 
-/// The spans of the wanted values of a line, `[key, value, time, filter]`
-/// (`None`: absent or `null`).
-pub(super) type Spans = [Option<(usize, usize)>; 4];
+/// The span of a value in the chunk (positions fit `u32`: `scan` refuses
+/// longer chunks), [`NONE`] for an absent or `null` one.
+pub(super) type Span = (u32, u32);
+
+/// The span of an absent or `null` value.
+pub(super) const NONE: Span = (u32::MAX, 0);
+
+/// The spans of the wanted values of a line, `[key, value, time, filter]`.
+pub(super) type Spans = [Span; 4];
+
+/// `start..end` as a [`Span`].
+#[inline(always)]
+#[allow(clippy::inline_always)] // Once per member in the innermost loop.
+fn span(start: usize, end: usize) -> Span {
+    (start as u32, end as u32)
+}
 
 /// A plain line's wanted values and where it ends.
 pub(super) struct Plain {
@@ -124,13 +137,14 @@ impl<'a> Wanted<'a> {
     /// Whether a line whose filter member has this value becomes an event.
     #[inline(always)]
     #[allow(clippy::inline_always)] // Once per line.
-    pub(super) fn passes(&self, bytes: Bytes, value: Option<(usize, usize)>) -> bool {
+    pub(super) fn passes(&self, bytes: Bytes, value: Span) -> bool {
         let Some((text, head)) = self.filter else {
             return true;
         };
-        let Some((start, end)) = value else {
+        if value == NONE {
             return false;
-        };
+        }
+        let (start, end) = (value.0 as usize, value.1 as usize);
         end - start == text.len()
             && bytes.head(start, end) == head
             && (text.len() <= 16 || bytes.get(start, end) == text)
@@ -362,7 +376,7 @@ fn note(values: &mut Spans, seen: &mut u8, slots: u8, value: Option<(usize, usiz
         *seen |= slots;
         for (slot, v) in values.iter_mut().enumerate() {
             if slots & (1 << slot) != 0 {
-                *v = value;
+                *v = value.map_or(NONE, |(start, end)| span(start, end));
             }
         }
     }
@@ -386,7 +400,7 @@ pub(super) fn walk(
     members: &mut Members,
 ) -> Option<Plain> {
     members.clear();
-    let mut values = [None; 4];
+    let mut values = [NONE; 4];
     let mut seen = 0_u8;
     // The opening quote of the current member's name.
     let mut name = if bytes.load8(start) & MASK2 == OPEN {
@@ -554,7 +568,7 @@ impl Template {
         if !self.matches(bytes, start, first) {
             return None;
         }
-        let mut values = [None; NO_SLOT + 1];
+        let mut values = [NONE; NO_SLOT + 1];
         debug_assert!((NO_SLOT + 1).is_power_of_two());
         // The opening quote of the next value, and its slot.
         let mut open = start + first.len - 1;
@@ -566,7 +580,7 @@ impl Template {
             if !self.matches(bytes, close, segment) {
                 return None;
             }
-            values[slot & NO_SLOT] = Some((open + 1, close));
+            values[slot & NO_SLOT] = span(open + 1, close);
             slot = segment.slot;
             open = close + segment.len - 1;
         }
