@@ -1,30 +1,24 @@
-//! The fast path: plain lines parsed from a structural index, simdjson
-//! style.
+//! The fast path: plain lines parsed from bitmaps of their structure,
+//! simdjson style.
 //!
-//! **Stage 1** classifies the chunk 64 bytes at a time with [`Simd`] and
-//! writes the position of every *entry* (a quote, a backslash or a control
-//! character, the newline included) into an index, one window of
-//! [`WINDOW`] bytes at a time so that index and bytes stay in the cache for
-//! stage 2. It also notes whether the window holds a non-ASCII byte.
+//! **Stage 1** classifies the chunk 64 bytes at a time with [`Simd`] into
+//! one bitmap per block of its *entries* (quotes, backslashes and control
+//! characters, the newline included), one window of [`WINDOW`] bytes at a
+//! time so that bitmaps and bytes stay in the cache for stage 2. It also
+//! notes whether the window has a non-ASCII byte.
 //!
-//! **Stage 2** walks the entries of each line that ends in the window. In a
-//! *plain* line (strings without escapes, no control character but the
-//! newline, no nested value, spaces only between tokens) every entry is a
-//! quote, and what lies between a closing quote and the next entry is
-//! compared as one integer: `":"` or `": "` after a name, `","`, `", "` or
-//! `"}\n` after a string value. So a member of strings costs two loads of
-//! the index and two compares, whatever the length of its strings, and
-//! the entries of a line need no reading one by one. A string is valid as
-//! it stands (no entry between its quotes), once its bytes are valid UTF-8:
-//! checked per window, only when the window has a non-ASCII byte. Member
-//! names are compared with one or two integer loads, after a filter on
-//! their length, in a small hash table; bare tokens (numbers, literals)
-//! take a scalar detour that checks them against JSON's grammar.
+//! **Stage 2** ([`super::walk`]) takes each line that ends in the window: a
+//! line shaped like the previous one by comparing the bytes between its
+//! values with the previous line's ([`Template`]), any other plain line by
+//! walking its members ([`walk`]). A string is valid as it stands (no entry
+//! between its quotes) once its bytes are valid UTF-8: checked per window,
+//! only when the window has a non-ASCII byte. The filter is applied here, so
+//! that filtered lines cost a count.
 //!
 //! Anything else (an escape, a tab, a nested value, an empty object, a
-//! wanted member given twice, a malformed line) makes [`walk`] give up, and
-//! the line goes whole to the general scanner ([`super::general`]): the
-//! fast path accepts only lines the general scanner accepts, with the same
+//! wanted member given twice, a malformed line, the chunk's last eight
+//! bytes) goes whole to the general scanner ([`super::general`]): the fast
+//! path accepts only lines the general scanner accepts, with the same
 //! values, and the general scanner words every error.
 
 use crate::simd::{Level, Simd};

@@ -18,13 +18,12 @@
 //! - nesting depth is not limited (the scanner keeps its stack on the heap,
 //!   and a line is at most `max_line_bytes` long).
 //!
-//!
-//! The common line (no escapes, no nested values) is parsed by a fast path
-//! ([`fast`]) from a structural index built with SIMD, 64 bytes at a time:
-//! it makes these checks on the fly, skips the members the job does not
-//! read without looking at their bytes one by one, and hands every other
-//! line whole to the general scanner ([`general`]), which also words the
-//! error.
+//! The common line (no escapes, no nested values, spaces between tokens) is
+//! parsed by a fast path ([`fast`], [`walk`]) from bitmaps of its quotes and
+//! control characters built with SIMD, 64 bytes at a time: it makes these
+//! checks on the fly, skips the members the job does not read without
+//! looking at their bytes one by one, and hands every other line whole to
+//! the general scanner ([`general`]), which also words the error.
 
 mod fast;
 mod general;
