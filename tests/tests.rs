@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_columnar;
 mod cli_help;
 mod cli_memory;
 mod cli_parquet;
@@ -25,6 +26,7 @@ mod hardening_sockets;
 mod live_keys;
 mod oracle;
 mod review_9;
+mod simd_levels;
 mod spark_golden;
 mod util;
 mod window_props;

@@ -57,7 +57,7 @@ pub use event::{events, Event, EventConfig, EventFormat, EventStream, Events, EV
 pub use nexmark::{Bid, BidConfig, BidFormat, BidStream, FIRST_AUCTION_ID, FIRST_PERSON_ID};
 pub use rng::{Rng, Zipf};
 pub use words::WordLines;
-pub use ysb::{YsbConfig, YsbEvent, YsbStream, AD_TYPES, EVENT_TYPES, YSB_MEMBERS};
+pub use ysb::{YsbConfig, YsbEvent, YsbSpelling, YsbStream, AD_TYPES, EVENT_TYPES, YSB_MEMBERS};
 
 /// A source of records written as bytes.
 pub trait Generator {

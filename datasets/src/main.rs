@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use datasets::{
     write_records, BidConfig, BidFormat, BidStream, EventConfig, EventFormat, EventStream,
-    Generator, Limit, WordLines, Written, YsbConfig, YsbStream,
+    Generator, Limit, WordLines, Written, YsbConfig, YsbSpelling, YsbStream,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -50,6 +50,10 @@ Data sets (NAME) and their options [default]:
               --pages N            distinct pages [100]
               --campaigns-out FILE also write the ad->campaign table, CSV
                                    `ad_id,campaign_id` [not written]
+              --spelling compact|spaced
+                                   compact: no space; spaced: a space after every colon
+                                   and comma, as the original benchmark's generator
+                                   writes (the same events either way) [compact]
   nexmark   Nexmark bids auction,bidder,price,date_time (price in cents, epoch ms)
               --format csv|ndjson  [csv]
               --auctions N         auctions, ids from 1000 [10000]
@@ -104,6 +108,7 @@ const DATA_SETS: [(&str, &[&str]); 4] = [
             "--users",
             "--pages",
             "--campaigns-out",
+            "--spelling",
         ],
     ),
     (
@@ -378,7 +383,11 @@ fn generator(
                 campaigns: options.int("--campaigns", 100, 1, 1 << 20)?,
                 ads_per_campaign: options.int("--ads-per-campaign", 10, 1, 1 << 10)?,
             };
-            let stream = YsbStream::new(&config);
+            let spelling = match options.choice("--spelling", &["compact", "spaced"])? {
+                "compact" => YsbSpelling::Compact,
+                _ => YsbSpelling::Spaced,
+            };
+            let stream = YsbStream::new(&config).with_spelling(spelling);
             let table = options
                 .raw("--campaigns-out")
                 .is_some()
@@ -540,6 +549,14 @@ mod tests {
                 "expected csv or binary",
             ),
             (
+                &["ysb", "--out", "x", "--spelling", "pretty"][..],
+                "expected compact or spaced",
+            ),
+            (
+                &["words", "--out", "x", "--spelling", "spaced"][..],
+                "unknown flag `--spelling` for `words`",
+            ),
+            (
                 &["events", "--out", "x", "--out-of-order", "1.5"][..],
                 "--out-of-order 1.5",
             ),
@@ -558,5 +575,33 @@ mod tests {
             assert!(error.contains(fragment), "{line:?}: {error}");
             assert!(!error.contains('\n'), "{line:?}: {error}");
         }
+    }
+
+    #[test]
+    fn ysb_spelling_spaced_writes_the_spaced_events_and_compact_is_the_default() {
+        let dir = std::env::temp_dir().join(format!("datasets-spelling-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let written = |spelling: Option<&str>| {
+            let out = dir.join(format!("{spelling:?}.ndjson"));
+            let mut line = vec!["ysb", "--records", "50", "--out", out.to_str().unwrap()];
+            if let Some(spelling) = spelling {
+                line.extend(["--spelling", spelling]);
+            }
+            run(&args(&line)).unwrap();
+            std::fs::read(&out).unwrap()
+        };
+        let library = |spelling| {
+            let mut stream = YsbStream::new(&YsbConfig::default()).with_spelling(spelling);
+            let mut out = Vec::new();
+            write_records(&mut stream, Limit::Records(50), &mut out, |_| {}).unwrap();
+            out
+        };
+        let default = written(None);
+        assert_eq!(default, library(YsbSpelling::Compact));
+        assert_eq!(written(Some("compact")), default);
+        let spaced = written(Some("spaced"));
+        assert_eq!(spaced, library(YsbSpelling::Spaced));
+        assert!(spaced.starts_with(br#"{"user_id": ""#));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,6 +20,47 @@ pub const YSB_MEMBERS: [&str; 7] = [
     "ip_address",
 ];
 
+/// How an event line is spelled: the same members and values either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YsbSpelling {
+    /// No space anywhere: `{"user_id":"…","page_id":"…",…}` (the default).
+    #[default]
+    Compact,
+    /// A space after every colon and comma, as the original benchmark's
+    /// generator writes its events: `{"user_id": "…", "page_id": "…", …}`.
+    Spaced,
+}
+
+impl YsbSpelling {
+    /// What goes before each member's value, member by member (the member
+    /// names of [`YSB_MEMBERS`] with their quotes, the separators, the
+    /// value's opening quote).
+    fn prefixes(self) -> &'static [&'static [u8]; 7] {
+        const COMPACT: [&[u8]; 7] = [
+            br#"{"user_id":""#,
+            br#"","page_id":""#,
+            br#"","ad_id":""#,
+            br#"","ad_type":""#,
+            br#"","event_type":""#,
+            br#"","event_time":""#,
+            br#"","ip_address":""#,
+        ];
+        const SPACED: [&[u8]; 7] = [
+            br#"{"user_id": ""#,
+            br#"", "page_id": ""#,
+            br#"", "ad_id": ""#,
+            br#"", "ad_type": ""#,
+            br#"", "event_type": ""#,
+            br#"", "event_time": ""#,
+            br#"", "ip_address": ""#,
+        ];
+        match self {
+            YsbSpelling::Compact => &COMPACT,
+            YsbSpelling::Spaced => &SPACED,
+        }
+    }
+}
+
 /// Parameters of [`YsbStream`]; the defaults are the benchmark's.
 #[derive(Debug, Clone)]
 pub struct YsbConfig {
@@ -83,6 +124,10 @@ pub struct YsbEvent<'a> {
 /// {"user_id":"…","page_id":"…","ad_id":"…","ad_type":"banner","event_type":"view","event_time":"1700000000000","ip_address":"10.0.3.7"}
 /// ```
 ///
+/// or, [`with_spelling`](Self::with_spelling)`(`[`YsbSpelling::Spaced`]`)`,
+/// with a space after every colon and comma, as the original benchmark's
+/// generator writes them (the same events otherwise).
+///
 /// Users, pages, ads, ad types and event types are drawn uniformly; event
 /// times increase at [`YsbConfig::rate`]. Ids are random version-4 UUIDs
 /// (`8-4-4-4-12` lower-case hex digits). The table maps each of the
@@ -118,6 +163,7 @@ pub struct YsbStream {
     time_text: CachedDecimal,
     /// Texts of `0..=255`.
     octets: DecimalTable,
+    spelling: YsbSpelling,
 }
 
 /// A random version-4 UUID, lower-case.
@@ -161,7 +207,23 @@ impl YsbStream {
             clock: Clock::new(config.start_ms, config.rate),
             time_text: CachedDecimal::new(),
             octets: DecimalTable::new(0, 256).unwrap_or_else(|| unreachable!()),
+            spelling: YsbSpelling::Compact,
         }
+    }
+
+    /// The same stream written in `spelling` (the events do not change).
+    ///
+    /// ```
+    /// use datasets::{Limit, YsbConfig, YsbSpelling, YsbStream};
+    /// let mut spaced = YsbStream::new(&YsbConfig::default()).with_spelling(YsbSpelling::Spaced);
+    /// let mut line = Vec::new();
+    /// datasets::write_records(&mut spaced, Limit::Records(1), &mut line, |_| {}).unwrap();
+    /// assert!(line.starts_with(br#"{"user_id": ""#));
+    /// ```
+    #[must_use]
+    pub fn with_spelling(mut self, spelling: YsbSpelling) -> Self {
+        self.spelling = spelling;
+        self
     }
 
     /// Every ad id, campaign by campaign: ads `c * ads_per_campaign ..
@@ -228,22 +290,24 @@ impl YsbStream {
 impl Generator for YsbStream {
     #[inline]
     fn append_record(&mut self, out: &mut Vec<u8>) {
+        let prefixes = self.spelling.prefixes();
         let e = self.next_event();
         let (ad_type, event_type, event_time, ip) =
             (e.ad_type, e.event_type, e.event_time, e.ip_address);
-        out.extend_from_slice(br#"{"user_id":""#);
+        let [user, page, ad, ad_kind, kind, time, ip_prefix] = prefixes;
+        out.extend_from_slice(user);
         out.extend_from_slice(e.user_id.as_bytes());
-        out.extend_from_slice(br#"","page_id":""#);
+        out.extend_from_slice(page);
         out.extend_from_slice(e.page_id.as_bytes());
-        out.extend_from_slice(br#"","ad_id":""#);
+        out.extend_from_slice(ad);
         out.extend_from_slice(e.ad_id.as_bytes());
-        out.extend_from_slice(br#"","ad_type":""#);
+        out.extend_from_slice(ad_kind);
         out.extend_from_slice(ad_type.as_bytes());
-        out.extend_from_slice(br#"","event_type":""#);
+        out.extend_from_slice(kind);
         out.extend_from_slice(event_type.as_bytes());
-        out.extend_from_slice(br#"","event_time":""#);
+        out.extend_from_slice(time);
         self.time_text.push(out, event_time);
-        out.extend_from_slice(br#"","ip_address":""#);
+        out.extend_from_slice(ip_prefix);
         for (i, octet) in ip.iter().enumerate() {
             if i > 0 {
                 out.push(b'.');
@@ -366,6 +430,26 @@ mod tests {
             ..config
         });
         assert!(other.campaigns().eq(stream.campaigns()));
+    }
+
+    #[test]
+    fn the_spaced_spelling_has_the_same_events_with_a_space_after_colons_and_commas() {
+        let config = YsbConfig::default();
+        let compact = lines(&config, 2_000);
+        let mut out = Vec::new();
+        let mut stream = YsbStream::new(&config).with_spelling(YsbSpelling::Spaced);
+        write_records(&mut stream, Limit::Records(2_000), &mut out, |_| {}).unwrap();
+        let spaced = String::from_utf8(out).unwrap();
+        assert_ne!(spaced, compact);
+        for (s, c) in spaced.lines().zip(compact.lines()) {
+            // The original generator's shape: `{"user_id": "…", "page_id": …`.
+            assert!(s.starts_with(r#"{"user_id": ""#), "{s}");
+            assert_eq!(s.matches("\", \"").count(), YSB_MEMBERS.len() - 1, "{s}");
+            assert_eq!(s.matches("\": \"").count(), YSB_MEMBERS.len(), "{s}");
+            // Without the spaces (no value holds one) it is the compact line.
+            assert_eq!(s.replace(' ', ""), c);
+        }
+        assert_eq!(spaced.lines().count(), 2_000);
     }
 
     #[test]

@@ -376,7 +376,8 @@ mod x86 {
     }
 }
 
-/// Calls a kernel `f::<S: Simd>(args…)` compiled for [`level`]: the
+/// Calls a kernel `f::<S: Simd>(args…)` compiled for a level (the portable
+/// one when the CPU lacks the level asked for; normally [`level`]): the
 /// expansion defines one `#[target_feature]` wrapper per level, so the
 /// generic kernel (mark it `#[inline(always)]` or `#[inline]`) is inlined
 /// into code compiled for that instruction set.
@@ -399,17 +400,20 @@ macro_rules! simd_dispatch {
         unsafe fn __avx512($($arg: $ty),*) -> $ret {
             $kernel::<$crate::simd::Avx512 $($(, $generic)*)?>($($arg),*)
         }
+        // A level the CPU lacks runs the portable code: never an illegal
+        // instruction, whatever level the caller names.
+        let level: $crate::simd::Level = $level;
         #[cfg(target_arch = "x86_64")]
-        let result = match $level {
-            // SAFETY: `level()` and the tests only choose supported levels.
-            $crate::simd::Level::Avx512 => unsafe { __avx512($($arg),*) },
+        let result = match level {
+            // SAFETY: the CPU supports the level (checked in the guard).
+            $crate::simd::Level::Avx512 if level.is_supported() => unsafe { __avx512($($arg),*) },
             // SAFETY: as above.
-            $crate::simd::Level::Avx2 => unsafe { __avx2($($arg),*) },
-            $crate::simd::Level::Portable => $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*),
+            $crate::simd::Level::Avx2 if level.is_supported() => unsafe { __avx2($($arg),*) },
+            _ => $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*),
         };
         #[cfg(not(target_arch = "x86_64"))]
         let result = {
-            let _ = $level;
+            let _ = level;
             $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*)
         };
         result
@@ -489,6 +493,18 @@ mod tests {
                 let got = crate::simd_dispatch!(level, masks(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 4]);
                 assert_eq!(got, expected, "{level:?} probe {probe:#x} {bytes:?}");
             });
+        }
+    }
+
+    #[test]
+    fn a_level_the_cpu_lacks_runs_the_portable_code_not_an_illegal_instruction() {
+        let bytes = &[b'a'; 64];
+        let table = &[0_u8; 16];
+        let probe = b'a';
+        for level in Level::ALL {
+            // Whatever the CPU: the answer, never SIGILL.
+            let got = crate::simd_dispatch!(level, masks(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 4]);
+            assert_eq!(got, [u64::MAX, 0, 0, 0], "{level:?}");
         }
     }
 

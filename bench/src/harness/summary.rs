@@ -1,15 +1,17 @@
-//! `summary.md` and the plots of a run: medians of the raw rows, ratios,
-//! the published figures beside ours (per core) and the targets.
+//! `summary.md` of a run: medians of the raw rows with their spread
+//! (min–max), ratios, the published figures beside ours (per core), the
+//! targets, the machine's load, and every case of the run in one table (so
+//! that a new suite or peer is summarized without code of its own here).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Options, Recorder};
+use super::load::Load;
+use super::{Options, Recorder, Spread};
 use crate::jobs::Workload;
 use crate::machine::Machine;
-use crate::svg::{Chart, Series};
 
 /// A published figure, per core.
 struct Published {
@@ -81,6 +83,50 @@ fn m(rate: Option<f64>) -> String {
     rate.map_or_else(|| "–".into(), |r| format!("{:.2}", r / 1e6))
 }
 
+/// A figure to three significant digits (at least two decimals below 10).
+fn sig(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// A median with its spread, each multiplied by `k`: `2.10 (1.95–2.31)`;
+/// a single value without one; a dash if the case did not run.
+#[must_use]
+pub fn ms(spread: Option<Spread>, k: f64) -> String {
+    match spread.map(|s| s.scaled(k)) {
+        None => "–".into(),
+        Some(s) if s.n == 1 => sig(s.median),
+        Some(s) => format!("{} ({}–{})", sig(s.median), sig(s.min), sig(s.max)),
+    }
+}
+
+/// A ratio with its spread: `4.1× (3.9–4.3)`, or a dash.
+#[must_use]
+pub fn ratio_spread(spread: Option<Spread>) -> String {
+    match spread {
+        None => "–".into(),
+        Some(s) if s.n == 1 => format!("{}×", sig(s.median)),
+        Some(s) => format!("{}× ({}–{})", sig(s.median), sig(s.min), sig(s.max)),
+    }
+}
+
+/// [`verdict`] on the median (higher is better), saying so when the
+/// spread straddles the target: a noisy verdict.
+#[must_use]
+pub fn verdict_spread(spread: Option<Spread>, target: f64) -> String {
+    let v = verdict(spread.map(|s| s.median), target, true);
+    match spread {
+        Some(s) if s.min < target && target <= s.max => {
+            format!("{v}; the spread straddles the target")
+        }
+        _ => v,
+    }
+}
 /// A ratio `a / b` as `12.3×`, or a dash.
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
@@ -115,16 +161,24 @@ fn verdict(value: Option<f64>, target: f64, higher_is_better: bool) -> String {
 }
 
 /// Writes `summary.md` and the plots.
-pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    rec: &Recorder,
+    machine: &Machine,
+    options: &Options,
+    load: &Load,
+) -> Result<()> {
     let all_threads = options.threads.max(1);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Summary: {} run on {}\n\n{}\nFigures are medians of the iterations in `raw.csv` (elements per second of wall-clock time). \
-         \"Per core\" is the 1-thread figure. Ratios are ours ÷ theirs.\n",
+        "# Summary: {} run on {}\n\n{}{}\nFigures are medians of the iterations in `raw.csv` (elements per second of wall-clock time), \
+         with their spread in brackets: (min–max over the iterations). \
+         \"Per core\" is the 1-thread figure. Ratios are ours ÷ theirs, of the medians unless said otherwise.\n",
         if options.sizes.quick { "quick" } else { "full" },
         machine.host,
-        machine.markdown()
+        machine.markdown(),
+        load.markdown()
     );
 
     // Window operator by W/S.
@@ -134,19 +188,18 @@ pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -
         "| W/S | engine count,sum | engine max | recompute baseline | HashMap baseline | engine ÷ recompute | engine ÷ HashMap |\n|---|---|---|---|---|---|---|"
     );
     for &ratio_ws in options.sizes.ratios {
-        let engine = rec.median("window", "engine_count_sum", ratio_ws, 1);
-        let max = rec.median("window", "engine_max", ratio_ws, 1);
-        let recompute = rec.median("window", "recompute", ratio_ws, 1);
-        let hashmap = rec.median("window", "hashmap", ratio_ws, 1);
+        let spread = |case| rec.spread("window", case, ratio_ws, 1);
+        let median = |case| spread(case).map(|s| s.median);
+        let engine = median("engine_count_sum");
         let _ = writeln!(
             out,
             "| {ratio_ws} | {} | {} | {} | {} | {} | {} |",
-            m(engine),
-            m(max),
-            m(recompute),
-            m(hashmap),
-            ratio(engine, recompute),
-            ratio(engine, hashmap)
+            ms(spread("engine_count_sum"), 1e-6),
+            ms(spread("engine_max"), 1e-6),
+            ms(spread("recompute"), 1e-6),
+            ms(spread("hashmap"), 1e-6),
+            ratio(engine, median("recompute")),
+            ratio(engine, median("hashmap"))
         );
     }
 
@@ -156,39 +209,41 @@ pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -
         "\n## Scaling: 1 thread vs {all_threads} (M per second)\n"
     );
     let _ = writeln!(out, "| workload | 1 thread | {all_threads} threads | speed-up | MB/s on {all_threads} threads |\n|---|---|---|---|---|");
-    let one = rec.median("threads", "engine_count_sum", 60, 1);
-    let all = rec.median("threads", "engine_count_sum", 60, all_threads);
+    let one = rec.spread("threads", "engine_count_sum", 60, 1);
+    let all = rec.spread("threads", "engine_count_sum", 60, all_threads);
+    let median = |s: Option<Spread>| s.map(|s| s.median);
     let _ = writeln!(
         out,
         "| window count,sum, W/S 60 (events) | {} | {} | {} | |",
-        m(one),
-        m(all),
-        ratio(all, one)
+        ms(one, 1e-6),
+        ms(all, 1e-6),
+        ratio(median(all), median(one))
     );
     for w in Workload::ALL {
-        let one = rec.median("jobs", w.name(), 0, 1);
-        let all = rec.median("jobs", w.name(), 0, all_threads);
+        let one = rec.spread("jobs", w.name(), 0, 1);
+        let all = rec.spread("jobs", w.name(), 0, all_threads);
         let bytes = rec
             .facts
             .get(&format!("bytes_per_record_{}", w.name()))
             .copied();
-        let mbs = all
-            .zip(bytes)
-            .map_or_else(|| "–".into(), |(r, b)| format!("{:.0}", r * b / 1e6));
+        let mbs = bytes.map_or_else(|| "–".into(), |b| ms(all, b / 1e6));
         let _ = writeln!(
             out,
             "| job `{}` (records) | {} | {} | {} | {mbs} |",
             w.name(),
-            m(one),
-            m(all),
-            ratio(all, one)
+            ms(one, 1e-6),
+            ms(all, 1e-6),
+            ratio(median(all), median(one))
         );
     }
 
     latency_section(&mut out, rec);
     peers_section(&mut out, rec, all_threads);
+    super::flink::summary_section(&mut out, rec, all_threads);
+    super::ingest::summary(&mut out, rec, all_threads);
     published_section(&mut out, rec, machine);
     targets_section(&mut out, rec, all_threads);
+    every_case_section(&mut out, rec);
     if !rec.notes.is_empty() {
         let _ = writeln!(out, "\n## Notes\n");
         for note in &rec.notes {
@@ -196,7 +251,26 @@ pub fn write(dir: &Path, rec: &Recorder, machine: &Machine, options: &Options) -
         }
     }
     std::fs::write(dir.join("summary.md"), out)?;
-    write_plots(dir, rec, options)
+    super::plots::write(dir, rec, options)
+}
+
+/// Every case of the run, whatever its suite: a new suite or peer shows
+/// here without code of its own.
+fn every_case_section(out: &mut String, rec: &Recorder) {
+    let _ = writeln!(
+        out,
+        "\n## Every case of the run\n\nElements (events, records, lines) per second of each case, in the order measured.\n\n\
+         | suite | case | param | threads | runs | M/s: median (min–max) |\n|---|---|---|---|---|---|"
+    );
+    for (suite, case, param, threads) in rec.cases() {
+        let spread = rec.spread(suite, case, param, threads);
+        let _ = writeln!(
+            out,
+            "| {suite} | {case} | {param} | {threads} | {} | {} |",
+            spread.map_or(0, |s| s.n),
+            ms(spread, 1e-6)
+        );
+    }
 }
 
 /// The latency table.
@@ -247,10 +321,13 @@ fn peers_section(out: &mut String, rec: &Recorder, all_threads: usize) {
             let _ = writeln!(
                 out,
                 "| {r} | {} | {} | {} | {} | {} | {} |",
-                m(rec.median("polars", "engine", r, 1)),
-                m(engine),
-                m(rec.median("polars", "polars", r, all_threads)),
-                m(time_order),
+                ms(rec.spread("polars", "engine", r, 1), 1e-6),
+                ms(rec.spread("polars", "engine", r, all_threads), 1e-6),
+                ms(rec.spread("polars", "polars", r, all_threads), 1e-6),
+                ms(
+                    rec.spread("polars", "polars_time_order", r, all_threads),
+                    1e-6
+                ),
                 ratio(polars_ratio(rec, r, all_threads), Some(1.0)),
                 ratio(engine, time_order)
             );
@@ -268,22 +345,27 @@ fn peers_section(out: &mut String, rec: &Recorder, all_threads: usize) {
 
     let _ = writeln!(out, "\n## Spark side by side (WordCount, 30 s window / 1 s slide, the same 100-byte records, local[{all_threads}])\n");
     let (engine_wc, spark) = spark_rates(rec, all_threads);
-    let _ = writeln!(out, "| system | records/s | engine ÷ it |\n|---|---|---|");
     let _ = writeln!(
         out,
-        "| engine, {all_threads} threads | {} M | |",
-        m(engine_wc)
+        "| system | records/s | per micro-batch: M records/s of processing time | engine ÷ it |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| engine, {all_threads} threads | {} M | (whole runs) {} | |",
+        m(engine_wc),
+        ms(rec.spread("jobs", "wordcount", 0, all_threads), 1e-6)
     );
     let peers = [
-        "Spark DStream, receiver-less source (reduceByKeyAndWindow with inverse, checkpointing; Spark's backpressure)",
-        "Spark DStream, fed by a receiver (as socketTextStream is)",
-        "Spark Structured Streaming (groupBy(window, word).count())",
+        ("dstream", "Spark DStream, receiver-less source (reduceByKeyAndWindow with inverse, checkpointing; Spark's backpressure)"),
+        ("dstream_receiver", "Spark DStream, fed by a receiver (as socketTextStream is)"),
+        ("structured", "Spark Structured Streaming (groupBy(window, word).count())"),
     ];
-    for (name, rate) in peers.iter().zip(spark) {
+    for ((case, name), rate) in peers.iter().zip(spark) {
         let _ = writeln!(
             out,
-            "| {name} | {} M | {} |",
+            "| {name} | {} M | {} | {} |",
             m(rate),
+            ms(rec.spread("spark", case, 0, all_threads), 1e-6),
             ratio(engine_wc, rate)
         );
     }
@@ -297,10 +379,15 @@ fn peers_section(out: &mut String, rec: &Recorder, all_threads: usize) {
 
 /// The published figures beside ours.
 fn published_section(out: &mut String, rec: &Recorder, machine: &Machine) {
-    let _ = writeln!(out, "\n## Published figures, per core\n");
+    let _ = writeln!(
+        out,
+        "\n## Published figures, per core\n\nSources and the approximations behind them: \
+         [`results/published-figures.md`](../../published-figures.md) (in the repository).\n"
+    );
     let _ = writeln!(out, "| source | workload | published per core | how | ours per core | ours is | ours ÷ published |\n|---|---|---|---|---|---|---|");
     for p in PUBLISHED {
-        let ours = rec.median(p.ours.0, p.ours.1, p.ours.2, 1);
+        let spread = rec.spread(p.ours.0, p.ours.1, p.ours.2, 1);
+        let ours = spread.map(|s| s.median);
         let _ = writeln!(
             out,
             "| {} | {} | {} M/s | {} | {} M/s | {} | {} |",
@@ -308,19 +395,20 @@ fn published_section(out: &mut String, rec: &Recorder, machine: &Machine) {
             p.workload,
             m(Some(p.per_core)),
             p.derivation,
-            m(ours),
+            ms(spread, 1e-6),
             p.ours_is,
             ratio(ours, Some(p.per_core))
         );
     }
     let ceiling = machine.read_gbps * 1e9 / 12.0;
-    let window_one = rec.median("window", "engine_count_sum", 60, 1);
+    let window_spread = rec.spread("window", "engine_count_sum", 60, 1);
+    let window_one = window_spread.map(|s| s.median);
     let _ = writeln!(
         out,
         "| this machine | memory-bandwidth ceiling of one core | {} M/s | measured read {:.1} GB/s ÷ 12 bytes an event (u32 key + i64 value) | {} M/s | window operator, W/S 60 | {} |",
         m(Some(ceiling)),
         machine.read_gbps,
-        m(window_one),
+        ms(window_spread, 1e-6),
         ratio(window_one, Some(ceiling))
     );
     let mean_10k = rec.facts.get("latency_mean_us_10000").copied();
@@ -340,20 +428,20 @@ fn targets_section(out: &mut String, rec: &Recorder, all_threads: usize) {
         out,
         "\n## Targets\n\n| target | measured | verdict |\n|---|---|---|"
     );
-    let ysb = rec.median("jobs", "ysb", 0, 1);
+    let ysb = rec.spread("jobs", "ysb", 0, 1);
     let _ = writeln!(
         out,
         "| YSB from an NDJSON file ≥ 10 M events/s per core | {} M/s | {} |",
-        m(ysb),
-        verdict(ysb, 10e6, true)
+        ms(ysb, 1e-6),
+        verdict_spread(ysb, 10e6)
     );
-    let wc = rec.median("jobs", "wordcount", 0, 1);
+    let wc = rec.spread("jobs", "wordcount", 0, 1);
     let _ = writeln!(
         out,
         "| WordCount ≥ 100× D-Streams per core (≥ 6.25 M records/s) | {} M/s ({}) | {} |",
-        m(wc),
-        ratio(wc, Some(62.5e3)),
-        verdict(wc, 100.0 * 62.5e3, true)
+        ms(wc, 1e-6),
+        ratio(wc.map(|s| s.median), Some(62.5e3)),
+        verdict_spread(wc, 100.0 * 62.5e3)
     );
     let _ = writeln!(
         out,
@@ -410,146 +498,4 @@ fn spark_rates(rec: &Recorder, all_threads: usize) -> (Option<f64>, [Option<f64>
             rate("structured"),
         ],
     )
-}
-
-fn write_plots(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
-    window_plot(dir, rec, options)?;
-    threads_plot(dir, rec, options)?;
-    latency_plot(dir, rec)
-}
-
-/// Throughput by `W/S`: the engine, the baselines, polars.
-fn window_plot(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
-    let n = options.threads.max(1);
-    let by_ratio = |suite: &str, case: &str, threads: usize, ratios: &[i64]| -> Vec<(f64, f64)> {
-        ratios
-            .iter()
-            .filter_map(|&r| {
-                rec.median(suite, case, r, threads)
-                    .map(|v| (r as f64, v / 1e6))
-            })
-            .collect()
-    };
-    let ratios = options.sizes.ratios;
-    let mut series = vec![
-        Series {
-            name: "engine count,sum (inverse-reduce)".into(),
-            points: by_ratio("window", "engine_count_sum", 1, ratios),
-        },
-        Series {
-            name: "engine max (deques)".into(),
-            points: by_ratio("window", "engine_max", 1, ratios),
-        },
-        Series {
-            name: "recompute baseline".into(),
-            points: by_ratio("window", "recompute", 1, ratios),
-        },
-        Series {
-            name: "HashMap baseline".into(),
-            points: by_ratio("window", "hashmap", 1, ratios),
-        },
-    ];
-    let polars = by_ratio("polars", "polars", n, &[10, 60]);
-    if !polars.is_empty() {
-        series.push(Series {
-            name: format!("polars, sorted by key ({n} threads)"),
-            points: polars,
-        });
-        series.push(Series {
-            name: format!("polars, time order ({n} threads)"),
-            points: by_ratio("polars", "polars_time_order", n, &[10, 60]),
-        });
-        series.push(Series {
-            name: format!("engine, polars' input ({n} threads)"),
-            points: by_ratio("polars", "engine", n, &[10, 60]),
-        });
-    }
-    let chart = Chart {
-        title: "Window throughput by W/S (1 thread unless noted)".into(),
-        x_label: "window length ÷ slide".into(),
-        y_label: "M events/s".into(),
-        log_x: true,
-        log_y: true,
-        series,
-    };
-    std::fs::write(dir.join("window_throughput.svg"), chart.render())?;
-    Ok(())
-}
-
-/// Throughput by threads: the window operator and every job.
-fn threads_plot(dir: &Path, rec: &Recorder, options: &Options) -> Result<()> {
-    let n = options.threads.max(1);
-    let threads: Vec<usize> = {
-        let mut t = vec![1, n];
-        t.dedup();
-        t
-    };
-    let by_threads = |suite: &str, case: &str, param: i64| -> Vec<(f64, f64)> {
-        threads
-            .iter()
-            .filter_map(|&t| {
-                rec.median(suite, case, param, t)
-                    .map(|v| (t as f64, v / 1e6))
-            })
-            .collect()
-    };
-    let mut series = vec![Series {
-        name: "window count,sum W/S 60".into(),
-        points: by_threads("threads", "engine_count_sum", 60),
-    }];
-    for w in Workload::ALL {
-        series.push(Series {
-            name: format!("job {}", w.name()),
-            points: by_threads("jobs", w.name(), 0),
-        });
-    }
-    let chart = Chart {
-        title: "Throughput by threads".into(),
-        x_label: "threads".into(),
-        y_label: "M events (records)/s".into(),
-        log_x: false,
-        log_y: true,
-        series,
-    };
-    std::fs::write(dir.join("threads.svg"), chart.render())?;
-    Ok(())
-}
-
-/// The latency distribution of each batch size, HDR-style.
-fn latency_plot(dir: &Path, rec: &Recorder) -> Result<()> {
-    // HDR-style: x = 1 / (1 − percentile), the maximum drawn one decade on.
-    let series = rec
-        .latency
-        .iter()
-        .map(|(events, points)| {
-            let mut last_x = 1.0;
-            let pts = points
-                .iter()
-                .filter(|(p, _)| *p > 0.0)
-                .map(|&(p, us)| {
-                    let x = if p >= 100.0 {
-                        last_x * 10.0
-                    } else {
-                        100.0 / (100.0 - p)
-                    };
-                    last_x = x;
-                    (x, us)
-                })
-                .collect();
-            Series {
-                name: format!("{events} events"),
-                points: pts,
-            }
-        })
-        .collect();
-    let chart = Chart {
-        title: "Micro-batch latency distribution (x: 1/(1 − percentile); last point: max)".into(),
-        x_label: "2 = p50, 10 = p90, 100 = p99, 1000 = p99.9".into(),
-        y_label: "µs".into(),
-        log_x: true,
-        log_y: true,
-        series,
-    };
-    std::fs::write(dir.join("latency.svg"), chart.render())?;
-    Ok(())
 }

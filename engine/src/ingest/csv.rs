@@ -1,8 +1,12 @@
 //! CSV records (RFC 4180, one record per line): a header names the columns,
 //! rows give a key, maybe a value and an event time.
 
+mod fast;
+#[cfg(test)]
+mod props;
+
 use super::text::line_text;
-use super::{lines, with_cache, ParseBuffer};
+use super::{lines, with_cache, KeyCache, ParseBuffer};
 use crate::dictionary::Dictionary;
 use crate::error::{Error, Result};
 
@@ -143,84 +147,168 @@ fn split_quoted_row<'a>(
 /// Parses every data line (the header is not part of `bytes`).
 pub(super) fn rows(
     bytes: &[u8],
-    fields: &Columns,
+    columns: &Columns,
     max_line_bytes: usize,
     dict: &Dictionary,
     out: &mut ParseBuffer,
 ) -> Result<()> {
-    // Every column is below `fields.width`, the length of every row used.
-    let key_col = fields.key;
-    let value_col = fields.value;
-    let time_col = fields.time;
-    let filter = fields.filter.as_ref().map(|(c, v)| (*c, v.as_bytes()));
+    rows_at(
+        Some(crate::simd::level()),
+        bytes,
+        columns,
+        max_line_bytes,
+        dict,
+        out,
+    )
+}
+
+/// [`rows`] with the fast path compiled for `level` (one this CPU
+/// supports): lines without anything unusual never leave its loop, the
+/// others go through [`Scalar::line`], as every line of a chunk that is
+/// not UTF-8 does. Without a level, every line goes through
+/// [`Scalar::line`] (the reference the fast path is tested against).
+fn rows_at(
+    level: Option<crate::simd::Level>,
+    bytes: &[u8],
+    columns: &Columns,
+    max_line_bytes: usize,
+    dict: &Dictionary,
+    out: &mut ParseBuffer,
+) -> Result<()> {
     with_cache(dict, |cache| {
-        let mut cells = Vec::with_capacity(fields.width);
         let whole = super::chunk_text(bytes);
+        let mut scalar = Scalar {
+            columns,
+            filter: columns.filter.as_ref().map(|(c, v)| (*c, v.as_bytes())),
+            max_line_bytes,
+            cells: Vec::new(),
+        };
         let estimate = bytes.len() / 24;
         out.keys.reserve(estimate);
         out.record_of.reserve(estimate);
-        for (index, raw) in lines(bytes).enumerate() {
-            let index = index as u64;
-            out.lines += 1;
-            if raw.is_empty() {
-                continue;
+        let fast = level
+            .zip(whole)
+            .zip(fast::Plan::new(columns, max_line_bytes));
+        let Some(((level, text), plan)) = fast else {
+            for raw in lines(bytes) {
+                scalar.line(whole, bytes, raw, cache, dict, out)?;
             }
-            let record = out.records as u32;
-            out.records += 1;
-            let Some(line) = line_text(whole, bytes, raw, index, max_line_bytes, out) else {
-                continue;
-            };
-            if let Err(reason) = split_row(line.as_bytes(), &mut cells) {
-                out.bad(index, || reason.into());
-                continue;
-            }
-            if cells.len() != fields.width {
-                let found = cells.len();
-                out.bad(index, || {
-                    format!("{found} columns, the header has {}", fields.width)
-                });
-                continue;
-            }
-            if let Some((c, wanted)) = filter {
-                if *cells[c] != *wanted {
-                    continue;
-                }
-            }
-            let key = &cells[key_col];
-            if key.is_empty() {
-                out.bad(index, || "empty key".into());
-                continue;
-            }
-            let time = match time_col.map(|c| super::parse_time(&cells[c])).transpose() {
-                Ok(time) => time,
-                Err(reason) => {
-                    out.bad(index, || reason);
-                    continue;
-                }
-            };
-            if let Some(c) = value_col {
-                if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
-                    out.bad(index, || reason);
-                    continue;
-                }
-            }
-            if let Some(t) = time {
-                out.times.push(t);
-            }
-            // The line is valid UTF-8 and fields are cut at ASCII commas and
-            // quotes, so a key is too; an unquoted key borrows from the line.
-            let id = match key {
-                std::borrow::Cow::Borrowed(b) => {
-                    let start = b.as_ptr() as usize - line.as_ptr() as usize;
-                    cache.id(&line[start..start + b.len()], dict)?
-                }
-                std::borrow::Cow::Owned(b) => cache.id(&String::from_utf8_lossy(b), dict)?,
-            };
-            out.keys.push(id);
-            out.record_of.push(record);
+            return Ok(());
+        };
+        // Room for every line's event, so that the columns never move.
+        let most = memchr::memchr_iter(b'\n', bytes).count() + 1;
+        out.keys.reserve(most);
+        out.record_of.reserve(most);
+        if columns.time.is_some() {
+            out.times.reserve(most);
+        }
+        match &mut out.values {
+            Some(crate::batch::Column::I64(values)) => values.reserve(most),
+            Some(crate::batch::Column::F64(values)) => values.reserve(most),
+            None => {}
+        }
+        let mut from = 0;
+        while let fast::Stop::Line { start, end } =
+            fast::run(level, text, from, &plan, cache, dict, out)?
+        {
+            let raw = &bytes[start..end];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            scalar.line(whole, bytes, raw, cache, dict, out)?;
+            from = end + 1;
         }
         Ok(())
     })
+}
+
+/// The line-at-a-time parser: every line of a chunk that is not UTF-8,
+/// and the lines the fast path leaves to it.
+struct Scalar<'c> {
+    columns: &'c Columns,
+    filter: Option<(usize, &'c [u8])>,
+    max_line_bytes: usize,
+    /// The fields of the current line (kept for their memory).
+    cells: Vec<std::borrow::Cow<'c, [u8]>>,
+}
+
+impl<'c> Scalar<'c> {
+    /// Parses one line, `raw` (a slice of `bytes`, without its newline and
+    /// carriage return), the next of the chunk: counts it, and pushes its
+    /// event or counts it as malformed.
+    fn line<'a: 'c>(
+        &mut self,
+        whole: Option<&'a str>,
+        bytes: &'a [u8],
+        raw: &'a [u8],
+        cache: &mut KeyCache,
+        dict: &Dictionary,
+        out: &mut ParseBuffer,
+    ) -> Result<()> {
+        let fields = self.columns;
+        let index = out.lines;
+        out.lines += 1;
+        if raw.is_empty() {
+            return Ok(());
+        }
+        let record = out.records as u32;
+        out.records += 1;
+        let Some(line) = line_text(whole, bytes, raw, index, self.max_line_bytes, out) else {
+            return Ok(());
+        };
+        let cells = &mut self.cells;
+        if let Err(reason) = split_row(line.as_bytes(), cells) {
+            out.bad(index, || reason.into());
+            return Ok(());
+        }
+        if cells.len() != fields.width {
+            let found = cells.len();
+            out.bad(index, || {
+                format!("{found} columns, the header has {}", fields.width)
+            });
+            return Ok(());
+        }
+        if let Some((c, wanted)) = self.filter {
+            if *cells[c] != *wanted {
+                return Ok(());
+            }
+        }
+        let key = &cells[fields.key];
+        if key.is_empty() {
+            out.bad(index, || "empty key".into());
+            return Ok(());
+        }
+        let time = match fields
+            .time
+            .map(|c| super::parse_time(&cells[c]))
+            .transpose()
+        {
+            Ok(time) => time,
+            Err(reason) => {
+                out.bad(index, || reason);
+                return Ok(());
+            }
+        };
+        if let Some(c) = fields.value {
+            if let Err(reason) = super::push_value(&mut out.values, &cells[c]) {
+                out.bad(index, || reason);
+                return Ok(());
+            }
+        }
+        if let Some(t) = time {
+            out.times.push(t);
+        }
+        // The line is valid UTF-8 and fields are cut at ASCII commas and
+        // quotes, so a key is too; an unquoted key borrows from the line.
+        let id = match key {
+            std::borrow::Cow::Borrowed(b) => {
+                let start = b.as_ptr() as usize - line.as_ptr() as usize;
+                cache.id(&line[start..start + b.len()], dict)?
+            }
+            std::borrow::Cow::Owned(b) => cache.id(&String::from_utf8_lossy(b), dict)?,
+        };
+        out.keys.push(id);
+        out.record_of.push(record);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

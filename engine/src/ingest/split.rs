@@ -1,167 +1,109 @@
-//! Word splitting 64 bytes at a time: a whitespace bitmask per block (SWAR:
-//! eight bytes per `u64` operation) and one step per word boundary, instead
-//! of a branch per byte that mispredicts at every boundary.
+//! Word splitting 64 bytes at a time: a whitespace and a newline bitmask per
+//! block (one shuffle and two compares on AVX2, see [`crate::simd`]), then
+//! the word starts and ends of the block read off the masks with one bit
+//! operation each, instead of a branch per byte that mispredicts at every
+//! boundary.
 
-/// ASCII whitespace as `split_ascii_whitespace` has it: space, \t, \n,
-/// \x0C and \r.
-#[cfg(any(test, not(target_arch = "x86_64")))]
-const WHITESPACE: [u8; 5] = [b' ', b'\t', b'\n', 0x0C, b'\r'];
+use crate::simd::Simd;
 
-#[cfg(any(test, not(target_arch = "x86_64")))]
-const LOW: u64 = 0x0101_0101_0101_0101;
-#[cfg(any(test, not(target_arch = "x86_64")))]
-const HIGH: u64 = 0x8080_8080_8080_8080;
+/// ASCII whitespace as `split_ascii_whitespace` has it (space, \t, \n,
+/// \x0C, \r), as [`Simd::in_nibble_set`] takes a set: entry `b & 15` is `b`
+/// for each whitespace byte `b`; the others hold 0, which no byte with a
+/// nonzero low nibble equals.
+const WHITESPACE: [u8; 16] = [
+    b' ', 0, 0, 0, 0, 0, 0, 0, 0, b'\t', b'\n', 0, 0x0C, b'\r', 0, 0,
+];
 
-/// The high bit of every byte of `x` that equals `byte`, exactly (no
-/// borrow between bytes, unlike the classic `haszero`).
-#[cfg(any(test, not(target_arch = "x86_64")))]
-#[inline]
-fn eq_bytes(x: u64, byte: u8) -> u64 {
-    let y = x ^ (LOW * u64::from(byte));
-    // A byte's high bit ends up set iff it is nonzero; no carry crosses
-    // bytes because 0x7F + 0x7F < 0x100.
-    !(((y & !HIGH) + !HIGH) | y) & HIGH
-}
-
-/// Gathers the high bit of each byte into the low 8 bits (byte k → bit k).
-#[cfg(any(test, not(target_arch = "x86_64")))]
-#[inline]
-fn gather(high_bits: u64) -> u64 {
-    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// Bit k of the results: byte k of `block` is whitespace, a newline. Bytes
-/// past the block's end count as whitespace (not newlines).
-#[inline]
-fn masks(block: &[u8]) -> (u64, u64) {
-    let mut padded = [b' '; 64];
-    let bytes: &[u8; 64] = if let Ok(full) = block.try_into() {
-        full
-    } else {
-        padded[..block.len()].copy_from_slice(block);
-        &padded
-    };
-    block_masks(bytes)
-}
-
-/// The whitespace and newline masks of 64 bytes, 16 at a time with SSE2
-/// (part of every x86-64 CPU).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn block_masks(bytes: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    let (mut ws, mut nl) = (0, 0);
-    for lane in 0..4 {
-        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics
-        // exist on every CPU this code runs on; bytes 16·lane..16·lane + 16
-        // lie inside the 64-byte array, and the unaligned load has no
-        // alignment requirement.
-        #[allow(clippy::cast_ptr_alignment)] // `loadu`: any alignment.
-        let (space, newline) = unsafe {
-            let v = _mm_loadu_si128(bytes.as_ptr().add(16 * lane).cast::<__m128i>());
-            let newline = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-            let space = _mm_or_si128(
-                _mm_or_si128(newline, _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))),
-                _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8)),
-                        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x0C)),
-                    ),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
-                ),
-            );
-            (_mm_movemask_epi8(space), _mm_movemask_epi8(newline))
-        };
-        ws |= u64::from(space as u16) << (16 * lane);
-        nl |= u64::from(newline as u16) << (16 * lane);
-    }
-    (ws, nl)
-}
-
-/// The whitespace and newline masks of 64 bytes, eight at a time (SWAR).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn block_masks(bytes: &[u8; 64]) -> (u64, u64) {
-    block_masks_swar(bytes)
-}
-
-/// [`block_masks`] with plain 64-bit integer operations: the portable
-/// version, and the reference the SIMD one is tested against.
-#[cfg(any(test, not(target_arch = "x86_64")))]
-fn block_masks_swar(bytes: &[u8; 64]) -> (u64, u64) {
-    let (mut ws, mut nl) = (0, 0);
-    for (lane, chunk) in bytes.chunks_exact(8).enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let newline = eq_bytes(x, b'\n');
-        let space = WHITESPACE
-            .iter()
-            .fold(newline, |acc, &w| acc | eq_bytes(x, w));
-        ws |= gather(space) << (8 * lane);
-        nl |= gather(newline) << (8 * lane);
-    }
-    (ws, nl)
-}
-
-/// Calls `word(start, end, line)` for every maximal run of non-whitespace
-/// bytes in `bytes`, in order; `line` is the 0-based line of the word.
-pub(super) fn split_words<E>(
+/// Calls `word(start, end, line)` for every word of `bytes` (a maximal run
+/// of non-whitespace bytes), in order, with its 0-based line. Returns the
+/// number of lines (a final line without a newline counts).
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into each SIMD level's kernel.
+pub(super) fn split_words<S: Simd, E>(
     bytes: &[u8],
     mut word: impl FnMut(usize, usize, u32) -> Result<(), E>,
-) -> Result<(), E> {
+) -> Result<u64, E> {
     let mut line = 0_u32;
-    // The open word: its start and line.
-    let mut open: Option<(usize, u32)> = None;
+    // The word left open (at the end of the previous block): its start
+    // and line.
+    let (mut open, mut open_start, mut open_line) = (false, 0_usize, 0_u32);
     // Whether the byte before the current block is whitespace.
-    let mut previous_ws = true;
-    for (b, block) in bytes.chunks(64).enumerate() {
-        let base = b * 64;
-        let (ws, nl) = masks(block);
-        // Class changes: bit i is set where byte i differs from byte i − 1.
-        let mut changes = ws ^ ((ws << 1) | u64::from(previous_ws));
-        while changes != 0 {
-            let i = changes.trailing_zeros();
-            changes &= changes - 1;
-            if ws & (1 << i) == 0 {
-                let below = nl & ((1_u64 << i) - 1);
-                open = Some((base + i as usize, line + below.count_ones()));
-            } else if let Some((start, at)) = open.take() {
-                word(start, base + i as usize, at)?;
+    let mut previous_ws = 1_u64;
+    let mut newlines = 0_u64;
+    let mut blocks = bytes.chunks_exact(64);
+    // The last block is padded with spaces, also when it is empty: every
+    // word is closed inside the loop (one call site, so that `word` is
+    // inlined).
+    let mut padded = [b' '; 64];
+    let tail = blocks.remainder();
+    padded[..tail.len()].copy_from_slice(tail);
+    let tail_newlines = (1_u64 << tail.len()) - 1;
+    let mut base = 0;
+    loop {
+        let (block, last): (&[u8; 64], bool) = match blocks.next() {
+            Some(full) => (full.try_into().expect("64 bytes"), false),
+            None => (&padded, true),
+        };
+        // SAFETY: kernels generic over `S` are only run at a supported
+        // level (`simd_dispatch!`).
+        let (ws, nl) = unsafe {
+            let v = S::load(block);
+            (S::in_nibble_set(v, &WHITESPACE), S::eq(v, b'\n'))
+        };
+        // Bytes past the end are padding (spaces): no newline among them.
+        let nl = if last { nl & tail_newlines } else { nl };
+        let before_ws = (ws << 1) | previous_ws;
+        let mut starts = !ws & before_ws;
+        let mut ends = ws & !before_ws;
+        // Starts and ends alternate: the block's first end closes the word
+        // left open, if any; every other end closes the start before it.
+        while ends != 0 {
+            if !open {
+                let s = starts.trailing_zeros();
+                open_start = base + s as usize;
+                open_line = line + (nl & ((1_u64 << s) - 1)).count_ones();
+                starts &= starts - 1;
             }
+            word(open_start, base + ends.trailing_zeros() as usize, open_line)?;
+            open = false;
+            ends &= ends - 1;
         }
-        line += nl.count_ones();
-        previous_ws = ws >> 63 == 1;
+        if starts != 0 {
+            let s = starts.trailing_zeros();
+            (open, open_start) = (true, base + s as usize);
+            open_line = line + (nl & ((1_u64 << s) - 1)).count_ones();
+        }
+        let count = nl.count_ones();
+        line += count;
+        newlines += u64::from(count);
+        previous_ws = ws >> 63;
+        base += 64;
+        if last {
+            break;
+        }
     }
-    if let Some((start, at)) = open {
-        word(start, bytes.len(), at)?;
-    }
-    Ok(())
+    let unterminated = !bytes.is_empty() && bytes.last() != Some(&b'\n');
+    Ok(newlines + u64::from(unterminated))
 }
 
-/// The number of lines of `bytes` (a final line without a newline counts)
-/// and the length of the longest.
-pub(super) fn line_stats(bytes: &[u8]) -> (u64, usize) {
-    let (mut lines, mut longest, mut start) = (0, 0, 0);
+/// The length of the longest line of `bytes` (its `\r` included).
+pub(super) fn longest_line(bytes: &[u8]) -> usize {
+    let (mut longest, mut start) = (0, 0);
     for end in memchr::memchr_iter(b'\n', bytes) {
-        lines += 1;
         longest = longest.max(end - start);
         start = end + 1;
     }
-    if start < bytes.len() {
-        lines += 1;
-        longest = longest.max(bytes.len() - start);
-    }
-    (lines, longest)
+    longest.max(bytes.len() - start)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::Level;
     use proptest::prelude::*;
 
-    /// The byte-at-a-time reference.
-    fn reference(bytes: &[u8]) -> Vec<(usize, usize, u32)> {
+    /// The byte-at-a-time reference: the words, the lines and the longest.
+    fn reference(bytes: &[u8]) -> (Vec<(usize, usize, u32)>, u64, usize) {
         let mut out = Vec::new();
         let (mut line, mut i) = (0, 0);
         while i < bytes.len() {
@@ -176,60 +118,67 @@ mod tests {
             }
             out.push((start, i, line));
         }
-        out
+        let lengths: Vec<usize> = bytes.split(|&b| b == b'\n').map(<[u8]>::len).collect();
+        let lines = lengths.len() as u64 - u64::from(bytes.is_empty() || bytes.ends_with(b"\n"));
+        (out, lines, lengths.into_iter().max().unwrap_or(0))
     }
 
-    fn split(bytes: &[u8]) -> Vec<(usize, usize, u32)> {
+    #[inline(always)]
+    #[allow(clippy::inline_always)]
+    fn collect<S: Simd>(bytes: &[u8]) -> (Vec<(usize, usize, u32)>, u64) {
         let mut out = Vec::new();
-        split_words::<()>(bytes, |s, e, l| {
-            out.push((s, e, l));
+        let stats = split_words::<S, ()>(bytes, |start, end, line| {
+            out.push((start, end, line));
             Ok(())
         })
         .unwrap();
-        out
+        (out, stats)
+    }
+
+    /// Checks every SIMD level this CPU has against the reference.
+    fn check(bytes: &[u8]) {
+        let (words, lines, longest) = reference(bytes);
+        for level in Level::ALL.into_iter().filter(|l| l.is_supported()) {
+            let (got, got_lines) = crate::simd_dispatch!(level, collect(bytes: &[u8]) -> (Vec<(usize, usize, u32)>, u64));
+            assert_eq!(got, words, "{level:?}");
+            assert_eq!(got_lines, lines, "{level:?}");
+        }
+        assert_eq!(longest_line(bytes), longest);
     }
 
     #[test]
     fn words_lines_and_block_edges() {
-        assert_eq!(split(b"ab  c\nd"), [(0, 2, 0), (4, 5, 0), (6, 7, 1)]);
-        let long = [
-            b"x".repeat(63),
-            b" ".to_vec(),
-            b"y".repeat(70),
-            b"\n\x0b".to_vec(),
-        ]
-        .concat();
-        assert_eq!(split(&long), reference(&long));
-        assert_eq!(split(b""), []);
-    }
-
-    #[test]
-    fn simd_and_swar_masks_agree() {
-        let mut rng = datasets::Rng::new(5);
-        let alphabet = [
-            b' ', b'\t', b'\n', 0x0B, 0x0C, b'\r', b'a', 0x00, 0x80, 0xFF, 0xA0, 0x85,
-        ];
-        for _ in 0..20_000 {
-            let mut block = [0_u8; 64];
-            for b in &mut block {
-                *b = alphabet[rng.below(alphabet.len() as u64) as usize];
-            }
-            assert_eq!(block_masks(&block), block_masks_swar(&block), "{block:?}");
-        }
+        check(b"ab  c\nd");
+        check(
+            &[
+                b"x".repeat(63),
+                b" ".to_vec(),
+                b"y".repeat(70),
+                b"\n\x0b".to_vec(),
+            ]
+            .concat(),
+        );
+        check(b"");
+        check(&b"a".repeat(64));
+        check(&b"a ".repeat(64));
+        check(&[b"z".repeat(200), b"\n".to_vec()].concat());
+        // More words than a batch, and a word open across the flush.
+        check(&b"ab ".repeat(1000));
+        check(&b"w\n".repeat(500));
     }
 
     proptest! {
         #[test]
-        fn matches_the_byte_at_a_time_reference(bytes in proptest::collection::vec(
+        fn every_level_matches_the_byte_at_a_time_reference(bytes in proptest::collection::vec(
             prop_oneof![
                 4 => b'a'..=b'z',
                 2 => Just(b' '),
                 1 => Just(b'\n'),
-                1 => prop::sample::select(vec![b'\t', b'\r', 0x0C, 0x0B, 0x00, 0x1F, 0x21, 0x80, 0xFF, 0xA0]),
+                1 => prop::sample::select(vec![b'\t', b'\r', 0x0C, 0x0B, 0x00, 0x1F, 0x21, 0x80, 0xFF, 0xA0, 0x2A, 0x3A, 0x1A]),
             ],
-            0..400,
+            0..700,
         )) {
-            prop_assert_eq!(split(&bytes), reference(&bytes));
+            check(&bytes);
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
+use super::intern::Staged;
+use super::split::split_words;
 use super::{lines, with_cache, KeyCache, ParseBuffer, RecordError};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
+use crate::simd::Simd;
 
 /// ASCII whitespace as `split_ascii_whitespace` has it: space, \t, \n,
 /// \x0C and \r.
@@ -66,22 +69,25 @@ pub(super) fn words(
     out: &mut ParseBuffer,
 ) -> Result<()> {
     with_cache(dict, |cache| {
-        out.keys.reserve(bytes.len() / 6);
-        out.record_of.reserve(bytes.len() / 6);
         // The common case, a valid UTF-8 chunk, is checked at once (SIMD, in
-        // std); lines are then cut at ASCII newlines, always char boundaries.
+        // std); words are then cut at ASCII whitespace, always char
+        // boundaries. No line is over the limit when the whole chunk is
+        // within it (the job's pieces are 256 KiB, the limit 1 MiB by
+        // default); otherwise the lines are measured first, so that the
+        // words of a line over the limit never reach the dictionary.
         let whole = super::chunk_text(bytes);
-        let (lines_in_chunk, longest) = super::split::line_stats(bytes);
-        if let Some(text) = whole.filter(|_| longest <= max_line_bytes) {
-            // No malformed line: split the whole chunk 64 bytes at a time.
-            out.lines = lines_in_chunk;
-            out.records = lines_in_chunk;
-            return super::split::split_words(bytes, |start, end, line| {
-                // Cut at ASCII whitespace of valid UTF-8: valid UTF-8.
-                out.keys.push(cache.id_in(text, start, end, dict)?);
-                out.record_of.push(line);
-                Ok(())
-            });
+        let fits = |_: &&str| {
+            bytes.len() <= max_line_bytes || super::split::longest_line(bytes) <= max_line_bytes
+        };
+        if let Some(text) = whole.filter(fits) {
+            // Words of 4 bytes and a space, as English text has them; the
+            // columns grow on denser text.
+            out.keys.reserve(bytes.len() / 5);
+            out.record_of.reserve(bytes.len() / 5);
+            let lines = words_of_text(text, cache, dict, out)?;
+            out.lines = lines;
+            out.records = lines;
+            return Ok(());
         }
         for (index, line) in lines(bytes).enumerate() {
             let index = index as u64;
@@ -94,6 +100,98 @@ pub(super) fn words(
         }
         Ok(())
     })
+}
+
+/// The words of a whole chunk of text, with the SIMD level of this CPU.
+fn words_of_text(
+    text: &str,
+    cache: &mut KeyCache,
+    dict: &Dictionary,
+    out: &mut ParseBuffer,
+) -> Result<u64> {
+    crate::simd_dispatch!(crate::simd::level(), words_kernel(text: &str, cache: &mut KeyCache, dict: &Dictionary, out: &mut ParseBuffer) -> Result<u64>)
+}
+
+/// Words whose lookups are in flight at once: enough to overlap their
+/// cache misses.
+const IN_FLIGHT: usize = 8;
+
+/// [`words_of_text`] at one SIMD level. Each word's lookup is staged (its
+/// hash computed, its table slot prefetched) and resolved
+/// [`IN_FLIGHT`] words later.
+#[inline(always)]
+#[allow(clippy::inline_always)] // Inlined into each level's entry point.
+fn words_kernel<S: Simd>(
+    text: &str,
+    cache: &mut KeyCache,
+    dict: &Dictionary,
+    out: &mut ParseBuffer,
+) -> Result<u64> {
+    let bytes = text.as_bytes();
+    let mut ring = [Staged::default(); 2 * IN_FLIGHT];
+    let (mut staged, mut resolved) = (0_usize, 0_usize);
+    let mut ids = Resolved::default();
+    let stats = split_words::<S, _>(bytes, |start, end, line| {
+        ring[staged % ring.len()] = cache.stage(bytes, start, end, line);
+        staged += 1;
+        if staged - resolved > IN_FLIGHT {
+            ids.push(text, &ring[resolved % ring.len()], cache, dict, out)?;
+            resolved += 1;
+        }
+        Ok(())
+    })?;
+    while resolved < staged {
+        ids.push(text, &ring[resolved % ring.len()], cache, dict, out)?;
+        resolved += 1;
+    }
+    out.keys.extend_from_slice(&ids.ids[..ids.len]);
+    out.record_of.extend_from_slice(&ids.records[..ids.len]);
+    Ok(stats)
+}
+
+/// Resolved words on their way to the parse buffer, appended this many at
+/// a time (one capacity check for all).
+const FLUSH: usize = 64;
+
+/// Words resolved and not yet appended to the parse buffer.
+struct Resolved {
+    ids: [u32; FLUSH],
+    records: [u32; FLUSH],
+    len: usize,
+}
+
+impl Default for Resolved {
+    fn default() -> Self {
+        Self {
+            ids: [0; FLUSH],
+            records: [0; FLUSH],
+            len: 0,
+        }
+    }
+}
+
+impl Resolved {
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // Inlined into each level's kernel.
+    fn push(
+        &mut self,
+        text: &str,
+        word: &Staged,
+        cache: &mut KeyCache,
+        dict: &Dictionary,
+        out: &mut ParseBuffer,
+    ) -> Result<()> {
+        let at = self.len % FLUSH;
+        self.ids[at] = cache.resolve(text, word, dict)?;
+        self.records[at] = word.record;
+        self.len = at + 1;
+        if self.len == FLUSH {
+            out.keys.extend_from_slice(&self.ids);
+            out.record_of.extend_from_slice(&self.records);
+            self.len = 0;
+        }
+        Ok(())
+    }
 }
 
 /// Appends the words of one line.
@@ -153,6 +251,7 @@ pub(super) fn grep(
 #[cfg(test)]
 mod tests {
     use super::super::{Extract, Format, Parser};
+    use super::words_kernel;
     use crate::Dictionary;
 
     fn words_of(parsed: &super::ParseBuffer, dict: &Dictionary) -> Vec<String> {
@@ -181,6 +280,87 @@ mod tests {
                 max: 12
             }
         );
+    }
+
+    /// The words of `text` at one SIMD level, as strings with their lines.
+    fn words_at(level: crate::simd::Level, text: &str, dict: &Dictionary) -> Vec<(String, u32)> {
+        let mut buffer = super::ParseBuffer::default();
+        let out = &mut buffer;
+        super::with_cache(dict, |cache| {
+            crate::simd_dispatch!(level, words_kernel(text: &str, cache: &mut super::KeyCache, dict: &Dictionary, out: &mut super::ParseBuffer) -> crate::error::Result<u64>)
+        })
+        .unwrap();
+        let read = dict.read();
+        buffer
+            .keys
+            .iter()
+            .zip(&buffer.record_of)
+            .map(|(&k, &line)| (read.get(k).unwrap().to_owned(), line))
+            .collect()
+    }
+
+    #[test]
+    fn every_simd_level_finds_the_words_and_lines_of_split_ascii_whitespace() {
+        let mut rng = datasets::Rng::new(3);
+        let pieces = [
+            "a",
+            "bb",
+            "w12",
+            "sixsix",
+            "sevenxx",
+            "eightxxx",
+            "ninexxxxx",
+            "a-rather-long-word-indeed",
+            "é",
+            "日本",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\x0b",
+            "\x0c",
+        ];
+        for round in 0..300 {
+            let text: String = (0..rng.below(400))
+                .map(|_| pieces[rng.below(pieces.len() as u64) as usize])
+                .collect();
+            let expected: Vec<(String, u32)> = text
+                .split('\n')
+                .enumerate()
+                .flat_map(|(line, l)| {
+                    l.split_ascii_whitespace()
+                        .map(move |w| (w.to_owned(), line as u32))
+                })
+                .collect();
+            // A fresh dictionary per level: ids may differ, words may not.
+            for level in crate::simd::Level::ALL
+                .into_iter()
+                .filter(|l| l.is_supported())
+            {
+                let dict = Dictionary::new();
+                assert_eq!(
+                    words_at(level, &text, &dict),
+                    expected,
+                    "{level:?} round {round}: {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn words_of_a_line_over_the_limit_never_reach_the_dictionary() {
+        let dict = Dictionary::new();
+        let parser = Parser::new(Format::Text, Extract::Words, 100);
+        let long = (0..50)
+            .map(|i| format!("junk{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let input = format!("good\n{long}\nfine\n");
+        let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
+        assert_eq!(words_of(&parsed, &dict), ["good", "fine"]);
+        assert_eq!((parsed.records, parsed.skipped), (3, 1));
+        assert_eq!(dict.len(), 2, "only the words of good lines are interned");
     }
 
     #[test]

@@ -25,8 +25,9 @@ const SEGMENT_BYTES: usize = 16 << 20;
 const LATENCY_SAMPLES: usize = 100_000;
 
 /// Bytes per parallel parsing task.
-const PIECE_BYTES: usize = 1 << 20;
+const PIECE_BYTES: usize = 256 << 10;
 
+mod columnar;
 mod config;
 mod deliver;
 mod mmap;
@@ -79,6 +80,11 @@ pub fn run(
         started: Instant::now(),
     };
     let source_ended = match &config.input {
+        // Arrow, Parquet, binary events: read as columns.
+        _ if job.format.is_columnar() => {
+            let outcome = job.run_columnar(hooks);
+            job.settle(outcome)?
+        }
         // Mapped only when the caller vouched for the file staying unchanged
         // (`MmapChoice::auto` is unsafe for that reason).
         Input::File(path) if config.mmap.is_enabled() && is_regular_file(path) => {
@@ -235,46 +241,57 @@ impl Job<'_> {
         let parser = self
             .parsers
             .get(origin)
-            .expect("a parser is set up before an origin's records");
-        let dict = &self.dict;
+            .expect("a parser is set up before an origin's records")
+            .clone();
+        let parser = &parser;
         let pieces = ingest::split_at_lines(data, PIECE_BYTES);
-        // Parsed chunks are recycled: a steady stream allocates nothing here.
-        let mut outs: Vec<ParseBuffer> = (0..pieces.len())
-            .map(|_| self.spare.pop().unwrap_or_default())
-            .collect();
-        let parsed: Vec<Result<()>> = if pieces.len() > 1 {
-            self.pool.install(|| {
-                pieces
-                    .par_iter()
-                    .zip(outs.par_iter_mut())
-                    .map(|(p, out)| parser.parse_into(p, dict, out))
-                    .collect()
-            })
-        } else {
-            pieces
-                .iter()
-                .zip(outs.iter_mut())
-                .map(|(p, out)| parser.parse_into(p, dict, out))
-                .collect()
-        };
+        // Pieces are parsed in rounds of two per thread and aggregated
+        // before the next round: the parsed columns of a round are still in
+        // cache when they are aggregated, and the buffers (recycled, so a
+        // steady stream allocates nothing) stay few whatever the segment.
+        let round = 2 * self.pool.current_num_threads();
+        while self.spare.len() < round.min(pieces.len()) {
+            self.spare.push(ParseBuffer::default());
+        }
         let mut line = first_line;
         let mut outcome = Ok(());
-        for (result, buffer) in parsed.into_iter().zip(&mut outs) {
-            if let Err(e) = result {
-                outcome = Err(e);
-                break;
+        for group in pieces.chunks(round) {
+            let outs = &mut self.spare[..group.len()];
+            let dict = &self.dict;
+            let parsed: Vec<Result<()>> = if group.len() > 1 {
+                self.pool.install(|| {
+                    group
+                        .par_iter()
+                        .zip(outs.par_iter_mut())
+                        .map(|(p, out)| parser.parse_into(p, dict, out))
+                        .collect()
+                })
+            } else {
+                group
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .map(|(p, out)| parser.parse_into(p, dict, out))
+                    .collect()
+            };
+            for (index, result) in parsed.into_iter().enumerate() {
+                if let Err(e) = result {
+                    outcome = Err(e);
+                    break;
+                }
+                // The buffers move into a batch and come back once it is
+                // aggregated.
+                let mut piece = self.spare[index].take(&self.dict);
+                outcome = self.take_piece(&mut piece, origin, line, arrival_ms, hooks);
+                line += piece.lines;
+                self.spare[index].recycle(piece.batch);
+                if outcome.is_err() {
+                    break;
+                }
             }
-            // The buffers move into a batch and come back once it is
-            // aggregated.
-            let mut piece = buffer.take(&self.dict);
-            outcome = self.take_piece(&mut piece, origin, line, arrival_ms, hooks);
-            line += piece.lines;
-            buffer.recycle(piece.batch);
             if outcome.is_err() {
                 break;
             }
         }
-        self.spare.extend(outs);
         outcome?;
         self.reclaim_keys();
         self.report.bytes += data.len() as u64;
