@@ -43,15 +43,14 @@ pub(super) enum Line<'a> {
     Slow(&'a [u8]),
 }
 
-/// Stage 1 on `bytes[from..to]` (`from` a multiple of 64): writes one
-/// bitmap of entries per 64 bytes to `masks` (from its start), and says
-/// whether any byte is not ASCII.
+/// Stage 1 on `bytes[from..to]` (`from` a multiple of 64): appends to
+/// `masks` one bitmap of entries per 64 bytes, and says whether any byte is
+/// not ASCII.
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
-fn classify<S: Simd>(bytes: &[u8], from: usize, to: usize, masks: &mut [u64]) -> bool {
-    #[inline(always)]
-    #[allow(clippy::inline_always)]
-    fn block<S: Simd>(block: &[u8; 64], mask: &mut u64) -> u64 {
+fn classify<S: Simd>(bytes: &[u8], from: usize, to: usize, masks: &mut Vec<u64>) -> bool {
+    let mut high = 0;
+    let mut block = |block: &[u8; 64]| {
         // SAFETY: `scan` dispatches to this level only when the CPU has it.
         let (entries, not_ascii) = unsafe {
             let v = S::load(block);
@@ -60,23 +59,20 @@ fn classify<S: Simd>(bytes: &[u8], from: usize, to: usize, masks: &mut [u64]) ->
                 S::high(v),
             )
         };
+        high |= not_ascii;
         // Through `black_box`: LLVM otherwise turns the union of the
         // `movemask`s into a vector of 64 booleans, which it then stores
         // one bit at a time on AVX2.
-        *mask = std::hint::black_box(entries);
-        not_ascii
-    }
-    let mut high = 0;
+        std::hint::black_box(entries)
+    };
     let blocks = bytes[from..to].chunks_exact(64);
     let tail = blocks.remainder();
-    let mut masks = masks.iter_mut();
-    for (whole, mask) in blocks.zip(&mut masks) {
-        high |= block::<S>(whole.try_into().expect("64 bytes"), mask);
-    }
+    // One reservation: the blocks' count is known.
+    masks.extend(blocks.map(|whole| block(whole.try_into().expect("64 bytes"))));
     if !tail.is_empty() {
         let mut padded = [b' '; 64];
         padded[..tail.len()].copy_from_slice(tail);
-        high |= block::<S>(&padded, masks.next().expect("a mask per block"));
+        masks.push(block(&padded));
     }
     high != 0
 }
@@ -97,8 +93,8 @@ struct Found {
 
 /// What the stages keep from one window to the next.
 struct State {
-    /// One bitmap of entries per 64 bytes of the chunk (up to the
-    /// classified bytes; zero after them), and one more (zero) block.
+    /// One bitmap of entries per 64 bytes of the chunk, up to the
+    /// classified bytes, and one more (zero) block.
     masks: Vec<u64>,
     /// The first line not yet parsed.
     start: usize,
@@ -121,8 +117,10 @@ struct State {
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
 fn window<S: Simd>(bytes: &[u8], from: usize, to: usize, state: &mut State, wanted: &Wanted<'_>) {
-    // `masks` has a block for every 64 bytes of the chunk, and one more.
-    let high = classify::<S>(bytes, from, to, &mut state.masks[from / 64..]);
+    // Drop the padding block.
+    state.masks.truncate(from / 64);
+    let high = classify::<S>(bytes, from, to, &mut state.masks);
+    state.masks.push(0);
     state.high |= high;
     let Some(last_newline) = memchr::memrchr(b'\n', &bytes[from..to]).map(|i| from + i) else {
         return;
@@ -210,7 +208,7 @@ pub(super) fn scan<'a, E>(
         return crate::ingest::lines(bytes).try_for_each(|line| each(Line::Slow(line)));
     }
     let mut state = State {
-        masks: vec![0; bytes.len().div_ceil(64) + 1],
+        masks: Vec::with_capacity(bytes.len().div_ceil(64) + 1),
         start: 0,
         high: false,
         template: None,
@@ -299,9 +297,9 @@ pub(super) fn time(text: &[u8]) -> Result<i64, String> {
 /// not ASCII.
 #[cfg(test)]
 pub(super) fn classify_for_tests(level: Level, bytes: &[u8]) -> (Vec<u32>, bool) {
-    let mut masks = vec![0; bytes.len().div_ceil(64)];
-    let (all, from, masks_now) = (bytes.len(), 0, masks.as_mut_slice());
-    let high = crate::simd_dispatch!(level, classify(bytes: &[u8], from: usize, all: usize, masks_now: &mut [u64]) -> bool);
+    let mut masks = Vec::new();
+    let (all, from, masks_now) = (bytes.len(), 0, &mut masks);
+    let high = crate::simd_dispatch!(level, classify(bytes: &[u8], from: usize, all: usize, masks_now: &mut Vec<u64>) -> bool);
     let entries = (0..bytes.len() as u32)
         .filter(|&i| masks[i as usize / 64] >> (i % 64) & 1 == 1)
         .collect();
