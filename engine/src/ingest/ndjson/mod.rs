@@ -18,19 +18,20 @@
 //! - nesting depth is not limited (the scanner keeps its stack on the heap,
 //!   and a line is at most `max_line_bytes` long).
 //!
-//!
-//! The common line (no escapes, no nested values) is parsed by a fast path
-//! ([`fast`]) from a structural index built with SIMD, 64 bytes at a time:
-//! it makes these checks on the fly, skips the members the job does not
-//! read without looking at their bytes one by one, and hands every other
-//! line whole to the general scanner ([`general`]), which also words the
-//! error.
+//! The common line (no escapes, no nested values, spaces between tokens) is
+//! parsed by a fast path ([`fast`], [`walk`]) from bitmaps of its quotes and
+//! control characters built with SIMD, 64 bytes at a time: it makes these
+//! checks on the fly, skips the members the job does not read without
+//! looking at their bytes one by one, and hands every other line whole to
+//! the general scanner ([`general`]), which also words the error.
 
 mod fast;
 mod general;
+mod walk;
 
-use self::fast::{Line, Wanted};
+use self::fast::Line;
 use self::general::members;
+use self::walk::Wanted;
 use super::text::check_line;
 use super::{with_cache, KeyCache, ParseBuffer};
 use crate::dictionary::Dictionary;
@@ -86,7 +87,10 @@ fn rows_at(
     dict: &Dictionary,
     out: &mut ParseBuffer,
 ) -> Result<()> {
-    let wanted = Wanted::new(fields.slots());
+    let wanted = Wanted::new(
+        fields.slots(),
+        fields.filter.as_ref().map(|(_, text)| text.as_str()),
+    );
     with_cache(dict, |cache| {
         let mut rows = Rows {
             fields,
@@ -97,14 +101,22 @@ fn rows_at(
         };
         fast::scan(level, bytes, &wanted, max_line_bytes, |line| {
             let index = rows.out.lines;
-            rows.out.lines += 1;
             match line {
                 Line::Fast(values) => {
                     let record = rows.out.records as u32;
+                    rows.out.lines += 1;
                     rows.out.records += 1;
                     rows.event(index, record, values)
                 }
-                Line::Slow(raw) => rows.general(index, raw),
+                Line::Filtered(lines) => {
+                    rows.out.lines += u64::from(lines);
+                    rows.out.records += u64::from(lines);
+                    Ok(())
+                }
+                Line::Slow(raw) => {
+                    rows.out.lines += 1;
+                    rows.general(index, raw)
+                }
             }
         })
     })
@@ -132,11 +144,16 @@ impl Rows<'_> {
             return Ok(());
         };
         match members(line, self.fields.slots()) {
-            Ok(found) => self.event(
-                index,
-                record,
-                [0, 1, 2, 3].map(|slot| found[slot].as_ref().map(|v| v.text().as_bytes())),
-            ),
+            Ok(found) => {
+                let values =
+                    [0, 1, 2, 3].map(|slot| found[slot].as_ref().map(|v| v.text().as_bytes()));
+                if let Some((_, wanted)) = &self.fields.filter {
+                    if values[3] != Some(wanted.as_bytes()) {
+                        return Ok(());
+                    }
+                }
+                self.event(index, record, values)
+            }
             Err(reason) => {
                 self.out.bad(index, || reason);
                 Ok(())
@@ -144,25 +161,20 @@ impl Rows<'_> {
         }
     }
 
-    /// The event of a valid record whose wanted members have these values
-    /// (`[key, value, time, filter]`, `None` when absent or `null`), unless
-    /// the filter rejects it or it lacks what the job needs.
+    /// The event of a valid record that passes the filter, whose wanted
+    /// members have these values (`[key, value, time, filter]`, `None` when
+    /// absent or `null`), unless it lacks what the job needs.
     #[inline]
     fn event(&mut self, index: u64, record: u32, values: [Option<&[u8]>; 4]) -> Result<()> {
-        let [key, value, time, filtered] = values;
+        let [key, value, time, _] = values;
         let (out, fields) = (&mut *self.out, self.fields);
-        if let Some((_, wanted)) = &fields.filter {
-            if filtered != Some(wanted.as_bytes()) {
-                return Ok(());
-            }
-        }
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             out.bad(index, || format!("missing or empty key `{}`", fields.key));
             return Ok(());
         };
         // Both scanners hand over bytes of valid UTF-8 cut at ASCII bytes:
         // the check cannot fail.
-        let key = if key.is_ascii() {
+        let key = if is_ascii(key) {
             // SAFETY: ASCII is valid UTF-8.
             unsafe { std::str::from_utf8_unchecked(key) }
         } else if let Ok(key) = std::str::from_utf8(key) {
@@ -200,6 +212,22 @@ impl Rows<'_> {
         out.keys.push(id);
         out.record_of.push(record);
         Ok(())
+    }
+}
+
+/// `bytes.is_ascii()`, eight bytes at a time including the last eight
+/// (`is_ascii` goes byte by byte over the unaligned ends of short keys).
+#[inline]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    match bytes.len() {
+        0..8 => bytes.is_ascii(),
+        len => {
+            let chunks = bytes.chunks_exact(8);
+            let all = chunks.fold(word(&bytes[len - 8..]), |all, chunk| all | word(chunk));
+            all & HIGH == 0
+        }
     }
 }
 

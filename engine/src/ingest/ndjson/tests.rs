@@ -491,3 +491,18 @@ fn ndjson_form_feed_line_is_a_malformed_record_not_a_blank_line() {
         .unwrap();
     assert_eq!((parsed.lines, parsed.records, parsed.skipped), (3, 2, 1));
 }
+
+#[test]
+fn keys_are_checked_for_ascii_as_is_ascii_does() {
+    let mut rng = datasets::Rng::new(13);
+    for len in 0..40 {
+        for _ in 0..200 {
+            let mut key: Vec<u8> = (0..len).map(|_| rng.below(128) as u8).collect();
+            if len > 0 && rng.below(2) == 0 {
+                let at = rng.below(len as u64) as usize;
+                key[at] = 0x80 | rng.below(128) as u8;
+            }
+            assert_eq!(is_ascii(&key), key.is_ascii(), "{key:?}");
+        }
+    }
+}
