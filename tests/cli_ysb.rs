@@ -171,3 +171,60 @@ fn where_and_lookup_mistakes_exit_2_naming_the_flag() {
         assert_usage_error(&[&["--input", p(&csv)][..], &args].concat(), needle);
     }
 }
+
+#[test]
+fn ysb_with_the_original_generators_spacing_gives_the_same_windows() {
+    use datasets::Generator;
+    // The original benchmark's events have a space after every colon and
+    // comma; the parser's fast path takes both spellings (and CRLF).
+    let mut stream = datasets::YsbStream::new(&datasets::YsbConfig {
+        rate: 2_000,
+        ..datasets::YsbConfig::default()
+    });
+    let mut compact = Vec::new();
+    for _ in 0..30_000 {
+        stream.append_record(&mut compact);
+    }
+    let mut table = Vec::new();
+    stream.write_campaigns_csv(&mut table).unwrap();
+    let text = String::from_utf8(compact).unwrap();
+    assert!(text.contains(r#""ad_id":""#) && !text.contains(": "));
+    let spaced = text.replace("\":\"", "\": \"").replace("\",\"", "\", \"");
+    // Seven members: seven colons and six commas.
+    assert_eq!(spaced.len(), text.len() + 13 * 30_000);
+    let crlf = spaced.replace('\n', "\r\n");
+    let dir = TempDir::new("ysb-spellings");
+    let table = dir.file("campaigns.csv", &table);
+    let run_on = |name: &str, events: &str| {
+        let input = dir.file(name, events.as_bytes());
+        let out = run(&[
+            "--input",
+            p(&input),
+            "--key-col",
+            "ad_id",
+            "--time-col",
+            "event_time",
+            "--where",
+            "event_type=view",
+            "--lookup",
+            p(&table),
+            "--batch",
+            "10s",
+            "--threads",
+            "2",
+            "--output",
+            "csv",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("skipped 0 malformed"),
+            "{}",
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    let expected = run_on("compact.ndjson", &text);
+    assert!(expected.lines().count() > 100, "{expected}");
+    assert_eq!(run_on("spaced.ndjson", &spaced), expected);
+    assert_eq!(run_on("crlf.ndjson", &crlf), expected);
+}

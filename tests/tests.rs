@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod cli_columnar;
 mod cli_help;
 mod cli_memory;
 mod cli_parquet;

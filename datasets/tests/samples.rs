@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use datasets::{
-    write_records, BidConfig, BidStream, EventConfig, EventStream, Generator, Limit, WordLines,
-    YsbConfig, YsbStream,
+    write_records, BidConfig, BidStream, EventConfig, EventFormat, EventStream, Generator, Limit,
+    WordLines, YsbConfig, YsbStream,
 };
 
 fn sample(name: &str) -> Vec<u8> {
@@ -42,8 +42,8 @@ fn word_samples() {
 }
 
 #[test]
-fn event_sample() {
-    let mut events = EventStream::new(&EventConfig {
+fn event_samples() {
+    let config = EventConfig {
         seed: 42,
         keys: 100,
         skew: 1.0,
@@ -51,8 +51,13 @@ fn event_sample() {
         out_of_order: 0.1,
         max_lateness_ms: 50,
         ..EventConfig::default()
-    });
-    assert_same("events.csv", &generated(&mut events, 300));
+    };
+    assert_same(
+        "events.csv",
+        &generated(&mut EventStream::new(&config), 300),
+    );
+    let mut binary = EventStream::new(&config).with_format(EventFormat::Binary);
+    assert_same("events.bin", &generated(&mut binary, 300));
 }
 
 #[test]

@@ -240,6 +240,27 @@ pub enum Error {
         /// What is wrong with it.
         reason: RecordError,
     },
+    /// A columnar input (Arrow IPC, Parquet, binary events) that cannot be
+    /// read as the job asks: a missing column, a column of the wrong type,
+    /// a truncated file. What is wrong is the
+    /// [`source`](std::error::Error::source), with the reader's own error
+    /// behind it when there is one.
+    #[error("{origin}")]
+    ColumnarInput {
+        /// The input (a path, `stdin`).
+        origin: String,
+        /// What is wrong.
+        #[source]
+        problem: crate::columnar::ColumnarProblem,
+    },
+    /// A record format this build cannot read: it needs a cargo feature.
+    #[error("{} input needs an engine built with the `{feature}` feature", .format.name())]
+    FormatNeedsFeature {
+        /// The format.
+        format: crate::ingest::Format,
+        /// The cargo feature that reads it.
+        feature: &'static str,
+    },
     /// The worker thread pool could not be built: more threads than
     /// [`MAX_THREADS`](crate::window::MAX_THREADS) were asked for (no
     /// source), or the OS refused them (the source).
@@ -428,7 +449,9 @@ impl Error {
             | Error::DuplicateColumn { .. }
             | Error::CsvHeaderNotUtf8 { .. }
             | Error::EmptyCsvHeader { .. }
-            | Error::InvalidParser(_) => true,
+            | Error::InvalidParser(_)
+            | Error::FormatNeedsFeature { .. } => true,
+            Error::ColumnarInput { problem, .. } => problem.is_usage(),
             Error::LengthMismatch { .. }
             | Error::KeyOutOfRange { .. }
             | Error::NonFiniteValue { .. }

@@ -144,6 +144,14 @@ pub unsafe trait Simd: Copy {
     ///
     /// The CPU supports [`Simd::LEVEL`].
     unsafe fn in_nibble_set(block: Self::Block, table: &[u8; 16]) -> u64;
+
+    /// Bit `i` set where byte `i` is not ASCII (0x80 and above): its high
+    /// bit, as `movemask` has it.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports [`Simd::LEVEL`].
+    unsafe fn high(block: Self::Block) -> u64;
 }
 
 /// The portable level: eight bytes per `u64` operation.
@@ -234,6 +242,11 @@ unsafe impl Simd for Portable {
             hits
         })
     }
+
+    #[inline]
+    unsafe fn high(block: [u64; 8]) -> u64 {
+        swar_mask(&block, |x| x & HIGH)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -303,6 +316,14 @@ mod x86 {
             };
             u64::from(half(block[0])) | (u64::from(half(block[1])) << 32)
         }
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn high(block: [__m256i; 2]) -> u64 {
+            let lo = _mm256_movemask_epi8(block[0]) as u32;
+            let hi = _mm256_movemask_epi8(block[1]) as u32;
+            u64::from(lo) | (u64::from(hi) << 32)
+        }
     }
 
     /// The AVX-512BW level: 64 bytes per instruction, comparisons straight
@@ -346,10 +367,17 @@ mod x86 {
                 _mm512_shuffle_epi8(lookup, _mm512_and_si512(block, _mm512_set1_epi8(0x0F)));
             _mm512_cmpeq_epi8_mask(expected, block)
         }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn high(block: __m512i) -> u64 {
+            _mm512_movepi8_mask(block)
+        }
     }
 }
 
-/// Calls a kernel `f::<S: Simd>(args…)` compiled for [`level`]: the
+/// Calls a kernel `f::<S: Simd>(args…)` compiled for a level (the portable
+/// one when the CPU lacks the level asked for; normally [`level`]): the
 /// expansion defines one `#[target_feature]` wrapper per level, so the
 /// generic kernel (mark it `#[inline(always)]` or `#[inline]`) is inlined
 /// into code compiled for that instruction set.
@@ -372,17 +400,20 @@ macro_rules! simd_dispatch {
         unsafe fn __avx512($($arg: $ty),*) -> $ret {
             $kernel::<$crate::simd::Avx512 $($(, $generic)*)?>($($arg),*)
         }
+        // A level the CPU lacks runs the portable code: never an illegal
+        // instruction, whatever level the caller names.
+        let level: $crate::simd::Level = $level;
         #[cfg(target_arch = "x86_64")]
-        let result = match $level {
-            // SAFETY: `level()` and the tests only choose supported levels.
-            $crate::simd::Level::Avx512 => unsafe { __avx512($($arg),*) },
+        let result = match level {
+            // SAFETY: the CPU supports the level (checked in the guard).
+            $crate::simd::Level::Avx512 if level.is_supported() => unsafe { __avx512($($arg),*) },
             // SAFETY: as above.
-            $crate::simd::Level::Avx2 => unsafe { __avx2($($arg),*) },
-            $crate::simd::Level::Portable => $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*),
+            $crate::simd::Level::Avx2 if level.is_supported() => unsafe { __avx2($($arg),*) },
+            _ => $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*),
         };
         #[cfg(not(target_arch = "x86_64"))]
         let result = {
-            let _ = $level;
+            let _ = level;
             $kernel::<$crate::simd::Portable $($(, $generic)*)?>($($arg),*)
         };
         result
@@ -404,7 +435,7 @@ mod tests {
 
     #[inline(always)]
     #[allow(clippy::inline_always)] // Inlined into each level's wrapper.
-    fn masks<S: Simd>(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 3] {
+    fn masks<S: Simd>(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 4] {
         // SAFETY: dispatched only to supported levels.
         unsafe {
             let block = S::load(bytes);
@@ -412,6 +443,7 @@ mod tests {
                 S::eq(block, probe),
                 S::below(block, probe),
                 S::in_nibble_set(block, table),
+                S::high(block),
             ]
         }
     }
@@ -447,19 +479,32 @@ mod tests {
             }
             let probe = [0, 1, 0x20, 0x7F, 0x80, 0x81, 0xFF, rng.below(256) as u8][round % 8];
             let expected = {
-                let mut m = [0_u64; 3];
+                let mut m = [0_u64; 4];
                 for (i, &b) in bytes.iter().enumerate() {
                     m[0] |= u64::from(b == probe) << i;
                     m[1] |= u64::from(b < probe) << i;
                     m[2] |= u64::from(b.is_ascii_whitespace() && b != 0x0B) << i;
+                    m[3] |= u64::from(!b.is_ascii()) << i;
                 }
                 m
             };
             let (bytes, table) = (&bytes, &table);
             each_level(|level| {
-                let got = crate::simd_dispatch!(level, masks(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 3]);
+                let got = crate::simd_dispatch!(level, masks(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 4]);
                 assert_eq!(got, expected, "{level:?} probe {probe:#x} {bytes:?}");
             });
+        }
+    }
+
+    #[test]
+    fn a_level_the_cpu_lacks_runs_the_portable_code_not_an_illegal_instruction() {
+        let bytes = &[b'a'; 64];
+        let table = &[0_u8; 16];
+        let probe = b'a';
+        for level in Level::ALL {
+            // Whatever the CPU: the answer, never SIGILL.
+            let got = crate::simd_dispatch!(level, masks(bytes: &[u8; 64], probe: u8, table: &[u8; 16]) -> [u64; 4]);
+            assert_eq!(got, [u64::MAX, 0, 0, 0], "{level:?}");
         }
     }
 

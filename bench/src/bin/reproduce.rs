@@ -15,6 +15,8 @@ use clap::Parser;
 /// Reproduce the engine's benchmark results on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "reproduce", version, about)]
+// Command-line switches: one bool each is what clap maps them to.
+#[allow(clippy::struct_excessive_bools)]
 struct Args {
     /// A short run (under 5 minutes): fewer W/S ratios, iterations and bytes.
     #[arg(long)]
@@ -29,10 +31,14 @@ struct Args {
     /// environment on first use: bench/spark/install.sh).
     #[arg(long)]
     with_spark: bool,
+    /// Include the Apache Flink peer, `DataStream` and SQL (installs Flink's
+    /// jars into a virtual environment on first use: bench/flink/install.sh).
+    #[arg(long)]
+    with_flink: bool,
     /// Run only this suite (repeatable): window, threads, latency, jobs,
     /// ingest (the engine beside the C references of bench/c/ and the
-    /// parsers alone), polars, spark.
-    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "ingest", "polars", "spark"])]
+    /// parsers alone), polars, spark, flink.
+    #[arg(long, value_name = "SUITE", value_parser = ["window", "threads", "latency", "jobs", "ingest", "polars", "spark", "flink"])]
     only: Vec<String>,
     /// Threads of the "all threads" cases [default: all cores].
     #[arg(long, value_name = "N")]
@@ -68,6 +74,7 @@ fn main() -> Result<()> {
         out: args.out.unwrap_or_else(harness::default_out_dir),
         with_polars: args.with_polars,
         with_spark: args.with_spark,
+        with_flink: args.with_flink,
         only: args.only,
         threads,
         command: std::env::args().collect::<Vec<_>>().join(" "),

@@ -524,6 +524,7 @@ mod tests {
             out: dir.clone(),
             with_polars: false,
             with_spark: false,
+            with_flink: false,
             only: Vec::new(),
             threads: 2,
             command: String::new(),

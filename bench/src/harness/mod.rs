@@ -23,6 +23,7 @@
 //! [`cref`]), the summary in [`summary`], the plots in [`plots`].
 
 pub mod cref;
+pub mod flink;
 pub mod ingest;
 pub mod load;
 pub mod plots;
@@ -122,8 +123,10 @@ pub struct Options {
     pub with_polars: bool,
     /// Include the Spark peers (needs `bench/spark/install.sh` to succeed).
     pub with_spark: bool,
+    /// Include the Flink peer (needs `bench/flink/install.sh` to succeed).
+    pub with_flink: bool,
     /// Run only these suites (`window`, `threads`, `latency`, `jobs`,
-    /// `ingest`, `polars`, `spark`); empty: all that are enabled.
+    /// `ingest`, `polars`, `spark`, `flink`); empty: all that are enabled.
     pub only: Vec<String>,
     /// All threads, for the scaling cases.
     pub threads: usize,
@@ -135,7 +138,7 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// `window`, `threads`, `latency`, `jobs`, `ingest`, or a peer: `c`,
-    /// `polars`, `spark`.
+    /// `polars`, `spark`, `flink`.
     pub suite: &'static str,
     /// What ran, e.g. `engine_count_sum`, `recompute`, `ysb`.
     pub case: String,
@@ -358,7 +361,8 @@ pub fn run(options: &Options) -> Result<()> {
         suites::latency(&mut rec, options)?;
     }
     let spark = options.with_spark && wanted("spark");
-    if wanted("jobs") || spark {
+    let flink = options.with_flink && wanted("flink");
+    if wanted("jobs") || spark || flink {
         let scratch = std::env::temp_dir().join(format!("engine-reproduce-{}", std::process::id()));
         let jobs = if wanted("jobs") {
             suites::jobs(&mut rec, options, &scratch)
@@ -366,11 +370,14 @@ pub fn run(options: &Options) -> Result<()> {
             suites::job_inputs(&mut rec, options, &scratch)
         };
         let outcome = jobs.and_then(|inputs| {
-            let outcome = if spark {
+            let mut outcome = if spark {
                 suites::spark(&mut rec, options, &inputs)
             } else {
                 Ok(())
             };
+            if flink && outcome.is_ok() {
+                outcome = flink::flink(&mut rec, options, &inputs, &scratch);
+            }
             inputs.remove();
             outcome
         });
@@ -380,6 +387,10 @@ pub fn run(options: &Options) -> Result<()> {
     if !options.with_spark {
         rec.notes
             .push("Spark peers not run (add `--with-spark`).".into());
+    }
+    if !options.with_flink {
+        rec.notes
+            .push("Flink peer not run (add `--with-flink`).".into());
     }
     if wanted("ingest") {
         let scratch = std::env::temp_dir().join(format!("engine-ingest-{}", std::process::id()));

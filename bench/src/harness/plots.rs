@@ -288,6 +288,7 @@ mod tests {
                 out: dir.clone(),
                 with_polars: false,
                 with_spark: false,
+                with_flink: false,
                 only: Vec::new(),
                 threads: 4,
                 command: String::new(),

@@ -239,6 +239,7 @@ pub fn write(
 
     latency_section(&mut out, rec);
     peers_section(&mut out, rec, all_threads);
+    super::flink::summary_section(&mut out, rec, all_threads);
     super::ingest::summary(&mut out, rec, all_threads);
     published_section(&mut out, rec, machine);
     targets_section(&mut out, rec, all_threads);

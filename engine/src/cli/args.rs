@@ -88,6 +88,12 @@ pub enum FormatArg {
     Text,
     Csv,
     Ndjson,
+    /// Arrow IPC, a file or a stream (needs a build with the `columnar` feature).
+    Arrow,
+    /// Parquet, a file (needs a build with the `columnar` feature).
+    Parquet,
+    /// `datasets events --format binary`: 20-byte events, columns ts, key, value.
+    Binary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,8 +183,9 @@ pub struct RunArgs {
     /// notices a host that is gone).
     #[arg(long, value_name = "DURATION", help_heading = INPUT)]
     pub idle_timeout: Option<String>,
-    /// Record format (default: from the file extension, .csv, .ndjson/.jsonl/.json;
-    /// text otherwise). CSV and NDJSON need --key-col or an explicit --job.
+    /// Record format (default: from the file extension, .csv, .ndjson/.jsonl/.json,
+    /// .arrow/.arrows/.ipc/.feather, .parquet; text otherwise). CSV and NDJSON
+    /// need --key-col or an explicit --job; arrow, parquet and binary --key-col.
     #[arg(long, value_enum, help_heading = FORMAT)]
     pub format: Option<FormatArg>,
     /// Malformed records: skip (count, report the first few) or fail.
@@ -219,10 +226,10 @@ pub struct RunArgs {
     /// The job (default: aggregate with --key-col, wordcount otherwise).
     #[arg(long, value_enum, help_heading = AGGREGATION)]
     pub job: Option<JobArg>,
-    /// Key column (csv) or member (ndjson).
+    /// Key column (csv, arrow, parquet, binary) or member (ndjson).
     #[arg(long, value_name = "C", help_heading = AGGREGATION)]
     pub key_col: Option<String>,
-    /// Value column (csv) or member (ndjson).
+    /// Value column (csv, arrow, parquet, binary) or member (ndjson).
     #[arg(long, value_name = "C", help_heading = AGGREGATION)]
     pub value_col: Option<String>,
     /// Value type: exact integers or floats [default: float].
@@ -352,6 +359,9 @@ impl RunArgs {
                 FormatArg::Text => Format::Text,
                 FormatArg::Csv => Format::Csv,
                 FormatArg::Ndjson => Format::Ndjson,
+                FormatArg::Arrow => Format::Arrow,
+                FormatArg::Parquet => Format::Parquet,
+                FormatArg::Binary => Format::Binary,
             }),
             time,
             kind: self.kind()?,
@@ -381,14 +391,16 @@ impl RunArgs {
             },
         };
         let format = config.effective_format();
-        if format != Format::Text && self.job.is_none() && self.key_col.is_none() {
-            let name = if format == Format::Csv {
-                "csv"
-            } else {
-                "ndjson"
-            };
+        if format.is_columnar() && self.key_col.is_none() {
             bail!(usage(format!(
-                "{name} input needs --key-col (aggregate) or an explicit --job wordcount|grep"
+                "{} input holds columns: it needs --key-col (aggregate)",
+                format.name()
+            )));
+        }
+        if format != Format::Text && self.job.is_none() && self.key_col.is_none() {
+            bail!(usage(format!(
+                "{} input needs --key-col (aggregate) or an explicit --job wordcount|grep",
+                format.name()
             )));
         }
         config.validate()?;

@@ -2,6 +2,7 @@
 //! caused them: the library says "the key column", the user typed
 //! `--key-col`.
 
+use engine::columnar::ColumnarProblem;
 use engine::ingest::RecordError;
 use engine::job::Notice;
 use engine::source::Limit;
@@ -12,9 +13,14 @@ use engine::Error;
 /// anyhow's `{:#}`), each engine error worded with flag names.
 pub fn render(err: &anyhow::Error) -> String {
     err.chain()
-        .map(|cause| match cause.downcast_ref::<Error>() {
-            Some(e) => describe(e),
-            None => cause.to_string(),
+        .map(|cause| {
+            if let Some(e) = cause.downcast_ref::<Error>() {
+                describe(e)
+            } else if let Some(problem) = cause.downcast_ref::<ColumnarProblem>() {
+                describe_columnar(problem)
+            } else {
+                cause.to_string()
+            }
         })
         .collect::<Vec<_>>()
         .join(": ")
@@ -57,6 +63,36 @@ fn describe(err: &Error) -> String {
             line,
             reason,
         } => format!("{origin} line {line}: {}", reason_text(reason)),
+        Error::FormatNeedsFeature { format, feature } => format!(
+            "--format {} needs an engine built with the `{feature}` feature \
+             (cargo build --release -p engine --features {feature})",
+            format.name()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A columnar input's problem, naming the flag of the column at fault.
+fn describe_columnar(problem: &ColumnarProblem) -> String {
+    match problem {
+        ColumnarProblem::MissingColumn {
+            role,
+            name,
+            available,
+        } => format!(
+            "no column `{name}` ({}); the input has: {}",
+            column_flag(*role),
+            available.join(", ")
+        ),
+        ColumnarProblem::WrongType {
+            role,
+            name,
+            found,
+            expected,
+        } => format!(
+            "column `{name}` ({}) has type {found}; {expected} expected",
+            column_flag(*role)
+        ),
         other => other.to_string(),
     }
 }

@@ -58,11 +58,41 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Ndjson,
+    /// Arrow IPC, a file or a stream (pre-parsed columns, read by
+    /// [`crate::columnar`]; needs the `columnar` feature).
+    Arrow,
+    /// Apache Parquet files (read by [`crate::columnar`]; needs the
+    /// `columnar` feature).
+    Parquet,
+    /// The `datasets events --format binary` layout: 20 bytes an event
+    /// (read by [`crate::columnar`]).
+    Binary,
 }
 
 impl Format {
+    /// The format's name, as `--format` spells it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::Arrow => "arrow",
+            Format::Parquet => "parquet",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// Whether records come as pre-parsed columns ([`crate::columnar`])
+    /// rather than lines.
+    #[must_use]
+    pub fn is_columnar(self) -> bool {
+        matches!(self, Format::Arrow | Format::Parquet | Format::Binary)
+    }
+
     /// The format a file name's extension implies (`.csv`, `.ndjson`/`.jsonl`/
-    /// `.json`, anything else text).
+    /// `.json`, `.arrow`/`.arrows`/`.ipc`/`.feather`, `.parquet`, anything
+    /// else text; binary events are never guessed).
     #[must_use]
     pub fn from_path(path: &str) -> Self {
         let extension = std::path::Path::new(path)
@@ -72,6 +102,13 @@ impl Format {
             Format::Csv
         } else if matches!(extension.as_deref(), Some("ndjson" | "jsonl" | "json")) {
             Format::Ndjson
+        } else if matches!(
+            extension.as_deref(),
+            Some("arrow" | "arrows" | "ipc" | "feather")
+        ) {
+            Format::Arrow
+        } else if extension.as_deref() == Some("parquet") {
+            Format::Parquet
         } else {
             Format::Text
         }
@@ -219,6 +256,10 @@ impl Plan {
         };
         match format {
             Format::Text => Err("text records have no fields (csv or ndjson has)".into()),
+            Format::Arrow | Format::Parquet | Format::Binary => Err(format!(
+                "{} input is read as columns, not parsed from lines",
+                format.name()
+            )),
             Format::Csv => {
                 for field in all() {
                     match field {
@@ -489,6 +530,9 @@ mod tests {
         assert_eq!(Format::from_path("a/b.CSV"), Format::Csv);
         assert_eq!(Format::from_path("x.jsonl"), Format::Ndjson);
         assert_eq!(Format::from_path("app.log"), Format::Text);
+        assert_eq!(Format::from_path("e.Arrow"), Format::Arrow);
+        assert_eq!(Format::from_path("e.parquet"), Format::Parquet);
+        assert_eq!(Format::from_path("e.bin"), Format::Text);
     }
 
     fn fields(key: Field, columns: usize) -> Fields {

@@ -1,7 +1,7 @@
 //! Text records: words (for word counts) and pattern matches (for grep).
 
 use super::intern::Staged;
-use super::split::{split_words, LineStats};
+use super::split::split_words;
 use super::{lines, with_cache, KeyCache, ParseBuffer, RecordError};
 use crate::dictionary::Dictionary;
 use crate::error::Result;
@@ -71,22 +71,24 @@ pub(super) fn words(
     with_cache(dict, |cache| {
         // The common case, a valid UTF-8 chunk, is checked at once (SIMD, in
         // std); words are then cut at ASCII whitespace, always char
-        // boundaries. Lines longer than 63 bytes are measured on the way:
-        // a chunk with a line over the limit is split again line by line.
-        if let Some(text) = super::chunk_text(bytes).filter(|_| max_line_bytes >= 63) {
-            // At most one word every two bytes.
-            out.keys.reserve(bytes.len().div_ceil(2));
-            out.record_of.reserve(bytes.len().div_ceil(2));
-            let stats = words_of_text(text, cache, dict, out)?;
-            if stats.longest <= max_line_bytes {
-                out.lines = stats.lines;
-                out.records = stats.lines;
-                return Ok(());
-            }
-            out.keys.clear();
-            out.record_of.clear();
-        }
+        // boundaries. No line is over the limit when the whole chunk is
+        // within it (the job's pieces are 256 KiB, the limit 1 MiB by
+        // default); otherwise the lines are measured first, so that the
+        // words of a line over the limit never reach the dictionary.
         let whole = super::chunk_text(bytes);
+        let fits = |_: &&str| {
+            bytes.len() <= max_line_bytes || super::split::longest_line(bytes) <= max_line_bytes
+        };
+        if let Some(text) = whole.filter(fits) {
+            // Words of 4 bytes and a space, as English text has them; the
+            // columns grow on denser text.
+            out.keys.reserve(bytes.len() / 5);
+            out.record_of.reserve(bytes.len() / 5);
+            let lines = words_of_text(text, cache, dict, out)?;
+            out.lines = lines;
+            out.records = lines;
+            return Ok(());
+        }
         for (index, line) in lines(bytes).enumerate() {
             let index = index as u64;
             out.lines += 1;
@@ -106,8 +108,8 @@ fn words_of_text(
     cache: &mut KeyCache,
     dict: &Dictionary,
     out: &mut ParseBuffer,
-) -> Result<LineStats> {
-    crate::simd_dispatch!(crate::simd::level(), words_kernel(text: &str, cache: &mut KeyCache, dict: &Dictionary, out: &mut ParseBuffer) -> Result<LineStats>)
+) -> Result<u64> {
+    crate::simd_dispatch!(crate::simd::level(), words_kernel(text: &str, cache: &mut KeyCache, dict: &Dictionary, out: &mut ParseBuffer) -> Result<u64>)
 }
 
 /// Words whose lookups are in flight at once: enough to overlap their
@@ -124,7 +126,7 @@ fn words_kernel<S: Simd>(
     cache: &mut KeyCache,
     dict: &Dictionary,
     out: &mut ParseBuffer,
-) -> Result<LineStats> {
+) -> Result<u64> {
     let bytes = text.as_bytes();
     let mut ring = [Staged::default(); 2 * IN_FLIGHT];
     let (mut staged, mut resolved) = (0_usize, 0_usize);
@@ -285,7 +287,7 @@ mod tests {
         let mut buffer = super::ParseBuffer::default();
         let out = &mut buffer;
         super::with_cache(dict, |cache| {
-            crate::simd_dispatch!(level, words_kernel(text: &str, cache: &mut super::KeyCache, dict: &Dictionary, out: &mut super::ParseBuffer) -> crate::error::Result<super::LineStats>)
+            crate::simd_dispatch!(level, words_kernel(text: &str, cache: &mut super::KeyCache, dict: &Dictionary, out: &mut super::ParseBuffer) -> crate::error::Result<u64>)
         })
         .unwrap();
         let read = dict.read();
@@ -344,6 +346,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn words_of_a_line_over_the_limit_never_reach_the_dictionary() {
+        let dict = Dictionary::new();
+        let parser = Parser::new(Format::Text, Extract::Words, 100);
+        let long = (0..50)
+            .map(|i| format!("junk{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let input = format!("good\n{long}\nfine\n");
+        let parsed = parser.parse_buffer(input.as_bytes(), &dict).unwrap();
+        assert_eq!(words_of(&parsed, &dict), ["good", "fine"]);
+        assert_eq!((parsed.records, parsed.skipped), (3, 1));
+        assert_eq!(dict.len(), 2, "only the words of good lines are interned");
     }
 
     #[test]

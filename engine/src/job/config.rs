@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aggregate::{Agg, AggSet};
+use crate::columnar::{ColumnNames, ColumnarProblem};
 use crate::dictionary::Dictionary;
 use crate::error::{ColumnRole, Error, Result};
 use crate::ingest::{self, Extract, Field, Fields, Format, Parser, RecordError};
@@ -308,6 +309,9 @@ impl JobConfig {
     /// Checks the combination of options before any data is read.
     pub fn validate(&self) -> Result<()> {
         let format = self.effective_format();
+        if format.is_columnar() {
+            self.validate_columnar(format)?;
+        }
         if let JobKind::Aggregate { aggs, value, .. } = &self.kind {
             if format == Format::Text {
                 return Err(Error::FieldsNeedStructuredInput);
@@ -340,6 +344,69 @@ impl JobConfig {
             }
         }
         Ok(())
+    }
+
+    /// Columnar input: a build that reads the format, an aggregate job, a
+    /// file or standard input (Parquet: a file).
+    fn validate_columnar(&self, format: Format) -> Result<()> {
+        if matches!(format, Format::Arrow | Format::Parquet) && !cfg!(feature = "columnar") {
+            return Err(Error::FormatNeedsFeature {
+                format,
+                feature: "columnar",
+            });
+        }
+        let origin = match &self.input {
+            Input::File(path) => path.display().to_string(),
+            Input::Stdin => "stdin".into(),
+            Input::Connect(addr) | Input::Listen(addr) => addr.clone(),
+            Input::Generate(generator) => generator.name().to_owned(),
+        };
+        let problem = match (&self.input, format) {
+            (Input::Stdin, Format::Parquet) => Some(ColumnarProblem::UnsupportedSource {
+                format: format.name(),
+                from: "a file (its footer is read first), not standard input",
+            }),
+            (Input::File(_) | Input::Stdin, _) => None,
+            _ => Some(ColumnarProblem::UnsupportedSource {
+                format: format.name(),
+                from: "a file or standard input",
+            }),
+        };
+        let problem = problem.or_else(|| {
+            self.column_names()
+                .is_none()
+                .then_some(ColumnarProblem::NeedsAggregateJob {
+                    format: format.name(),
+                })
+        });
+        match problem {
+            Some(problem) => Err(Error::ColumnarInput { origin, problem }),
+            None => Ok(()),
+        }
+    }
+
+    /// The columns an aggregate job reads, by name (`None` for other jobs).
+    #[must_use]
+    pub fn column_names(&self) -> Option<ColumnNames> {
+        let JobKind::Aggregate {
+            key,
+            value,
+            value_type,
+            filter,
+            ..
+        } = &self.kind
+        else {
+            return None;
+        };
+        Some(ColumnNames {
+            key: key.clone(),
+            time: match &self.time {
+                TimeMode::Column(c) => Some(c.clone()),
+                _ => None,
+            },
+            value: value.clone().map(|v| (v, *value_type)),
+            filter: filter.clone(),
+        })
     }
 
     /// The parser of records, given the CSV header line when there is one.

@@ -27,6 +27,7 @@ const LATENCY_SAMPLES: usize = 100_000;
 /// Bytes per parallel parsing task.
 const PIECE_BYTES: usize = 256 << 10;
 
+mod columnar;
 mod config;
 mod deliver;
 mod mmap;
@@ -79,6 +80,11 @@ pub fn run(
         started: Instant::now(),
     };
     let source_ended = match &config.input {
+        // Arrow, Parquet, binary events: read as columns.
+        _ if job.format.is_columnar() => {
+            let outcome = job.run_columnar(hooks);
+            job.settle(outcome)?
+        }
         // Mapped only when the caller vouched for the file staying unchanged
         // (`MmapChoice::auto` is unsafe for that reason).
         Input::File(path) if config.mmap.is_enabled() && is_regular_file(path) => {

@@ -1,6 +1,8 @@
 //! The NDJSON scanners against hand-written cases and each other.
 
 use super::super::{Extract, Field, Fields, Format, Parser};
+use super::fast_tests::plain_values;
+use super::general::Scalar;
 use super::*;
 use crate::batch::Column;
 use crate::window::ValueType;
@@ -180,35 +182,41 @@ fn random_line(rng: &mut datasets::Rng) -> String {
     line
 }
 
+/// The values of `found` as bytes, as the fast path has them.
+fn as_bytes(found: &[Option<Scalar<'_>>; 4]) -> [Option<Vec<u8>>; 4] {
+    [0, 1, 2, 3].map(|i| found[i].as_ref().map(|v| v.text().as_bytes().to_vec()))
+}
+
 #[test]
 fn the_fast_path_agrees_with_the_general_scanner() {
     let names = [Some("k"), Some("v"), Some("t"), Some("f")];
     let mut rng = datasets::Rng::new(11);
     let (mut fast_hits, mut errors) = (0, 0);
-    for _ in 0..50_000 {
+    for _ in 0..20_000 {
         let line = random_line(&mut rng);
         let general = members(&line, names);
-        if let Some(fast) = members_fast(&line, names) {
+        if let Some(fast) = plain_values(&line, names) {
             fast_hits += 1;
-            assert_eq!(general.as_ref(), Ok(&fast), "{line}");
+            assert_eq!(general.as_ref().map(as_bytes), Ok(fast), "{line}");
         }
         if general.is_err() {
             errors += 1;
         }
     }
-    assert!(fast_hits > 10_000, "the fast path is taken: {fast_hits}");
-    assert!(errors > 2_000, "hostile lines are generated: {errors}");
+    // Lines with a tab between tokens are left to the general scanner.
+    assert!(fast_hits > 200, "the fast path is taken: {fast_hits}");
+    assert!(errors > 800, "hostile lines are generated: {errors}");
     // Regressions: a bracket ends a bare token, and text after an empty
     // object is an error, on both paths.
     for bad in [r#"{"k":x]}"#, r#"{"k":"a","n":1]}"#, r#"{"k":]}"#, "{} x"] {
         assert!(members(bad, names).is_err(), "{bad}");
-        assert!(members_fast(bad, names).is_none(), "{bad}");
+        assert!(plain_values(bad, names).is_none(), "{bad}");
     }
     let ysb = r#"{"user_id":"u1","page_id":"p","ad_id":"a9","ad_type":"mail","event_type":"view","event_time":"1700000000000","ip_address":"1.2.3.4"}"#;
     let names = [Some("ad_id"), None, Some("event_time"), Some("event_type")];
-    let fast = members_fast(ysb, names).expect("a plain YSB line takes the fast path");
-    assert_eq!(fast, members(ysb, names).unwrap());
-    assert_eq!(fast[0].as_ref().map(Scalar::text), Some("a9"));
+    let fast = plain_values(ysb, names).expect("a plain YSB line takes the fast path");
+    assert_eq!(fast, as_bytes(&members(ysb, names).unwrap()));
+    assert_eq!(fast[0].as_deref(), Some(&b"a9"[..]));
 }
 
 #[test]
@@ -219,27 +227,9 @@ fn a_member_wanted_twice_fills_both_slots() {
         assert_eq!(key.as_ref().map(Scalar::text), Some("view"), "{line}");
         assert_eq!(filter.as_ref().map(Scalar::text), Some("view"), "{line}");
     }
-    let fast = members_fast(r#"{"type":"view"}"#, names).unwrap();
+    let fast = plain_values(r#"{"type":"view"}"#, names).unwrap();
     assert_eq!(fast[0], fast[3]);
-}
-
-#[test]
-fn quotes_backslashes_and_control_characters_are_found_at_every_offset() {
-    for special in [b'"', b'\\', 0, b'\t', 0x1F] {
-        for len in 0..40 {
-            for at in 0..len {
-                // Bytes around 0x20 and above 0x7F are not special.
-                let mut b: Vec<u8> = (0..len).map(|i| [b'a', 0x20, 0xC3, 0xFF][i % 4]).collect();
-                b[at] = special;
-                if at + 1 < len {
-                    b[at + 1] = b'"';
-                }
-                assert_eq!(find_string_end(&b), Some(at), "{special} {len} {at}");
-            }
-            assert_eq!(find_string_end(&vec![0xC3; len]), None);
-            assert_eq!(find_string_end(&vec![b' '; len]), None);
-        }
-    }
+    assert_eq!(fast[0].as_deref(), Some(&b"view"[..]));
 }
 
 #[test]
@@ -274,8 +264,8 @@ const NAMES: [Option<&str>; 4] = [Some("k"), Some("v"), Some("t"), Some("f")];
 /// must then agree with the general scanner), else the general scanner.
 fn verdict(line: &str) -> Result<[Option<Scalar<'_>>; 4], String> {
     let general = members(line, NAMES);
-    if let Some(fast) = members_fast(line, NAMES) {
-        assert_eq!(general.as_ref(), Ok(&fast), "{line}");
+    if let Some(fast) = plain_values(line, NAMES) {
+        assert_eq!(general.as_ref().map(as_bytes), Ok(fast), "{line}");
     }
     general
 }
