@@ -183,13 +183,13 @@ fn rows_at(
             max_line_bytes,
             cells: Vec::new(),
         };
-        let estimate = bytes.len() / 24;
-        out.keys.reserve(estimate);
-        out.record_of.reserve(estimate);
         let fast = level
             .zip(whole)
             .zip(fast::Plan::new(columns, max_line_bytes));
         let Some(((level, text), plan)) = fast else {
+            let estimate = bytes.len() / 24;
+            out.keys.reserve(estimate);
+            out.record_of.reserve(estimate);
             for raw in lines(bytes) {
                 scalar.line(whole, bytes, raw, cache, dict, out)?;
             }

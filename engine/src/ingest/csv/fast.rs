@@ -1,6 +1,7 @@
-//! The CSV fast path: a line's commas, newline and quotes found at once as
-//! bitmasks of the 64 bytes where it starts ([`Simd`]; longer lines 64
-//! bytes at a time), and lines without anything unusual turned into events
+//! The CSV fast path: a line's commas, newline and quotes found at once in
+//! bitmasks of the 64 bytes where it starts (shifted out of the masks of two
+//! blocks classified with [`Simd`]; longer lines 64 bytes at a time), and
+//! lines without anything unusual turned into events
 //! without leaving the loop: fields located by their commas, numbers read
 //! a word at a time ([`parse_i64_in`]), keys interned by the per-thread
 //! cache.
@@ -243,14 +244,78 @@ struct Line {
     quoted: bool,
 }
 
-/// The structure of the line at `start` from the 64 bytes there: nearly
-/// every line of a narrow CSV ends within them.
+/// The commas, newlines and quotes of the 128 bytes from `base`, as two
+/// blocks classified once each: every line starting in the first block has
+/// the masks of its first 64 bytes here, and the lines of a block cost a
+/// shift each, not a classification.
+struct Blocks {
+    base: usize,
+    commas: u128,
+    newlines: u128,
+    quotes: u128,
+}
+
+impl Blocks {
+    /// The blocks at `base` and `base + 64`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // The kernel's loop body.
+    fn at<S: Simd>(bytes: &[u8], base: usize) -> Self {
+        let (c0, n0, q0) = classify::<S>(bytes, base);
+        let (c1, n1, q1) = classify::<S>(bytes, base + 64);
+        let join = |low: u64, high: u64| u128::from(low) | (u128::from(high) << 64);
+        Blocks {
+            base,
+            commas: join(c0, c1),
+            newlines: join(n0, n1),
+            quotes: join(q0, q1),
+        }
+    }
+
+    /// Moves on by a block, classifying the next one.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // The kernel's loop body.
+    fn advance<S: Simd>(&mut self, bytes: &[u8]) {
+        self.base += 64;
+        let (c, n, q) = classify::<S>(bytes, self.base + 64);
+        self.commas = (self.commas >> 64) | (u128::from(c) << 64);
+        self.newlines = (self.newlines >> 64) | (u128::from(n) << 64);
+        self.quotes = (self.quotes >> 64) | (u128::from(q) << 64);
+    }
+
+    /// The masks of the 64 bytes at `start`, in `base..base + 64`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // The kernel's loop body.
+    fn window(&self, start: usize) -> (u64, u64, u64) {
+        // Below 64 (the mask spares the compiler's checks).
+        let shift = (start - self.base) & 63;
+        (
+            (self.commas >> shift) as u64,
+            (self.newlines >> shift) as u64,
+            (self.quotes >> shift) as u64,
+        )
+    }
+}
+
+/// The structure of the line at `start` from the masks of the 64 bytes
+/// there (`blocks`, moved on to `start`): nearly every line of a narrow CSV
+/// ends within them.
 #[inline(always)]
 #[allow(clippy::inline_always)] // The kernel's loop body.
-fn line<S: Simd>(bytes: &[u8], start: usize, ends: &mut [usize; MAX_FIELDS + 2]) -> Line {
-    let (commas, newlines, quotes) = classify::<S>(bytes, start);
+fn line<S: Simd>(
+    bytes: &[u8],
+    start: usize,
+    blocks: &mut Blocks,
+    ends: &mut [usize; MAX_FIELDS + 2],
+) -> Line {
+    while start >= blocks.base + 64 {
+        blocks.advance::<S>(bytes);
+    }
+    let (commas, newlines, quotes) = blocks.window(start);
     if newlines == 0 {
-        return long_line::<S>(bytes, start, commas, quotes, ends);
+        let line = long_line::<S>(bytes, start, commas, quotes, ends);
+        // The next line starts far ahead: the blocks start there.
+        *blocks = Blocks::at::<S>(bytes, line.newline + 1);
+        return line;
     }
     let within = newlines.trailing_zeros();
     let before = !(u64::MAX << within);
@@ -443,9 +508,10 @@ fn walk<S: Simd, V: Values>(
         resolved: 0,
     };
     let mut start = from;
+    let mut blocks = Blocks::at::<S>(bytes, from);
     let mut stop = Stop::Done;
     while start < bytes.len() {
-        let line = line::<S>(bytes, start, &mut ends);
+        let line = line::<S>(bytes, start, &mut blocks, &mut ends);
         let fast = !line.quoted
             && row::<V>(
                 text,

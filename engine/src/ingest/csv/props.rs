@@ -126,6 +126,29 @@ fn fields_and_numbers_at_every_offset_of_a_block() {
 }
 
 #[test]
+fn a_quote_is_seen_in_whichever_block_it_falls() {
+    // A quoted key or number on one line of a long chunk, at each line in
+    // turn: the fast path must leave that line to the scalar parser.
+    let lines: Vec<String> = (0..120).map(|i| format!("{i},k{i},{}", i * 7)).collect();
+    for quoted in 0..lines.len() {
+        for field in 0..3 {
+            let mut text = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                if i == quoted {
+                    let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
+                    fields[field] = format!("\"{}\"", fields[field]);
+                    text.push_str(&fields.join(","));
+                } else {
+                    text.push_str(line);
+                }
+                text.push('\n');
+            }
+            assert_same(&events(ValueType::I64), text.as_bytes());
+        }
+    }
+}
+
+#[test]
 fn unusual_lines_read_as_the_scalar_parser_reads_them() {
     let cases: &[&str] = &[
         "1,a,2\n\"2\",b,3\n3,c,4\n",
@@ -209,21 +232,29 @@ fn field() -> impl Strategy<Value = String> {
         1 => "[a-zé ]{0,4}",
         1 => Just(String::new()),
         1 => "[a-z,\"\r]{0,5}".prop_map(|s| format!("\"{s}\"")),
+        // Quoted fields that would read as keys or numbers if the quotes
+        // went unnoticed.
+        2 => "[a-z0-9]{0,4}".prop_map(|s| format!("\"{s}\"")),
+        2 => Just("a".to_owned()),
         1 => "[a-z0-9,\"\r .e+-]{0,6}",
         1 => prop::sample::select(vec!["inf", "NaN", "-0", "-0.0", "1e400", ".", "\r", " 1", "1 "])
             .prop_map(str::to_owned),
     ]
 }
 
-/// Lines of 0 to 5 fields, ended by `\n` or `\r\n`.
-fn csv() -> impl Strategy<Value = Vec<u8>> {
+/// Lines of `width` fields (now and then 0 to 5), ended by `\n` or
+/// `\r\n`.
+fn csv(width: usize) -> impl Strategy<Value = Vec<u8>> {
     (
         prop::collection::vec(
             (
-                prop::collection::vec(field(), 0..6),
+                prop_oneof![
+                    6 => prop::collection::vec(field(), width..=width),
+                    1 => prop::collection::vec(field(), 0..6),
+                ],
                 prop::sample::select(vec!["\n", "\n", "\n", "\r\n"]),
             ),
-            0..40,
+            0..60,
         ),
         any::<bool>(),
     )
@@ -277,8 +308,10 @@ proptest! {
 
     #[test]
     fn the_fast_path_reads_random_csv_as_the_scalar_parser(
-        config in configs(),
-        bytes in csv(),
+        (config, bytes) in configs().prop_flat_map(|config| {
+            let width = config.columns.width;
+            (Just(config), csv(width))
+        }),
     ) {
         assert_same(&config, &bytes);
     }
