@@ -26,6 +26,7 @@ mod hardening_sockets;
 mod live_keys;
 mod oracle;
 mod review_9;
+mod rounds;
 mod simd_levels;
 mod spark_golden;
 mod util;
