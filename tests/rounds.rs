@@ -1,6 +1,5 @@
-//! A mapped file is parsed in rounds of pieces, and with more than one
-//! thread the next round is parsed while the current one is aggregated.
-//! These guard that pipelining: whatever the thread count, the windows, the
+//! A mapped file is parsed in rounds of pieces, in parallel, and the rounds
+//! are aggregated in order. Whatever the thread count, the windows, the
 //! line numbers of bad records and the first error are those of one thread.
 
 use crate::util::{p, run, stderr, stdout, TempDir};
@@ -50,7 +49,7 @@ fn wordcount(input: &str, threads: &str, on_error: &str) -> std::process::Output
 }
 
 #[test]
-fn pipelined_rounds_give_one_threads_windows_and_bad_line_numbers() {
+fn parallel_rounds_give_one_threads_windows_and_bad_line_numbers() {
     let dir = TempDir::new("rounds-skip");
     let bad = [3, 20_000, 90_000, 150_000];
     let (bytes, lines) = words_with_bad_lines(&bad);
@@ -82,10 +81,9 @@ fn pipelined_rounds_give_one_threads_windows_and_bad_line_numbers() {
 }
 
 #[test]
-fn pipelined_rounds_stop_at_the_first_bad_line_whatever_the_threads() {
+fn parallel_rounds_stop_at_the_first_bad_line_whatever_the_threads() {
     let dir = TempDir::new("rounds-fail");
-    // Both bad lines are past the first round; the next round is being
-    // parsed (and holds the second) when the first fails.
+    // Both bad lines are past the first round, in different pieces.
     let (bytes, _) = words_with_bad_lines(&[100_000, 110_000]);
     let input = dir.file("words.txt", &bytes);
     for threads in ["1", "2", "3"] {

@@ -251,100 +251,54 @@ impl Job<'_> {
         // before the next round: the parsed columns of a round are still in
         // cache when they are aggregated, and the buffers (recycled, so a
         // steady stream allocates nothing) stay few whatever the segment.
-        // With more than one thread the next round is parsed while this
-        // one is aggregated (the operator's work would otherwise leave the
-        // other cores idle: Amdahl's serial part).
-        let threads = self.pool.current_num_threads();
-        let round = 2 * threads;
-        let rounds: Vec<&[&[u8]]> = pieces.chunks(round).collect();
-        let mut spare = std::mem::take(&mut self.spare);
-        let buffers = if rounds.len() > 1 && threads > 1 {
-            2 * round
-        } else {
-            round
-        };
-        while spare.len() < buffers.min(pieces.len()) {
-            spare.push(ParseBuffer::default());
+        let round = 2 * self.pool.current_num_threads();
+        while self.spare.len() < round.min(pieces.len()) {
+            self.spare.push(ParseBuffer::default());
         }
-        let (mut current, mut next) = spare.split_at_mut(round.min(pieces.len()));
-        let dict = self.dict.clone();
-        let pool = Arc::clone(&self.pool);
-        let mut parsed = rounds.first().map_or_else(Vec::new, |first| {
-            parse_round(&pool, parser, &dict, first, current)
-        });
         let mut line = first_line;
         let mut outcome = Ok(());
-        for (index, _) in rounds.iter().enumerate() {
-            let following = rounds.get(index + 1).copied();
-            let mut parsed_next = Vec::new();
-            if let (Some(following), true) = (following, threads > 1) {
-                let next = &mut next[..following.len()];
-                let (pool_ref, dict_ref) = (&pool, &dict);
-                pool.in_place_scope(|scope| {
-                    scope.spawn(|_| {
-                        parsed_next = parse_round(pool_ref, parser, dict_ref, following, next);
-                    });
-                    outcome = self.take_round(
-                        std::mem::take(&mut parsed),
-                        current,
-                        origin,
-                        &mut line,
-                        arrival_ms,
-                        hooks,
-                    );
-                });
+        for group in pieces.chunks(round) {
+            let outs = &mut self.spare[..group.len()];
+            let dict = &self.dict;
+            let parsed: Vec<Result<()>> = if group.len() > 1 {
+                self.pool.install(|| {
+                    group
+                        .par_iter()
+                        .zip(outs.par_iter_mut())
+                        .map(|(p, out)| parser.parse_into(p, dict, out))
+                        .collect()
+                })
             } else {
-                outcome = self.take_round(
-                    std::mem::take(&mut parsed),
-                    current,
-                    origin,
-                    &mut line,
-                    arrival_ms,
-                    hooks,
-                );
-                if let Some(following) = following {
-                    parsed_next = parse_round(&pool, parser, &dict, following, current);
+                group
+                    .iter()
+                    .zip(outs.iter_mut())
+                    .map(|(p, out)| parser.parse_into(p, dict, out))
+                    .collect()
+            };
+            for (index, result) in parsed.into_iter().enumerate() {
+                if let Err(e) = result {
+                    outcome = Err(e);
+                    break;
+                }
+                // The buffers move into a batch and come back once it is
+                // aggregated.
+                let mut piece = self.spare[index].take(&self.dict);
+                outcome = self.take_piece(&mut piece, origin, line, arrival_ms, hooks);
+                line += piece.lines;
+                self.spare[index].recycle(piece.batch);
+                if outcome.is_err() {
+                    break;
                 }
             }
             if outcome.is_err() {
                 break;
             }
-            if threads > 1 {
-                std::mem::swap(&mut current, &mut next);
-            }
-            parsed = parsed_next;
         }
-        self.spare = spare;
         outcome?;
         self.reclaim_keys();
         self.report.bytes += data.len() as u64;
         self.record_latency(started.elapsed());
         Ok(line - first_line)
-    }
-
-    /// Counts, reports and aggregates the pieces of a parsed round in
-    /// order, advancing `line` past each; stops at the first error (of a
-    /// parser or of the aggregation).
-    fn take_round(
-        &mut self,
-        parsed: Vec<Result<()>>,
-        buffers: &mut [ParseBuffer],
-        origin: &Arc<str>,
-        line: &mut u64,
-        arrival_ms: i64,
-        hooks: &mut dyn JobHooks,
-    ) -> Result<()> {
-        for (result, buffer) in parsed.into_iter().zip(buffers) {
-            result?;
-            // The buffers move into a batch and come back once it is
-            // aggregated.
-            let mut piece = buffer.take(&self.dict);
-            let outcome = self.take_piece(&mut piece, origin, *line, arrival_ms, hooks);
-            *line += piece.lines;
-            buffer.recycle(piece.batch);
-            outcome?;
-        }
-        Ok(())
     }
 
     /// Counts, reports and aggregates one parsed piece.
@@ -458,32 +412,6 @@ impl Job<'_> {
             }
         }
         Ok(true)
-    }
-}
-
-/// Parses the pieces of a round into `outs`, on the pool's threads when
-/// there are several pieces.
-fn parse_round(
-    pool: &rayon::ThreadPool,
-    parser: &Parser,
-    dict: &Dictionary,
-    pieces: &[&[u8]],
-    outs: &mut [ParseBuffer],
-) -> Vec<Result<()>> {
-    if pieces.len() > 1 {
-        pool.install(|| {
-            pieces
-                .par_iter()
-                .zip(outs.par_iter_mut())
-                .map(|(p, out)| parser.parse_into(p, dict, out))
-                .collect()
-        })
-    } else {
-        pieces
-            .iter()
-            .zip(outs.iter_mut())
-            .map(|(p, out)| parser.parse_into(p, dict, out))
-            .collect()
     }
 }
 
