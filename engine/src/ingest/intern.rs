@@ -150,8 +150,6 @@ pub(crate) struct Staged {
     hash: u64,
     start: usize,
     len: u32,
-    /// The record the word is in.
-    pub record: u32,
 }
 
 /// A thread's cache of key ids for one dictionary.
@@ -218,7 +216,7 @@ impl KeyCache {
     /// that the lookups of consecutive words overlap their cache misses.
     #[inline(always)]
     #[allow(clippy::inline_always)] // Inlined into each SIMD level's kernel.
-    pub fn stage(&self, bytes: &[u8], start: usize, end: usize, record: u32) -> Staged {
+    pub fn stage(&self, bytes: &[u8], start: usize, end: usize) -> Staged {
         let (head, hash) = if let Some(short) = short_head(bytes, start, end) {
             (short, hash_short(short, end - start))
         } else {
@@ -237,7 +235,6 @@ impl KeyCache {
             hash,
             start,
             len: (end - start) as u32,
-            record,
         }
     }
 
@@ -250,14 +247,18 @@ impl KeyCache {
         // probe; anything else (a miss, a longer key) goes the general way.
         let mask = self.slots.len() - 1;
         let at = word.hash as usize & mask;
-        let first = self.slots[at];
         if word.len <= 8 {
-            if first.len == word.len && first.head == word.head {
-                return Ok(first.value);
-            }
-            let second = self.slots[(at + 1) & mask];
-            if first.len != EMPTY && second.len == word.len && second.head == word.head {
-                return Ok(second.value);
+            // Up to four probes: at most 70 % full, a hot key's run is
+            // rarely longer, and the slots after the first are mostly in
+            // the cache line it brought.
+            for probe in 0..4 {
+                let slot = self.slots[(at + probe) & mask];
+                if slot.len == word.len && slot.head == word.head {
+                    return Ok(slot.value);
+                }
+                if slot.len == EMPTY {
+                    break;
+                }
             }
         }
         let (start, end) = (word.start, word.start + word.len as usize);
@@ -412,7 +413,7 @@ mod tests {
             words
                 .iter()
                 .map(|w| {
-                    let staged = c.stage(text.as_bytes(), at, at + w.len(), 0);
+                    let staged = c.stage(text.as_bytes(), at, at + w.len());
                     at += w.len() + 1;
                     c.resolve(&text, &staged, &dict).unwrap()
                 })

@@ -112,13 +112,15 @@ fn words_of_text(
     crate::simd_dispatch!(crate::simd::level(), words_kernel(text: &str, cache: &mut KeyCache, dict: &Dictionary, out: &mut ParseBuffer) -> Result<u64>)
 }
 
-/// Words whose lookups are in flight at once: enough to overlap their
-/// cache misses.
-const IN_FLIGHT: usize = 8;
+/// Words split before their lookups are staged and resolved: enough to
+/// overlap the lookups' cache misses, few enough that the batch stays in L1.
+const BATCH: usize = 128;
 
-/// [`words_of_text`] at one SIMD level. Each word's lookup is staged (its
-/// hash computed, its table slot prefetched) and resolved
-/// [`IN_FLIGHT`] words later.
+/// [`words_of_text`] at one SIMD level, in three tight loops per batch of
+/// words instead of one loop doing everything (whose many live values
+/// spilled to the stack): the splitter records each word's bounds; then
+/// every word's lookup is staged (hashed, its slot prefetched); then each
+/// is resolved, by which time its slot is in cache.
 #[inline(always)]
 #[allow(clippy::inline_always)] // Inlined into each level's entry point.
 fn words_kernel<S: Simd>(
@@ -128,68 +130,62 @@ fn words_kernel<S: Simd>(
     out: &mut ParseBuffer,
 ) -> Result<u64> {
     let bytes = text.as_bytes();
-    let mut ring = [Staged::default(); 2 * IN_FLIGHT];
-    let (mut staged, mut resolved) = (0_usize, 0_usize);
-    let mut ids = Resolved::default();
+    let mut words = WordBatch::default();
     let stats = split_words::<S, _>(bytes, |start, end, line| {
-        ring[staged % ring.len()] = cache.stage(bytes, start, end, line);
-        staged += 1;
-        if staged - resolved > IN_FLIGHT {
-            ids.push(text, &ring[resolved % ring.len()], cache, dict, out)?;
-            resolved += 1;
+        words.bounds[words.len] = (start, end, line);
+        words.len += 1;
+        if words.len == BATCH {
+            words.resolve(text, cache, dict, out)?;
         }
         Ok(())
     })?;
-    while resolved < staged {
-        ids.push(text, &ring[resolved % ring.len()], cache, dict, out)?;
-        resolved += 1;
-    }
-    out.keys.extend_from_slice(&ids.ids[..ids.len]);
-    out.record_of.extend_from_slice(&ids.records[..ids.len]);
+    words.resolve(text, cache, dict, out)?;
     Ok(stats)
 }
 
-/// Resolved words on their way to the parse buffer, appended this many at
-/// a time (one capacity check for all).
-const FLUSH: usize = 64;
-
-/// Words resolved and not yet appended to the parse buffer.
-struct Resolved {
-    ids: [u32; FLUSH],
-    records: [u32; FLUSH],
+/// Words split and not yet looked up.
+struct WordBatch {
+    /// Start, end and line of each word.
+    bounds: [(usize, usize, u32); BATCH],
+    staged: [Staged; BATCH],
+    ids: [u32; BATCH],
     len: usize,
 }
 
-impl Default for Resolved {
+impl Default for WordBatch {
     fn default() -> Self {
         Self {
-            ids: [0; FLUSH],
-            records: [0; FLUSH],
+            bounds: [(0, 0, 0); BATCH],
+            staged: [Staged::default(); BATCH],
+            ids: [0; BATCH],
             len: 0,
         }
     }
 }
 
-impl Resolved {
+impl WordBatch {
+    /// Looks the words up and appends them to `out`; empties the batch.
     #[inline(always)]
     #[allow(clippy::inline_always)] // Inlined into each level's kernel.
-    fn push(
+    fn resolve(
         &mut self,
         text: &str,
-        word: &Staged,
         cache: &mut KeyCache,
         dict: &Dictionary,
         out: &mut ParseBuffer,
     ) -> Result<()> {
-        let at = self.len % FLUSH;
-        self.ids[at] = cache.resolve(text, word, dict)?;
-        self.records[at] = word.record;
-        self.len = at + 1;
-        if self.len == FLUSH {
-            out.keys.extend_from_slice(&self.ids);
-            out.record_of.extend_from_slice(&self.records);
-            self.len = 0;
+        let n = self.len;
+        let bytes = text.as_bytes();
+        for (staged, &(start, end, _)) in self.staged[..n].iter_mut().zip(&self.bounds[..n]) {
+            *staged = cache.stage(bytes, start, end);
         }
+        for (id, staged) in self.ids[..n].iter_mut().zip(&self.staged[..n]) {
+            *id = cache.resolve(text, staged, dict)?;
+        }
+        out.keys.extend_from_slice(&self.ids[..n]);
+        out.record_of
+            .extend(self.bounds[..n].iter().map(|&(_, _, line)| line));
+        self.len = 0;
         Ok(())
     }
 }

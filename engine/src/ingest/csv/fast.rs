@@ -459,7 +459,7 @@ impl Lookups {
         dict: &Dictionary,
         keys: &mut Vec<u32>,
     ) -> Result<()> {
-        self.ring[self.staged % (2 * IN_FLIGHT)] = cache.stage(text.as_bytes(), start, end, 0);
+        self.ring[self.staged % (2 * IN_FLIGHT)] = cache.stage(text.as_bytes(), start, end);
         self.staged += 1;
         if self.staged - self.resolved > IN_FLIGHT {
             let oldest = &self.ring[self.resolved % (2 * IN_FLIGHT)];
