@@ -106,6 +106,7 @@ fn job(path: &Path, format: Format) -> JobConfig {
         // SAFETY: the inputs are written before the benchmark and not
         // changed while it runs.
         mmap: unsafe { MmapChoice::auto() },
+        checkpoint: None,
     }
 }
 

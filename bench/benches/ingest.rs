@@ -293,6 +293,7 @@ fn wordcount_end_to_end(c: &mut Criterion) {
         // SAFETY: the benchmark's input files are written before the job and
         // not changed while it runs.
         mmap: unsafe { engine::job::MmapChoice::auto() },
+        checkpoint: None,
     };
     let mut group = c.benchmark_group("wordcount_end_to_end");
     configure(&mut group, len as usize);

@@ -319,6 +319,7 @@ pub fn file_job(
         // SAFETY: the benchmark's input files are written before the job and
         // not changed while it runs.
         mmap: unsafe { engine::job::MmapChoice::auto() },
+        checkpoint: None,
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, PersistColumn};
 use crate::error::{Error, Result};
 
 /// One built-in aggregate.
@@ -183,6 +184,21 @@ pub struct CompensatedSum {
     lo: f64,
 }
 
+/// Both halves, as two columns of `f64`: a restored sum is bit for bit the
+/// saved one.
+impl PersistColumn for CompensatedSum {
+    fn save_column(items: &[Self], e: &mut Encoder) {
+        let halves: Vec<(f64, f64)> = items.iter().map(|s| (s.hi, s.lo)).collect();
+        <(f64, f64)>::save_column(&halves, e);
+    }
+    fn load_column(d: &mut Decoder<'_>) -> std::result::Result<Vec<Self>, CodecError> {
+        Ok(<(f64, f64)>::load_column(d)?
+            .into_iter()
+            .map(|(hi, lo)| Self { hi, lo })
+            .collect())
+    }
+}
+
 impl CompensatedSum {
     /// Adds one value.
     #[inline]
@@ -232,9 +248,9 @@ fn two_product(a: f64, b: f64) -> (f64, f64) {
 ///
 /// The operator is generic over it so that the per-event loops are
 /// monomorphized, with no per-event dispatch.
-pub trait Numeric: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
+pub trait Numeric: Copy + Send + Sync + PartialOrd + fmt::Debug + PersistColumn + 'static {
     /// Running-sum type: exact `i128` for integers, compensated for floats.
-    type Sum: Copy + Default + Send + Sync + fmt::Debug;
+    type Sum: Copy + Default + Send + Sync + fmt::Debug + PersistColumn;
     /// Whether sums are exact, so that the order of additions cannot change a
     /// result (and the operator may take order-free shortcuts).
     const EXACT: bool;

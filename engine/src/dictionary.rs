@@ -268,6 +268,92 @@ impl Dictionary {
     }
 }
 
+impl Dictionary {
+    /// Every live id with its string, the id range and the free ids in
+    /// their order of reuse: what a checkpoint keeps, so that a restored
+    /// dictionary gives every key (old and new) the id it had.
+    pub(crate) fn snapshot(&self) -> crate::checkpoint::DictionaryState {
+        let interner = self.read_lock();
+        let mut state = crate::checkpoint::DictionaryState {
+            range: interner.strings.len() as u64,
+            free: interner.free.clone(),
+            ..Default::default()
+        };
+        for (id, string) in interner.strings.iter().enumerate() {
+            if let Some(string) = string {
+                state.ids.push(id as u32);
+                state.strings.push(string.to_string());
+            }
+        }
+        state
+    }
+
+    /// A dictionary holding what [`snapshot`](Self::snapshot) took.
+    pub(crate) fn restored(
+        state: &crate::checkpoint::DictionaryState,
+    ) -> std::result::Result<Self, crate::checkpoint::codec::CodecError> {
+        use crate::checkpoint::codec::CodecError;
+        let dict = Self::new();
+        {
+            let mut interner = dict.write_lock();
+            let range = usize::try_from(state.range)
+                .ok()
+                .filter(|&r| u32::try_from(r).is_ok() && r >= state.ids.len())
+                .ok_or_else(|| CodecError::Invalid("a dictionary range out of bounds".into()))?;
+            interner.strings = vec![None; range];
+            for (&id, string) in state.ids.iter().zip(&state.strings) {
+                let slot = interner
+                    .strings
+                    .get_mut(id as usize)
+                    .filter(|slot| slot.is_none())
+                    .ok_or_else(|| {
+                        CodecError::Invalid(format!("dictionary id {id} twice or out of range"))
+                    })?;
+                *slot = Some(string.as_str().into());
+            }
+            let free_ok = state.free.len() + state.ids.len() == range
+                && state.free.iter().all(|&id| {
+                    interner
+                        .strings
+                        .get(id as usize)
+                        .is_some_and(Option::is_none)
+                });
+            if !free_ok {
+                return Err(CodecError::Invalid(
+                    "the free dictionary ids do not match".into(),
+                ));
+            }
+            interner.free.clone_from(&state.free);
+            let Interner {
+                hasher,
+                table,
+                strings,
+                live,
+                ..
+            } = &mut *interner;
+            for &id in &state.ids {
+                let key = strings[id as usize].as_deref().unwrap_or_default();
+                let hash = hasher.hash_one(key);
+                if table
+                    .find(hash, |&other| {
+                        strings[other as usize].as_deref() == Some(key)
+                    })
+                    .is_some()
+                {
+                    return Err(CodecError::Invalid(format!(
+                        "the key {key:?} twice in the dictionary"
+                    )));
+                }
+                table.insert_unique(hash, id, |&other| {
+                    hasher.hash_one(strings[other as usize].as_deref().unwrap_or_default())
+                });
+            }
+            *live = state.ids.len();
+        }
+        Ok(dict)
+    }
+}
+
 impl std::fmt::Debug for Dictionary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dictionary")
@@ -307,6 +393,12 @@ impl KeyReclaimer {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// When it next looks (a checkpoint keeps it, so that a resumed job
+    /// releases ids when an uninterrupted one would).
+    pub(crate) fn next_at(&self) -> usize {
+        self.next_at
     }
 
     /// A reclaimer that first reclaims at `keys` keys (tests use small ones).

@@ -216,6 +216,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A job's checkpoints cannot be read, used or written.
+    #[error(transparent)]
+    Checkpoint(Box<crate::checkpoint::CheckpointError>),
     /// A lookup table that cannot be used.
     #[error("{origin}{}: {problem}", .line.map(|l| format!(" line {l}")).unwrap_or_default())]
     LookupTable {
@@ -450,7 +453,8 @@ impl Error {
             | Error::CsvHeaderNotUtf8 { .. }
             | Error::EmptyCsvHeader { .. }
             | Error::InvalidParser(_)
-            | Error::FormatNeedsFeature { .. } => true,
+            | Error::FormatNeedsFeature { .. }
+            | Error::Checkpoint(_) => true,
             Error::ColumnarInput { problem, .. } => problem.is_usage(),
             Error::LengthMismatch { .. }
             | Error::KeyOutOfRange { .. }

@@ -36,6 +36,7 @@
 
 pub mod aggregate;
 mod batch;
+pub mod checkpoint;
 pub mod columnar;
 mod dictionary;
 pub mod dstream;

@@ -43,6 +43,21 @@ pub struct Lookup {
 pub const MAX_TABLE_BYTES: u64 = 256 << 20;
 
 impl Lookup {
+    /// A short digest of the table's contents (its size and a checksum of
+    /// its sorted entries): what a checkpoint compares.
+    #[must_use]
+    pub fn digest(&self) -> String {
+        let mut entries: Vec<(&String, &String)> = self.groups.iter().collect();
+        entries.sort_unstable();
+        let mut hasher = crc32fast::Hasher::new();
+        for (key, group) in entries {
+            hasher.update(key.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(group.as_bytes());
+            hasher.update(&[0]);
+        }
+        format!("{} keys, crc {:08x}", self.groups.len(), hasher.finalize())
+    }
     /// Reads a CSV file: a header, then `key,group[,…]` rows (see
     /// [`Lookup::from_csv_text`]).
     pub fn from_csv_file(path: &Path) -> Result<Self> {

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+use engine::checkpoint::Checkpointing;
 use engine::ingest::Format;
 use engine::job::{Input, JobConfig, JobKind, MmapChoice, OnError, TimeMode};
 use engine::lookup::Lookup;
 use engine::sink::OutputFormat;
 use engine::{AggSet, ValueType, WindowSpec};
 
-use super::values::{check_writable, file_id, parse_bytes, parse_duration};
+use super::values::{check_writable, file_id, parse_bytes, parse_duration, parse_duration_or_zero};
 
 /// A mistake on the command line (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +161,7 @@ pub struct SourceArgs {
 
 /// `engine run`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // Flags: each bool is a switch the user types.
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
@@ -275,6 +277,20 @@ pub struct RunArgs {
     /// 64), and never above 1024).
     #[arg(long, value_name = "N", help_heading = EXECUTION)]
     pub threads: Option<usize>,
+    /// Take checkpoints in this directory, and resume from its last one:
+    /// the same command after a crash or kill continues where the
+    /// checkpoint left off (a file input from its offset, --output-file cut
+    /// back to what was committed: the output is byte for byte that of an
+    /// uninterrupted run). Records in flight from stdin or a socket are lost.
+    #[arg(long, value_name = "DIR", help_heading = EXECUTION)]
+    pub checkpoint: Option<PathBuf>,
+    /// Wall time between checkpoints (0: at every piece of input) [default: 10s].
+    #[arg(long, value_name = "DURATION", help_heading = EXECUTION)]
+    pub checkpoint_every: Option<String>,
+    /// With --checkpoint: ignore (and remove) the directory's checkpoints
+    /// and run the job from its start.
+    #[arg(long, help_heading = EXECUTION)]
+    pub from_scratch: bool,
 }
 
 /// Where and how the output goes.
@@ -290,6 +306,24 @@ pub struct OutputOptions {
     /// Where the summary JSON is written, `-` for stdout (then the rows go
     /// to `file`).
     pub stats_json: Option<PathBuf>,
+}
+
+impl OutputOptions {
+    /// `config` with this output in its checkpoints' fingerprint: a resumed
+    /// job must write what the interrupted one wrote.
+    fn fingerprinted(&self, mut config: JobConfig) -> JobConfig {
+        if let Some(checkpoint) = &mut config.checkpoint {
+            let file = self
+                .file
+                .as_deref()
+                .map_or_else(|| "stdout".into(), |f| f.display().to_string());
+            checkpoint.output = format!(
+                "{:?} to {file}, top {:?}, {} table rows",
+                self.format, self.top, self.table_rows
+            );
+        }
+        config
+    }
 }
 
 /// The most worker threads `--threads` takes: 4 per core, at least 64, at
@@ -347,6 +381,7 @@ impl RunArgs {
             ));
         }
         let key_ttl = key_ttl.map(|ms| Duration::from_millis(ms as u64));
+        let checkpoint = self.checkpointing()?;
         self.check_paths()?;
         let time = match (&self.time_col, self.rate) {
             (Some(col), _) => TimeMode::Column(col.clone()),
@@ -389,6 +424,7 @@ impl RunArgs {
                 // reads the file instead when it may change.
                 unsafe { MmapChoice::auto() }
             },
+            checkpoint,
         };
         let format = config.effective_format();
         if format.is_columnar() && self.key_col.is_none() {
@@ -405,6 +441,7 @@ impl RunArgs {
         }
         config.validate()?;
         let output = self.output_options()?;
+        let config = output.fingerprinted(config);
         let (window, slide) = (config.spec.window(), config.spec.slide());
         if window < slide {
             super::diag(&format!(
@@ -419,6 +456,43 @@ impl RunArgs {
     }
 
     /// Numbers and names that no input could make right.
+    /// `--checkpoint`, `--checkpoint-every`, `--from-scratch`.
+    fn checkpointing(&self) -> Result<Option<Checkpointing>> {
+        let Some(dir) = &self.checkpoint else {
+            if self.checkpoint_every.is_some() || self.from_scratch {
+                bail!(usage(format!(
+                    "{} needs --checkpoint DIR",
+                    if self.from_scratch {
+                        "--from-scratch"
+                    } else {
+                        "--checkpoint-every"
+                    }
+                )));
+            }
+            return Ok(None);
+        };
+        if dir.as_os_str().is_empty() {
+            bail!(usage("--checkpoint needs a directory"));
+        }
+        if self.output == Some(OutputArg::Parquet) {
+            bail!(usage(
+                "--checkpoint cannot resume --output parquet (its rows are written at the end): use csv or ndjson"
+            ));
+        }
+        let every = match self.checkpoint_every.as_deref() {
+            None => Checkpointing::DEFAULT_EVERY,
+            Some(text) => {
+                let ms = parse_duration_or_zero(text, "--checkpoint-every")?;
+                Duration::from_millis(ms)
+            }
+        };
+        Ok(Some(Checkpointing {
+            dir: dir.clone(),
+            every,
+            output: String::new(),
+        }))
+    }
+
     fn check_values(&self) -> Result<()> {
         if let Some(threads) = self.threads {
             let cap = thread_cap();

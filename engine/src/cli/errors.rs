@@ -29,6 +29,7 @@ pub fn render(err: &anyhow::Error) -> String {
 /// One engine error (not its sources) in the command line's words.
 fn describe(err: &Error) -> String {
     match err {
+        Error::Checkpoint(e) => describe_checkpoint(e),
         Error::FieldsNeedStructuredInput => {
             "--job aggregate reads fields: the input must be csv or ndjson (--format)".into()
         }
@@ -159,6 +160,53 @@ fn render_engine(err: &Error) -> String {
         source = cause.source();
     }
     line
+}
+
+/// A checkpoint error in the command line's words.
+fn describe_checkpoint(err: &engine::checkpoint::CheckpointError) -> String {
+    use engine::checkpoint::CheckpointError;
+    match err {
+        CheckpointError::OtherJob {
+            dir,
+            setting,
+            saved,
+            now,
+        } => {
+            let flags = match setting.as_str() {
+                "engine version" => "the engine version",
+                "input" => "the input (--input, --connect, --listen, --generate)",
+                "input size" => "the input file's size",
+                "format" => "--format",
+                "time" => "the time (--time-col, --rate)",
+                "job" => "the job (--job, --key-col, --value-col, --agg, --value-type, --where, --lookup, --pattern)",
+                "window" => "the window (--window, --slide, --batch)",
+                "until" => "--until",
+                "keep empty" => "--keep-empty",
+                "key ttl" => "--key-ttl",
+                "threads" => "--threads",
+                "on error" => "--on-error",
+                "max line bytes" => "--max-line-bytes",
+                "output" => "the output (--output, --output-file, --top)",
+                other => other,
+            };
+            format!(
+                "the checkpoint in {} is of another job: {flags} differs (checkpoint: {saved}; now: {now}). \
+                 Rerun with the checkpoint's settings, or add --from-scratch to start this job afresh",
+                dir.display()
+            )
+        }
+        CheckpointError::NoneIntact { .. } => format!(
+            "{err}. Add --from-scratch to start the job afresh"
+        ),
+        CheckpointError::Unsupported { what } => format!(
+            "--checkpoint does not support {what} yet"
+        ),
+        CheckpointError::OutputGone { path, len } => format!(
+            "the output in progress {} (committed: {len} bytes) is missing or shorter: the job cannot resume its output. Add --from-scratch to start afresh",
+            path.display()
+        ),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

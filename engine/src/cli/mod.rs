@@ -2,6 +2,7 @@
 //! (output, progress bar, summary).
 
 mod args;
+mod checkpoints;
 mod errors;
 mod generate;
 mod output_file;
@@ -56,40 +57,32 @@ pub fn main() -> Result<ExitCode> {
         args::Command::Completions { shell } => return args::print_completions(shell),
         args::Command::Man { command } => return args::print_man(command.as_deref()),
     };
+    let from_scratch = run.from_scratch;
     let (config, output) = run.into_job()?;
     let signals = signals::Signals::install().context("installing signal handlers")?;
+    let resume = match checkpoints::prepare(&config, &output, from_scratch)? {
+        checkpoints::Prepared::Run(resume) => resume,
+        checkpoints::Prepared::Done => return Ok(ExitCode::SUCCESS),
+    };
     // The output file is written beside the target and renamed into place
     // when the job has written what it could: a failed job leaves an
-    // existing file untouched.
-    let (pending, out): (Option<output_file::PendingFile>, Box<dyn Write>) = match &output.file {
-        Some(path) => {
-            let (pending, file) = match output_file::PendingFile::create(path, signals.stop_flag())
-            {
-                Ok(created) => created,
-                Err(_) if signals.received().is_some() => {
-                    diag(&format!(
-                        "engine: interrupted while opening {}: nothing was read or written",
-                        path.display()
-                    ));
-                    return Ok(exit_status(signals.received()));
-                }
-                Err(e) => return Err(e),
-            };
-            let out: Box<dyn Write> = if output.parquet {
-                Box::new(std::io::sink())
-            } else {
-                Box::new(std::io::BufWriter::new(file))
-            };
-            (Some(pending), out)
-        }
-        None => (
-            None,
-            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-        ),
+    // existing file untouched. A checkpointed job's file in progress stays
+    // for the next run to resume.
+    let resumed_output = resume.as_ref().and_then(|r| r.output()).cloned();
+    let Some((pending, out, committer)) =
+        open_output(&output, &config, resumed_output.as_ref(), &signals)?
+    else {
+        return Ok(exit_status(signals.received()));
     };
     let rows_path = pending.as_ref().map(output_file::PendingFile::temp_path);
     let mut hooks = report::CliHooks::new(out, &config, &output, rows_path);
-    let result = job::run(&config, &mut hooks, signals.stop_flag());
+    if let (Some(file), Some(path)) = (committer, rows_path) {
+        hooks.commit_through(path, file);
+    }
+    if resumed_output.is_some_and(|at| at.len > 0) {
+        hooks.continue_output();
+    }
+    let result = job::run_from(&config, &mut hooks, signals.stop_flag(), resume.as_deref());
     let report = match result {
         Ok(report) => report,
         Err(err) => {
@@ -145,6 +138,67 @@ pub fn main() -> Result<ExitCode> {
         }
     }
     Ok(exit_status(signals.received()))
+}
+
+/// The rows' writer: stdout, or a file written beside its target (resumed
+/// from a checkpoint's output in progress), with a second handle to sync it
+/// through for checkpoints. `None` when a signal came while opening it.
+#[allow(clippy::type_complexity)] // Three parts, each used once by `main`.
+fn open_output(
+    output: &args::OutputOptions,
+    config: &job::JobConfig,
+    resumed: Option<&engine::checkpoint::OutputPosition>,
+    signals: &signals::Signals,
+) -> Result<
+    Option<(
+        Option<output_file::PendingFile>,
+        Box<dyn Write>,
+        Option<std::fs::File>,
+    )>,
+> {
+    let Some(path) = &output.file else {
+        let out = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
+        return Ok(Some((None, out, None)));
+    };
+    let created = match resumed {
+        Some(at) => output_file::PendingFile::resume(path, &at.path, at.len).map_err(|e| {
+            anyhow::Error::new(engine::Error::from(
+                engine::checkpoint::CheckpointError::OutputGone {
+                    path: at.path.clone(),
+                    len: at.len,
+                },
+            ))
+            .context(e.to_string())
+        }),
+        None => output_file::PendingFile::create(path, signals.stop_flag()),
+    };
+    let (mut pending, file) = match created {
+        Ok(created) => created,
+        Err(_) if signals.received().is_some() => {
+            diag(&format!(
+                "engine: interrupted while opening {}: nothing was read or written",
+                path.display()
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    // A checkpointed job's file in progress stays for the next run.
+    let committer = if config.checkpoint.is_some() && !pending.in_place() {
+        pending.keep_unfinished();
+        Some(
+            file.try_clone()
+                .context("opening the output for checkpoints")?,
+        )
+    } else {
+        None
+    };
+    let out: Box<dyn Write> = if output.parquet {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::BufWriter::new(file))
+    };
+    Ok(Some((Some(pending), out, committer)))
 }
 
 /// Writes the summary JSON: to stdout for `-`, otherwise as an output file

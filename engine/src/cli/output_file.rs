@@ -82,6 +82,7 @@ impl PendingFile {
 
     /// Makes the written file the target: synced, then renamed over it.
     pub fn commit(mut self) -> std::io::Result<()> {
+        self.pending();
         if self.in_place {
             self.committed = true;
             return Ok(());
@@ -97,6 +98,49 @@ impl PendingFile {
     /// The file the rows end up in.
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// The output in progress of a checkpointed job, cut back to its
+    /// `committed` length (what the checkpoint names) and open at its end:
+    /// the resumed job writes on from there.
+    pub fn resume(target: &Path, temp: &Path, committed: u64) -> std::io::Result<(Self, File)> {
+        let file = OpenOptions::new().write(true).open(temp)?;
+        let len = file.metadata()?.len();
+        if len < committed {
+            return Err(std::io::Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("{len} bytes, shorter than the committed {committed}"),
+            ));
+        }
+        file.set_len(committed)?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(committed))?;
+        Ok((
+            Self {
+                target: resolve_link(target),
+                temp: temp.to_path_buf(),
+                in_place: false,
+                committed: false,
+            },
+            file,
+        ))
+    }
+
+    /// Whether the rows are written in place (a device, a FIFO): such an
+    /// output cannot be cut back by a resumed job.
+    pub fn in_place(&self) -> bool {
+        self.in_place
+    }
+
+    /// Leaves the file in progress where it is if the job does not finish
+    /// (a checkpointed job: the next run resumes it).
+    pub fn keep_unfinished(&mut self) {
+        self.committed = true;
+    }
+
+    /// Undoes [`keep_unfinished`](Self::keep_unfinished) before a commit.
+    fn pending(&mut self) {
+        self.committed = false;
     }
 }
 

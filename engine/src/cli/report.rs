@@ -33,6 +33,9 @@ pub struct CliHooks {
     /// is hidden while they are written, so no stale copy stays between them.
     rows_on_terminal: bool,
     write_error: Option<std::io::Error>,
+    /// A checkpointed job's output file in progress: its path and a handle
+    /// to sync it through.
+    committer: Option<(std::path::PathBuf, std::fs::File)>,
 }
 
 impl CliHooks {
@@ -77,7 +80,19 @@ impl CliHooks {
             progress,
             rows_on_terminal: options.file.is_none() && std::io::stdout().is_terminal(),
             write_error: None,
+            committer: None,
         }
+    }
+
+    /// Checkpoints commit the rows written to `path` through `file` (a
+    /// handle of the same open file).
+    pub fn commit_through(&mut self, path: &std::path::Path, file: std::fs::File) {
+        self.committer = Some((path.to_path_buf(), file));
+    }
+
+    /// The output file already holds rows from before a checkpoint.
+    pub fn continue_output(&mut self) {
+        self.sink.continue_output();
     }
 
     /// The error that stopped writing the output, if one did.
@@ -188,6 +203,33 @@ impl JobHooks for CliHooks {
             bar.set_length(total);
             bar.set_position(done);
         }
+    }
+
+    fn commit_output(
+        &mut self,
+        finished: bool,
+    ) -> engine::Result<Option<engine::checkpoint::OutputPosition>> {
+        if let Some(e) = &self.write_error {
+            return Err(engine::Error::io("output", e));
+        }
+        // Text sinks flush after each window: what they wrote is in the
+        // file; a finished output gets what goes only at its end first.
+        let flushed = if finished { self.sink.finish() } else { Ok(()) };
+        let Some((path, file)) = &self.committer else {
+            return flushed
+                .map(|()| None)
+                .map_err(|e| engine::Error::io("output", &e));
+        };
+        let shown = path.display().to_string();
+        let len = flushed
+            .and_then(|()| file.sync_data())
+            .and_then(|()| file.metadata())
+            .map_err(|e| engine::Error::io(&shown, &e))?
+            .len();
+        Ok(Some(engine::checkpoint::OutputPosition {
+            path: path.clone(),
+            len,
+        }))
     }
 }
 

@@ -127,6 +127,17 @@ pub fn parse_duration(text: &str, flag: &str) -> Result<i64> {
         .ok_or_else(bad)
 }
 
+/// A duration that may be zero (`0`, `0s`, `0ms`): milliseconds.
+pub(super) fn parse_duration_or_zero(text: &str, flag: &str) -> Result<u64> {
+    let number = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !number.is_empty() && number.chars().all(|c| c == '0' || c == '.') && number.contains('0') {
+        return Ok(0);
+    }
+    Ok(parse_duration(text, flag)?.unsigned_abs())
+}
+
 pub(super) fn parse_bytes(text: &str) -> Result<usize> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -131,7 +131,7 @@ fn words_kernel<S: Simd>(
 ) -> Result<u64> {
     let bytes = text.as_bytes();
     let mut words = WordBatch::default();
-    let stats = split_words::<S, _>(bytes, |start, end, line| {
+    let stats = split_words::<S, crate::Error>(bytes, |start, end, line| {
         words.bounds[words.len] = (start, end, line);
         words.len += 1;
         if words.len == BATCH {

@@ -151,6 +151,9 @@ pub struct JobConfig {
     pub socket: source::SocketOptions,
     /// Whether an input file may be memory-mapped (see [`MmapChoice`]).
     pub mmap: MmapChoice,
+    /// Checkpoints: where and how often (see [`crate::checkpoint`]);
+    /// `None` takes none.
+    pub checkpoint: Option<crate::checkpoint::Checkpointing>,
 }
 
 /// What a job did.
@@ -196,6 +199,8 @@ pub struct JobReport {
     pub max_batch_latency: Duration,
     /// Batches processed.
     pub batches: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
 }
 
 /// Callbacks through which a job reports.
@@ -211,6 +216,22 @@ pub trait JobHooks {
     fn notice(&mut self, notice: &Notice<'_>);
     /// Bytes of a file processed so far, of `total`.
     fn progress(&mut self, _done: u64, _total: u64) {}
+    /// A checkpoint is being taken: make every window delivered so far
+    /// durable (flush, fsync) and say where the output stands, so that a
+    /// resumed job can cut the output back to it; `finished` when every
+    /// window has been delivered (complete the output first: a CSV header
+    /// with no window under it). The default: output that cannot be cut
+    /// back (a terminal, a pipe), `None`.
+    ///
+    /// # Errors
+    ///
+    /// The output could not be made durable; the checkpoint is not taken.
+    fn commit_output(
+        &mut self,
+        _finished: bool,
+    ) -> Result<Option<crate::checkpoint::OutputPosition>> {
+        Ok(None)
+    }
 }
 
 /// Something a job tells its hooks ([`JobHooks::notice`]) that is neither a
@@ -287,6 +308,65 @@ impl std::fmt::Display for Notice<'_> {
 }
 
 impl JobConfig {
+    /// What identifies the job for its checkpoints: the engine version and
+    /// every setting that changes the results or the state's layout, by
+    /// name. A checkpoint resumes only a job with the same fingerprint.
+    #[must_use]
+    pub fn fingerprint(&self) -> Vec<(&'static str, String)> {
+        let input_size = match &self.input {
+            Input::File(path) => std::fs::metadata(path)
+                .map_or_else(|e| format!("unknown ({e})"), |m| m.len().to_string()),
+            _ => "a stream".into(),
+        };
+        let kind = match &self.kind {
+            JobKind::Aggregate {
+                key,
+                value,
+                aggs,
+                value_type,
+                filter,
+                lookup,
+            } => format!(
+                "aggregate key {key:?} value {value:?} {aggs:?} {value_type:?} filter {filter:?} lookup {}",
+                lookup.as_ref().map_or_else(|| "none".into(), |l| l.digest())
+            ),
+            other => format!("{other:?}"),
+        };
+        vec![
+            (
+                "engine version",
+                concat!(env!("CARGO_PKG_VERSION"), " ", env!("ENGINE_GIT_COMMIT")).into(),
+            ),
+            ("input", format!("{:?}", self.input)),
+            ("input size", input_size),
+            ("format", format!("{:?}", self.effective_format())),
+            ("time", format!("{:?}", self.time)),
+            ("job", kind),
+            ("window", format!("{:?}", self.spec)),
+            ("until", format!("{:?}", self.until)),
+            ("keep empty", self.keep_empty.to_string()),
+            ("key ttl", format!("{:?}", self.key_ttl)),
+            (
+                "threads",
+                if self.threads == 0 {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+                } else {
+                    self.threads
+                }
+                .to_string(),
+            ),
+            ("on error", format!("{:?}", self.on_error)),
+            ("max line bytes", self.max_line_bytes.to_string()),
+            (
+                "output",
+                self.checkpoint
+                    .as_ref()
+                    .map(|c| c.output.clone())
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+
     /// The record format the job reads.
     #[must_use]
     pub fn effective_format(&self) -> Format {
@@ -543,6 +623,7 @@ mod tests {
             socket: source::SocketOptions::default(),
             key_ttl: None,
             mmap: MmapChoice::never(),
+            checkpoint: None,
         }
     }
 

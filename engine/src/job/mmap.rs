@@ -31,8 +31,11 @@ impl Job<'_> {
         let origin: Arc<str> = shown.clone().into();
         let bytes: &[u8] = &map;
         // A byte-order mark is not part of the first record.
+        // A resumed job has counted the byte-order mark and the header.
+        let resume = self.resume_at.take();
+        let counted = u64::from(resume.is_none());
         let mut pos = bom_len(bytes);
-        self.report.bytes += pos as u64;
+        self.report.bytes += counted * pos as u64;
         if pos == bytes.len() {
             // Only a byte-order mark: an empty file.
             return Ok(true);
@@ -41,7 +44,7 @@ impl Job<'_> {
         if self.format == Format::Csv {
             let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);
             self.header_only(&shown, Some(&bytes[pos..end]))?;
-            self.report.bytes += (end - pos) as u64;
+            self.report.bytes += counted * (end - pos) as u64;
             pos = end;
             line = 2;
         } else {
@@ -49,18 +52,37 @@ impl Job<'_> {
                 .insert(Arc::clone(&origin), Arc::new(self.config.parser(None)?));
         }
         let mut released = 0;
+        // The end of the segment the checkpoint was taken in: the rest of
+        // it is processed as one, so that the file is cut as it would have
+        // been without the interruption.
+        let mut resumed_segment_end = None;
+        if let Some(at) = resume {
+            let (offset, segment_end) = (at.offset as usize, at.segment_end as usize);
+            if offset < pos || offset > segment_end || segment_end > bytes.len() {
+                return Err(crate::checkpoint::CheckpointError::InputChanged {
+                    input: shown,
+                    offset: at.offset,
+                    len,
+                }
+                .into());
+            }
+            (pos, line, resumed_segment_end) = (offset, at.line, Some(segment_end));
+        }
         while pos < bytes.len() {
             if self.stopped() {
                 return Ok(false);
             }
-            let end = if bytes.len() - pos <= SEGMENT_BYTES {
+            let end = if let Some(end) = resumed_segment_end.take() {
+                end
+            } else if bytes.len() - pos <= SEGMENT_BYTES {
                 bytes.len()
             } else {
                 memchr::memchr(b'\n', &bytes[pos + SEGMENT_BYTES..])
                     .map_or(bytes.len(), |i| pos + SEGMENT_BYTES + i + 1)
             };
             let segment = &bytes[pos..end];
-            line += self.process(&origin, segment, line, source::now_ms(), &[], hooks)?;
+            let file = Some((pos as u64, end as u64));
+            line += self.process(&origin, segment, line, source::now_ms(), &[], file, hooks)?;
             pos = end;
             hooks.progress(pos as u64, len);
             // Release the pages behind us: resident memory stays bounded on

@@ -27,6 +27,7 @@ const LATENCY_SAMPLES: usize = 100_000;
 /// Bytes per parallel parsing task.
 const PIECE_BYTES: usize = 256 << 10;
 
+mod checkpoints;
 mod columnar;
 mod config;
 mod deliver;
@@ -47,6 +48,21 @@ pub fn run(
     config: &JobConfig,
     hooks: &mut dyn JobHooks,
     stop: &Arc<AtomicBool>,
+) -> Result<JobReport> {
+    run_from(config, hooks, stop, None)
+}
+
+/// [`run`], resuming from a checkpoint of the same job
+/// ([`crate::checkpoint::load`]): a file is read on from the checkpoint's
+/// offset, a stream from wherever it is now (what was in flight at the
+/// crash is lost). With `config.checkpoint` set, checkpoints are written as
+/// the job goes and once more when it has finished; a checkpoint of a
+/// finished job resumes to its final report at once.
+pub fn run_from(
+    config: &JobConfig,
+    hooks: &mut dyn JobHooks,
+    stop: &Arc<AtomicBool>,
+    resume: Option<&crate::checkpoint::Resume>,
 ) -> Result<JobReport> {
     config.validate()?;
     // One pool for parsing and the window operator.
@@ -78,7 +94,21 @@ pub fn run(
         events_parsed: 0,
         report: JobReport::default(),
         started: Instant::now(),
+        checkpoints: None,
+        resume_at: None,
     };
+    checkpoints::check_supported(&job)?;
+    if let Some(resume) = resume {
+        job.restore(resume)?;
+        if resume.finished() {
+            job.report.windows = job.delivered.windows;
+            job.report.elapsed = job.started.elapsed();
+            return Ok(job.report);
+        }
+    }
+    if let Some(settings) = &config.checkpoint {
+        job.checkpoints = Some(checkpoints::Checkpoints::open(settings, config)?);
+    }
     let source_ended = match &config.input {
         // Arrow, Parquet, binary events: read as columns.
         _ if job.format.is_columnar() => {
@@ -125,6 +155,10 @@ pub fn run(
     };
     let finished = job.finish(source_ended, hooks);
     let completed = job.settle(finished)?;
+    if completed && source_ended && !job.stop.load(Ordering::Relaxed) {
+        // The last checkpoint says the job is over: a rerun does nothing.
+        job.checkpoint(None, true, hooks)?;
+    }
     job.report.interrupted = (!source_ended || !completed) && job.stop.load(Ordering::Relaxed);
     Ok(job.report)
 }
@@ -167,6 +201,9 @@ struct Job<'c> {
     events_parsed: u64,
     report: JobReport,
     started: Instant,
+    checkpoints: Option<checkpoints::Checkpoints>,
+    /// Where a resumed file job reads on from.
+    resume_at: Option<crate::checkpoint::FilePosition>,
 }
 
 impl Job<'_> {
@@ -218,6 +255,9 @@ impl Job<'_> {
     /// Parses `data` (whole lines from `origin`, starting at line
     /// `first_line`) in parallel pieces and aggregates them in order. Returns
     /// the number of lines.
+    /// `file` is where `data` starts in a mapped file and where its segment
+    /// ends: the job may checkpoint between rounds, at the position reached.
+    #[allow(clippy::too_many_arguments)] // One call per kind of source.
     fn process(
         &mut self,
         origin: &Arc<str>,
@@ -225,6 +265,7 @@ impl Job<'_> {
         first_line: u64,
         arrival_ms: i64,
         dropped_long_lines: &[u64],
+        file: Option<(u64, u64)>,
         hooks: &mut dyn JobHooks,
     ) -> Result<u64> {
         let started = Instant::now();
@@ -257,6 +298,7 @@ impl Job<'_> {
         }
         let mut line = first_line;
         let mut outcome = Ok(());
+        let mut consumed = 0_usize;
         for group in pieces.chunks(round) {
             let outs = &mut self.spare[..group.len()];
             let dict = &self.dict;
@@ -293,10 +335,25 @@ impl Job<'_> {
             if outcome.is_err() {
                 break;
             }
+            let round_bytes: usize = group.iter().map(|p| p.len()).sum();
+            self.report.bytes += round_bytes as u64;
+            consumed += round_bytes;
+            // A cut: every piece so far is aggregated and its windows are
+            // out. Not after the last round: the segment's end is the
+            // next call's start, and keys are reclaimed in between.
+            if let (Some((offset, segment_end)), true) = (file, consumed < data.len()) {
+                let position = crate::checkpoint::FilePosition {
+                    offset: offset + consumed as u64,
+                    segment_end,
+                    line,
+                };
+                self.maybe_checkpoint(Some(position), hooks)?;
+            }
         }
+        // Bytes of rounds not aggregated (an error, a stop) count as read.
+        self.report.bytes += (data.len() - consumed) as u64;
         outcome?;
         self.reclaim_keys();
-        self.report.bytes += data.len() as u64;
         self.record_latency(started.elapsed());
         Ok(line - first_line)
     }

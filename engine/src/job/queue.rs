@@ -42,6 +42,8 @@ impl Job<'_> {
                     let (chunk, next) = coalesce(chunk, rx);
                     held = next;
                     self.process_chunk(&chunk, hooks)?;
+                    // A cut: a stream has no position to come back to.
+                    self.maybe_checkpoint(None, hooks)?;
                 }
                 Ok(SourceEvent::Notice(message)) => hooks.notice(&Notice::Source(&message)),
                 Ok(SourceEvent::Closed(origin)) => {
@@ -113,6 +115,7 @@ impl Job<'_> {
             first_line,
             chunk.arrival_ms,
             &chunk.dropped_long_lines,
+            None,
             hooks,
         )?;
         Ok(())

@@ -80,6 +80,10 @@ impl<W: Write> Sink for CsvSink<W> {
         out.flush()
     }
 
+    fn continue_output(&mut self) {
+        self.header_pending = false;
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.write_header()?;
         self.out.flush()

@@ -51,6 +51,11 @@ pub trait Sink {
     /// # Errors
     /// The writer's error.
     fn finish(&mut self) -> io::Result<()>;
+
+    /// The output already holds what this sink wrote before a checkpoint
+    /// (a resumed job): nothing that goes only at the start of an output (a
+    /// CSV header) is to be written again.
+    fn continue_output(&mut self) {}
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -60,6 +65,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 
     fn finish(&mut self) -> io::Result<()> {
         (**self).finish()
+    }
+
+    fn continue_output(&mut self) {
+        (**self).continue_output();
     }
 }
 

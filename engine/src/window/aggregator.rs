@@ -13,6 +13,7 @@ use super::partition::{NumericConfig, OutputValue, Partition};
 use super::result::WindowResult;
 use super::spec::WindowSpec;
 use crate::batch::{Batch, Values, MIN_PARALLEL_ROWS};
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, Persist};
 use crate::error::{Error, Result};
 
 /// Windows produced on the worker pool that may wait for the caller's sink:
@@ -667,5 +668,88 @@ impl<V: OutputValue> Core<V> {
                     lock(scratch).scatter(slice_keys, slice_values);
                 });
         });
+    }
+}
+
+impl<V: OutputValue> Core<V> {
+    fn save(&self, e: &mut Encoder) {
+        self.window.save_clock(e);
+        e.len(self.window.partitions.len());
+        for partition in &self.window.partitions {
+            partition.save(e);
+        }
+        e.len(self.scratches.workers.len());
+        for worker in &self.scratches.workers {
+            worker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .save(e);
+        }
+    }
+
+    fn restore(&mut self, d: &mut Decoder<'_>) -> std::result::Result<(), CodecError> {
+        self.window.restore_clock(d)?;
+        let partitions = d.len(1)?;
+        if partitions != self.window.partitions.len() {
+            return Err(CodecError::Invalid(format!(
+                "{partitions} partitions saved, {} here",
+                self.window.partitions.len()
+            )));
+        }
+        for partition in &mut self.window.partitions {
+            partition.restore(d)?;
+        }
+        let workers = d.len(1)?;
+        if workers != self.scratches.workers.len() {
+            return Err(CodecError::Invalid(format!(
+                "{workers} scratches saved, {} here",
+                self.scratches.workers.len()
+            )));
+        }
+        let layout = self.scratches.layout;
+        for worker in &mut self.scratches.workers {
+            *lock(worker) = DenseAcc::load(d, layout)?;
+        }
+        Ok(())
+    }
+}
+
+impl WindowAggregator {
+    /// The operator's whole state, for a checkpoint: the pane clock, every
+    /// partition's panes and running aggregates (min/max structures too)
+    /// and the workers' scratches.
+    pub(crate) fn save_state(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        match &self.core {
+            Cores::Int(core) => {
+                0_u8.save(&mut e);
+                core.save(&mut e);
+            }
+            Cores::Float(core) => {
+                1_u8.save(&mut e);
+                core.save(&mut e);
+            }
+        }
+        e.into_bytes()
+    }
+
+    /// Replaces the state of this operator (built with the settings of the
+    /// one that saved it) by a saved one.
+    pub(crate) fn restore_state(&mut self, bytes: &[u8]) -> std::result::Result<(), CodecError> {
+        let mut d = Decoder::new(bytes);
+        match (u8::load(&mut d)?, &mut self.core) {
+            (0, Cores::Int(core)) => core.restore(&mut d)?,
+            (1, Cores::Float(core)) => core.restore(&mut d)?,
+            (tag, _) => {
+                return Err(CodecError::Invalid(format!(
+                    "an operator of value kind {tag}, not this job's"
+                )))
+            }
+        }
+        if d.is_done() {
+            Ok(())
+        } else {
+            Err(CodecError::Invalid("bytes after the operator state".into()))
+        }
     }
 }

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::spec::WindowSpec;
 use super::WindowStats;
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, Persist};
 use crate::error::{Error, Result};
 
 /// Longest run of empty panes closed one by one when nothing is held;
@@ -268,5 +269,31 @@ impl<P: PartitionState> WindowCore<P> {
         }
         self.advance_to(time + self.spec.batch(), &mut Direct, &mut sink)?;
         Ok(window)
+    }
+}
+
+impl<P: PartitionState> WindowCore<P> {
+    /// Appends the pane clock to a checkpoint (the partitions save
+    /// themselves).
+    pub fn save_clock(&self, e: &mut Encoder) {
+        self.open_pane.save(e);
+        self.first_event.save(e);
+        self.last_event.save(e);
+        self.stats.events.save(e);
+        self.stats.late_events.save(e);
+        self.stats.windows.save(e);
+    }
+
+    /// Restores a pane clock saved by [`save_clock`](Self::save_clock).
+    pub fn restore_clock(&mut self, d: &mut Decoder<'_>) -> std::result::Result<(), CodecError> {
+        self.open_pane = Option::load(d)?;
+        self.first_event = Option::load(d)?;
+        self.last_event = Option::load(d)?;
+        self.stats = WindowStats {
+            events: u64::load(d)?,
+            late_events: u64::load(d)?,
+            windows: u64::load(d)?,
+        };
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::aggregate::Numeric;
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, Persist};
 
 /// The sliding minimum and maximum of a FIFO of tagged `(min, max)` pairs.
 ///
@@ -73,5 +74,19 @@ impl<V: Numeric> Extremes<V> {
     #[must_use]
     pub fn query(&self) -> Option<(V, V)> {
         Some((self.mins.front()?.1, self.maxs.front()?.1))
+    }
+}
+
+impl<V: Numeric> Persist for Extremes<V> {
+    fn save(&self, e: &mut Encoder) {
+        self.mins.save(e);
+        self.maxs.save(e);
+    }
+
+    fn load(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(Self {
+            mins: VecDeque::load(d)?,
+            maxs: VecDeque::load(d)?,
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! aggregates they drain into.
 
 use crate::aggregate::Numeric;
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, Persist};
 
 /// Which running aggregates a job keeps, decided once per job so that the
 /// per-event loops carry no per-event branches on it.
@@ -266,5 +267,99 @@ impl<V: Numeric> DenseAcc<V> {
     /// Number of touched entries.
     pub fn touched_len(&self) -> usize {
         self.touched.len()
+    }
+}
+
+/// Column lengths of a restored state: each `n` long, or empty when the
+/// layout does not keep it.
+fn check_columns(n: usize, columns: &[(usize, bool)]) -> Result<(), CodecError> {
+    if columns
+        .iter()
+        .all(|&(len, kept)| len == if kept { n } else { 0 })
+    {
+        Ok(())
+    } else {
+        Err(CodecError::Invalid(
+            "aggregate columns of lengths that do not match".into(),
+        ))
+    }
+}
+
+impl<V: Numeric> Partials<V> {
+    /// Appends the partials to a checkpoint.
+    pub fn save(&self, e: &mut Encoder) {
+        self.keys.save(e);
+        self.counts.save(e);
+        self.sums.save(e);
+        self.squares.save(e);
+        self.mins.save(e);
+        self.maxs.save(e);
+    }
+
+    /// Reads partials saved with `layout`'s columns (min/max may have been
+    /// handed to the sliding structure: then they are empty).
+    pub fn load(d: &mut Decoder<'_>, layout: Layout) -> Result<Self, CodecError> {
+        let partials = Self {
+            keys: Vec::load(d)?,
+            counts: Vec::load(d)?,
+            sums: Vec::load(d)?,
+            squares: Vec::load(d)?,
+            mins: Vec::load(d)?,
+            maxs: Vec::load(d)?,
+        };
+        let n = partials.keys.len();
+        let extremes = layout.extremes && !partials.mins.is_empty();
+        check_columns(
+            n,
+            &[
+                (partials.counts.len(), true),
+                (partials.sums.len(), layout.sum),
+                (partials.squares.len(), layout.squares),
+                (partials.mins.len(), extremes),
+                (partials.maxs.len(), extremes),
+            ],
+        )?;
+        Ok(partials)
+    }
+}
+
+impl<V: Numeric> DenseAcc<V> {
+    /// Appends the accumulators to a checkpoint.
+    pub fn save(&self, e: &mut Encoder) {
+        self.counts.save(e);
+        self.sums.save(e);
+        self.squares.save(e);
+        self.mins.save(e);
+        self.maxs.save(e);
+        self.touched.save(e);
+    }
+
+    /// Reads accumulators saved by an operator of `layout`.
+    pub fn load(d: &mut Decoder<'_>, layout: Layout) -> Result<Self, CodecError> {
+        let acc = Self {
+            layout,
+            counts: Vec::load(d)?,
+            sums: Vec::load(d)?,
+            squares: Vec::load(d)?,
+            mins: Vec::load(d)?,
+            maxs: Vec::load(d)?,
+            touched: Vec::load(d)?,
+        };
+        let n = acc.counts.len();
+        check_columns(
+            n,
+            &[
+                (acc.sums.len(), layout.sum),
+                (acc.squares.len(), layout.squares),
+                (acc.mins.len(), layout.extremes),
+                (acc.maxs.len(), layout.extremes),
+            ],
+        )?;
+        if acc.touched.iter().any(|&i| i as usize >= n) {
+            return Err(CodecError::Invalid(
+                "a touched index past the accumulators".into(),
+            ));
+        }
+        Ok(acc)
     }
 }

@@ -8,6 +8,7 @@ use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
 use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
+use crate::checkpoint::codec::{self, CodecError, Decoder, Encoder, Persist};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -505,5 +506,75 @@ impl OutputValue for f64 {
 
     fn extreme_column(values: Vec<Option<f64>>) -> AggColumn {
         AggColumn::NullableF64(values)
+    }
+}
+
+impl<V: Numeric> Partition<V> {
+    /// Appends the partition's state to a checkpoint: the open pane, the
+    /// closed panes still in some window, and the running aggregates of its
+    /// keys (spare buffers are not state).
+    pub fn save(&self, e: &mut Encoder) {
+        self.acc.save(e);
+        e.len(self.ring.len());
+        for pane in &self.ring {
+            pane.index.save(e);
+            pane.partials.save(e);
+        }
+        self.slot_of.save(e);
+        let slots = &self.slots;
+        slots.keys.save(e);
+        slots.counts.save(e);
+        slots.sums.save(e);
+        slots.squares.save(e);
+        codec::save_items(slots.extremes.iter().cloned(), e);
+        slots.since.save(e);
+        slots.last_pane.save(e);
+    }
+
+    /// Replaces the partition's state by one [`save`](Self::save)d by the
+    /// same partition of an operator with the same settings.
+    pub fn restore(&mut self, d: &mut Decoder<'_>) -> Result<(), CodecError> {
+        let layout = self.layout;
+        let acc = DenseAcc::load(d, layout)?;
+        let panes = d.len(8)?;
+        let mut ring = VecDeque::with_capacity(panes);
+        for _ in 0..panes {
+            let index = i64::load(d)?;
+            ring.push_back(ClosedPane {
+                index,
+                partials: Partials::load(d, layout)?,
+            });
+        }
+        let slot_of = Vec::<u32>::load(d)?;
+        let slots = Slots {
+            keys: Vec::load(d)?,
+            counts: Vec::load(d)?,
+            sums: Vec::load(d)?,
+            squares: Vec::load(d)?,
+            extremes: codec::load_items(d, 16)?,
+            since: Vec::load(d)?,
+            last_pane: Vec::load(d)?,
+        };
+        let n = slots.keys.len();
+        let kept = |len: usize, needed: bool| len == if needed { n } else { 0 };
+        let consistent = kept(slots.counts.len(), true)
+            && kept(slots.sums.len(), layout.sum)
+            && kept(slots.squares.len(), layout.squares)
+            && kept(slots.extremes.len(), layout.extremes)
+            && kept(slots.since.len(), true)
+            && kept(slots.last_pane.len(), true)
+            && slot_of.iter().all(|&s| s == NO_SLOT || (s as usize) < n)
+            && slots.keys.iter().enumerate().all(|(s, &key)| {
+                key % self.partitions == self.index
+                    && slot_of.get(self.local(key)) == Some(&(s as u32))
+            });
+        if !consistent {
+            return Err(CodecError::Invalid(format!(
+                "the slots of partition {} do not match its keys",
+                self.index
+            )));
+        }
+        (self.acc, self.ring, self.slot_of, self.slots) = (acc, ring, slot_of, slots);
+        Ok(())
     }
 }
