@@ -7,6 +7,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod checkpoint;
 mod cli;
 mod cli_columnar;
 mod cli_help;

@@ -1,0 +1,467 @@
+//! `--checkpoint`: a file job killed with SIGKILL at random moments and
+//! rerun until it finishes writes byte for byte the output of a run that was
+//! never interrupted; damaged, truncated and foreign checkpoints each get
+//! their message and their fallback.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{engine, p, stderr, TempDir};
+
+/// A job over one input, run with and without checkpoints.
+struct Job {
+    args: Vec<String>,
+    out: PathBuf,
+    checkpoints: PathBuf,
+}
+
+impl Job {
+    fn new(dir: &TempDir, input: &Path, job_args: &[&str]) -> Self {
+        let mut args: Vec<String> = vec!["--input".into(), p(input).into()];
+        args.extend(job_args.iter().map(|&a| a.to_owned()));
+        Self {
+            args,
+            out: dir.path("out.csv"),
+            checkpoints: dir.path("checkpoints"),
+        }
+    }
+
+    fn command(&self, out: &Path, extra: &[&str]) -> Command {
+        let mut cmd = engine();
+        cmd.args(&self.args)
+            .args(["--output", "csv", "--output-file", p(out)])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// The checkpointed command, a checkpoint at every cut.
+    fn checkpointed(&self, extra: &[&str]) -> Command {
+        let mut all = vec![
+            "--checkpoint",
+            p(&self.checkpoints),
+            "--checkpoint-every",
+            "0s",
+        ];
+        all.extend_from_slice(extra);
+        self.command(&self.out, &all)
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        self.checkpointed(extra).output().unwrap()
+    }
+
+    /// The output of an uninterrupted run without checkpoints, and how long
+    /// a checkpointed run takes.
+    fn reference(&self, dir: &TempDir) -> (Vec<u8>, Duration) {
+        let reference = dir.path("reference.csv");
+        let out = self.command(&reference, &[]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let started = Instant::now();
+        let checkpointed = self.run(&[]);
+        assert!(checkpointed.status.success(), "{}", stderr(&checkpointed));
+        let took = started.elapsed();
+        let bytes = std::fs::read(&reference).unwrap();
+        assert_eq!(
+            std::fs::read(&self.out).unwrap(),
+            bytes,
+            "checkpoints change nothing"
+        );
+        self.clean();
+        (bytes, took)
+    }
+
+    fn clean(&self) {
+        let _ = std::fs::remove_dir_all(&self.checkpoints);
+        let _ = std::fs::remove_file(&self.out);
+        if let Some(dir) = self.out.parent() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".out.csv.engine-")
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
+    /// The same job with `flag`'s value changed.
+    fn with(&self, flag: &str, value: &str) -> Self {
+        let mut args = self.args.clone();
+        let at = args
+            .iter()
+            .position(|a| a == flag)
+            .expect("the flag is set")
+            + 1;
+        value.clone_into(&mut args[at]);
+        Self {
+            args,
+            out: self.out.clone(),
+            checkpoints: self.checkpoints.clone(),
+        }
+    }
+
+    /// Whether a checkpoint was being written (its temporary file is there).
+    fn write_in_progress(&self) -> bool {
+        std::fs::read_dir(&self.checkpoints).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        })
+    }
+
+    fn checkpoint_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.checkpoints)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+}
+
+/// Kills the checkpointed job after seeded random delays (up to the time
+/// an uninterrupted run takes) and reruns it until it finishes, `trials`
+/// times; each final output must be the reference. Returns how many kills
+/// landed while a checkpoint was being written.
+fn kill_and_resume(dir: &TempDir, job: &Job, trials: u64, seed: u64) -> usize {
+    let (reference, took) = job.reference(dir);
+    let mut rng = datasets::Rng::new(seed);
+    let mut during_writes = 0;
+    for trial in 0..trials {
+        job.clean();
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            assert!(runs <= 40, "trial {trial}: no progress after 40 runs");
+            let mut child = job.checkpointed(&[]).spawn().unwrap();
+            // The last run of a trial goes to its end.
+            let delay = (took.as_micros() as u64 * (rng.below(100) + 5)) / 100;
+            let killed = if runs < 8 {
+                std::thread::sleep(Duration::from_micros(delay));
+                child.kill().is_ok()
+            } else {
+                false
+            };
+            let out = child.wait_with_output().unwrap();
+            if killed && !out.status.success() {
+                during_writes += usize::from(job.write_in_progress());
+                continue;
+            }
+            assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
+            break;
+        }
+        assert_eq!(
+            std::fs::read(&job.out).unwrap(),
+            reference,
+            "trial {trial} ({runs} runs): the output differs from an uninterrupted run"
+        );
+    }
+    during_writes
+}
+
+/// Word lines: `lines` of Zipf words out of `vocabulary`.
+fn words(dir: &TempDir, lines: usize, vocabulary: usize, seed: u64) -> PathBuf {
+    let mut rng = datasets::Rng::new(seed);
+    let mut text = String::new();
+    for _ in 0..lines {
+        for word in 0..=rng.below(9) {
+            if word > 0 {
+                text.push(' ');
+            }
+            let w = rng.below(vocabulary as u64);
+            let _ = write!(text, "w{}", w * w % vocabulary as u64);
+        }
+        text.push('\n');
+    }
+    dir.file("words.txt", text.as_bytes())
+}
+
+/// `ts,key,value` events with float values and many keys.
+fn events(dir: &TempDir, n: usize, keys: u64, seed: u64) -> PathBuf {
+    let mut rng = datasets::Rng::new(seed);
+    let mut text = String::from("ts,key,value\n");
+    for i in 0..n {
+        let value = rng.below(2_000_001) as f64 / 1_000.0 - 1_000.0;
+        let _ = writeln!(text, "{},k{},{value}", i / 20, rng.below(keys));
+    }
+    dir.file("events.csv", text.as_bytes())
+}
+
+#[test]
+fn killed_wordcount_resumes_to_byte_identical_output() {
+    let dir = TempDir::new("ckpt-wordcount");
+    let input = words(&dir, 250_000, 20_000, 3);
+    let job = Job::new(
+        &dir,
+        &input,
+        &[
+            "--job",
+            "wordcount",
+            "--window",
+            "3s",
+            "--slide",
+            "1s",
+            "--rate",
+            "40000",
+            "--threads",
+            "2",
+        ],
+    );
+    kill_and_resume(&dir, &job, 8, 11);
+}
+
+#[test]
+fn killed_aggregate_with_min_max_resumes_to_byte_identical_output() {
+    let dir = TempDir::new("ckpt-aggregate");
+    // Many keys: checkpoints are large, so that kills land in their writes.
+    let input = events(&dir, 200_000, 60_000, 5);
+    let job = Job::new(
+        &dir,
+        &input,
+        &[
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+            "--time-col",
+            "ts",
+            "--agg",
+            "count,sum,avg,min,max,stddev",
+            "--window",
+            "4s",
+            "--slide",
+            "1s",
+            "--threads",
+            "1",
+        ],
+    );
+    let during_writes = kill_and_resume(&dir, &job, 8, 12);
+    assert!(
+        during_writes > 0,
+        "no kill landed while a checkpoint was being written"
+    );
+}
+
+#[test]
+fn killed_keep_empty_job_resumes_to_byte_identical_output() {
+    let dir = TempDir::new("ckpt-keep-empty");
+    let input = events(&dir, 150_000, 3_000, 7);
+    let job = Job::new(
+        &dir,
+        &input,
+        &[
+            "--key-col",
+            "key",
+            "--value-col",
+            "value",
+            "--value-type",
+            "int",
+            "--time-col",
+            "ts",
+            "--agg",
+            "count,sum,max",
+            "--window",
+            "3s",
+            "--slide",
+            "1s",
+            "--keep-empty",
+            "--key-ttl",
+            "2s",
+            "--threads",
+            "2",
+        ],
+    );
+    kill_and_resume(&dir, &job, 6, 13);
+}
+
+/// A job killed once it has two checkpoints (output half written).
+fn interrupted(dir: &TempDir) -> (Job, Vec<u8>) {
+    let input = words(dir, 200_000, 5_000, 9);
+    let job = Job::new(
+        dir,
+        &input,
+        &[
+            "--job",
+            "wordcount",
+            "--window",
+            "2s",
+            "--slide",
+            "1s",
+            "--rate",
+            "30000",
+            "--threads",
+            "1",
+        ],
+    );
+    let (reference, _) = job.reference(dir);
+    let mut child = job.checkpointed(&[]).spawn().unwrap();
+    let started = Instant::now();
+    while job.checkpoint_files().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoints"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the job finished before it was killed");
+    (job, reference)
+}
+
+#[test]
+fn a_corrupt_or_truncated_checkpoint_falls_back_to_the_previous_one() {
+    let dir = TempDir::new("ckpt-corrupt");
+    let (job, reference) = interrupted(&dir);
+    let files = job.checkpoint_files();
+    let newest = files.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(newest, &bytes).unwrap();
+    let out = job.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is corrupt (checksum mismatch): using the one before it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&job.out).unwrap(), reference);
+
+    // Truncated newest, corrupt previous: nothing intact, exit 2, both named.
+    let dir = TempDir::new("ckpt-truncated");
+    let (job, _) = interrupted(&dir);
+    let files = job.checkpoint_files();
+    let (older, newest) = (&files[files.len() - 2], &files[files.len() - 1]);
+    let bytes = std::fs::read(newest).unwrap();
+    std::fs::write(newest, &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(older, b"ENGINECK not really").unwrap();
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no intact checkpoint"), "{err}");
+    assert!(err.contains("is truncated"), "{err}");
+    assert!(err.contains("--from-scratch"), "{err}");
+    // --from-scratch starts again and finishes with the right output.
+    let out = job.run(&["--from-scratch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = std::fs::read(dir.path("reference.csv")).unwrap();
+    assert_eq!(std::fs::read(&job.out).unwrap(), reference);
+}
+
+#[test]
+fn another_jobs_checkpoint_is_refused_naming_the_difference() {
+    let dir = TempDir::new("ckpt-mismatch");
+    let (job, reference) = interrupted(&dir);
+    let out = job.with("--slide", "2s").run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is of another job: the window (--window, --slide, --batch) differs"),
+        "{}",
+        stderr(&out)
+    );
+    let out = job.with("--threads", "2").run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--threads differs (checkpoint: 1; now: 2)"),
+        "{}",
+        stderr(&out)
+    );
+    // The input grew: refused too.
+    let input = PathBuf::from(&job.args[1]);
+    let mut bytes = std::fs::read(&input).unwrap();
+    bytes.extend_from_slice(b"w1 w2\n");
+    std::fs::write(&input, &bytes).unwrap();
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the input file's size differs"),
+        "{}",
+        stderr(&out)
+    );
+    // Put back, the job resumes and finishes as if never interrupted.
+    std::fs::write(&input, &bytes[..bytes.len() - 6]).unwrap();
+    let out = job.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("resuming from checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&job.out).unwrap(), reference);
+}
+
+#[test]
+fn a_finished_jobs_rerun_says_so_and_rewrites_nothing() {
+    let dir = TempDir::new("ckpt-finished");
+    let input = words(&dir, 20_000, 500, 4);
+    let job = Job::new(&dir, &input, &["--job", "wordcount", "--rate", "10000"]);
+    let first = job.run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let written = std::fs::metadata(&job.out).unwrap().modified().unwrap();
+    let before = std::fs::read(&job.out).unwrap();
+    let again = job.run(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("has finished: nothing to do"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read(&job.out).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&job.out).unwrap().modified().unwrap(),
+        written
+    );
+}
+
+#[test]
+fn checkpoint_flags_that_cannot_work_are_usage_errors() {
+    let dir = TempDir::new("ckpt-flags");
+    let input = words(&dir, 100, 10, 1);
+    let checkpoints = dir.path("c");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--from-scratch"], "--from-scratch needs --checkpoint DIR"),
+        (
+            &["--checkpoint-every", "1s"],
+            "--checkpoint-every needs --checkpoint DIR",
+        ),
+        (
+            &["--checkpoint", p(&checkpoints), "--no-mmap"],
+            "--checkpoint does not support a file read as a stream",
+        ),
+        (
+            &[
+                "--checkpoint",
+                p(&checkpoints),
+                "--checkpoint-every",
+                "soon",
+            ],
+            "invalid duration `soon` for --checkpoint-every",
+        ),
+    ];
+    for (flags, message) in cases {
+        let out = engine()
+            .args(["--input", p(&input), "--job", "wordcount", "--rate", "100"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{flags:?}: {}",
+            stderr(&out)
+        );
+    }
+}
