@@ -132,8 +132,8 @@ impl Job {
 }
 
 /// Kills the checkpointed job after seeded random delays (up to the time
-/// an uninterrupted run takes) and reruns it until it finishes, `trials`
-/// times; each final output must be the reference. Returns how many kills
+/// an uninterrupted run takes; SIGKILL, and SIGTERM every third run) and
+/// reruns it until it finishes, `trials` times; each final output must be the reference. Returns how many kills
 /// landed while a checkpoint was being written.
 fn kill_and_resume(dir: &TempDir, job: &Job, trials: u64, seed: u64) -> usize {
     let (reference, took) = job.reference(dir);
@@ -150,7 +150,16 @@ fn kill_and_resume(dir: &TempDir, job: &Job, trials: u64, seed: u64) -> usize {
             let delay = (took.as_micros() as u64 * (rng.below(100) + 5)) / 100;
             let killed = if runs < 8 {
                 std::thread::sleep(Duration::from_micros(delay));
-                child.kill().is_ok()
+                // Mostly SIGKILL; every third run SIGTERM, which stops the
+                // job cleanly and must leave it just as resumable.
+                if runs % 3 == 0 {
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &child.id().to_string()])
+                        .status();
+                    true
+                } else {
+                    child.kill().is_ok()
+                }
             } else {
                 false
             };
@@ -381,18 +390,29 @@ fn another_jobs_checkpoint_is_refused_naming_the_difference() {
     );
     // The input grew: refused too.
     let input = PathBuf::from(&job.args[1]);
+    let modified = std::fs::metadata(&input).unwrap().modified().unwrap();
     let mut bytes = std::fs::read(&input).unwrap();
     bytes.extend_from_slice(b"w1 w2\n");
     std::fs::write(&input, &bytes).unwrap();
     let out = job.run(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("the input file's size differs"),
+        stderr(&out).contains("the input file's size or modification time differs"),
         "{}",
         stderr(&out)
     );
     // Put back, the job resumes and finishes as if never interrupted.
     std::fs::write(&input, &bytes[..bytes.len() - 6]).unwrap();
+    // Rewritten, even with the same bytes, it is another file until its
+    // time is put back too.
+    let out = job.run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    std::fs::File::options()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
     let out = job.run(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -424,6 +444,34 @@ fn a_finished_jobs_rerun_says_so_and_rewrites_nothing() {
         std::fs::metadata(&job.out).unwrap().modified().unwrap(),
         written
     );
+}
+
+#[test]
+fn a_generator_is_refused_before_any_output_is_opened() {
+    let dir = TempDir::new("ckpt-generator");
+    let out = engine()
+        .args(["--generate", "words", "--records", "1000", "--rate", "100"])
+        .args([
+            "--checkpoint",
+            p(&dir.path("c")),
+            "--output-file",
+            p(&dir.path("o.csv")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--checkpoint does not support a generator"),
+        "{}",
+        stderr(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("o.csv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -464,4 +512,95 @@ fn checkpoint_flags_that_cannot_work_are_usage_errors() {
             stderr(&out)
         );
     }
+}
+
+/// A stream (stdin) cannot replay: its job resumes with its window state
+/// and counters, and goes on with what the stream brings next. Here the
+/// job is killed once it has checkpointed all of the first part, and the
+/// rerun reads the second: the output is that of one run over both.
+#[test]
+fn a_killed_stream_job_resumes_its_state_and_says_what_is_lost() {
+    use std::io::Write as _;
+    let dir = TempDir::new("ckpt-stdin");
+    let text = std::fs::read(words(&dir, 40_000, 300, 8)).unwrap();
+    let cut = text[..text.len() / 2]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    let (first, second) = text.split_at(cut);
+    let args = |out: &Path, checkpoints: Option<&Path>| {
+        let mut cmd = engine();
+        cmd.args([
+            "--input",
+            "-",
+            "--job",
+            "wordcount",
+            "--window",
+            "2s",
+            "--slide",
+            "1s",
+        ])
+        .args(["--rate", "5000", "--output", "csv", "--output-file", p(out)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        if let Some(dir) = checkpoints {
+            cmd.args(["--checkpoint", p(dir), "--checkpoint-every", "0s"]);
+        }
+        cmd
+    };
+    let reference = dir.path("reference.csv");
+    let mut whole = args(&reference, None).spawn().unwrap();
+    whole.stdin.take().unwrap().write_all(&text).unwrap();
+    assert!(whole.wait_with_output().unwrap().status.success());
+
+    let (out, checkpoints) = (dir.path("out.csv"), dir.path("checkpoints"));
+    let mut child = args(&out, Some(&checkpoints)).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(first).unwrap();
+    stdin.flush().unwrap();
+    // Every chunk is followed by a checkpoint: once none has come for a
+    // while, the first part is in one.
+    let started = Instant::now();
+    let newest = || {
+        std::fs::read_dir(&checkpoints)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .max()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    };
+    let mut last = (String::new(), Instant::now());
+    loop {
+        let now = newest();
+        if now != last.0 || now.is_empty() {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    drop(stdin);
+
+    let mut resumed = args(&out, Some(&checkpoints)).spawn().unwrap();
+    resumed.stdin.take().unwrap().write_all(second).unwrap();
+    let output = resumed.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("the input is a stream: its records in flight when the job stopped are lost"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap(),
+        "the resumed stream's output"
+    );
 }

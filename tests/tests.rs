@@ -16,6 +16,7 @@ mod cli_parquet;
 mod cli_sockets;
 mod cli_usability;
 mod cli_ysb;
+mod dstream_checkpoint;
 mod dstream_props;
 mod dstream_sources;
 mod hardening;

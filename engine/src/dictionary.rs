@@ -296,9 +296,11 @@ impl Dictionary {
         let dict = Self::new();
         {
             let mut interner = dict.write_lock();
+            // Every id in the range is live or free: checked before the
+            // range is allocated, so a damaged range cannot ask for gigabytes.
             let range = usize::try_from(state.range)
                 .ok()
-                .filter(|&r| u32::try_from(r).is_ok() && r >= state.ids.len())
+                .filter(|&r| u32::try_from(r).is_ok() && r == state.ids.len() + state.free.len())
                 .ok_or_else(|| CodecError::Invalid("a dictionary range out of bounds".into()))?;
             interner.strings = vec![None; range];
             for (&id, string) in state.ids.iter().zip(&state.strings) {

@@ -453,8 +453,10 @@ impl Error {
             | Error::CsvHeaderNotUtf8 { .. }
             | Error::EmptyCsvHeader { .. }
             | Error::InvalidParser(_)
-            | Error::FormatNeedsFeature { .. }
-            | Error::Checkpoint(_) => true,
+            | Error::FormatNeedsFeature { .. } => true,
+            // A checkpoint that cannot be used is the caller's to fix; one
+            // that cannot be written (a full disk) is a failure of the run.
+            Error::Checkpoint(e) => !matches!(**e, crate::checkpoint::CheckpointError::Io { .. }),
             Error::ColumnarInput { problem, .. } => problem.is_usage(),
             Error::LengthMismatch { .. }
             | Error::KeyOutOfRange { .. }

@@ -163,7 +163,14 @@ pub trait PersistColumn: Sized {
     fn load_column(d: &mut Decoder<'_>) -> Result<Vec<Self>, CodecError>;
 }
 
-numbers!(u8, u32, u64, i64, i128, f64);
+numbers!(u8, u16, u32, u64, i8, i16, i32, i64, i128, f32, f64);
+
+impl Persist for () {
+    fn save(&self, _: &mut Encoder) {}
+    fn load(_: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(())
+    }
+}
 
 impl Persist for bool {
     fn save(&self, e: &mut Encoder) {

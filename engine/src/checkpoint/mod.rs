@@ -148,6 +148,12 @@ pub enum CheckpointError {
         /// Its value in this job.
         now: String,
     },
+    /// Another process has the checkpoint directory open (a job running).
+    #[error("the checkpoint directory {dir} is in use by another job")]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// The job's input cannot be checkpointed (yet).
     #[error("checkpoints do not support {what}")]
     Unsupported {
@@ -236,17 +242,21 @@ pub fn load(config: &JobConfig) -> Result<Option<Resume>> {
     let Some(settings) = &config.checkpoint else {
         return Ok(None);
     };
+    crate::job::check_checkpointable(config)?;
     let store = store::Store::open(&settings.dir)?;
     let Some(loaded) = store.latest()? else {
         return Ok(None);
     };
-    let state = JobState::decode(&loaded.payload).map_err(|source| CheckpointError::Decode {
+    let bad = |source| CheckpointError::Decode {
         path: loaded.path.clone(),
         source,
-    })?;
+    };
+    // The fingerprint first: a checkpoint of another build or job is named
+    // as such, whatever the rest of its layout.
+    let fingerprint: Vec<(String, String)> =
+        codec::load_items(&mut Decoder::new(&loaded.payload), 16).map_err(bad)?;
     for (setting, now) in config.fingerprint() {
-        let saved = state
-            .fingerprint
+        let saved = fingerprint
             .iter()
             .find(|(name, _)| *name == setting)
             .map_or("(not recorded)", |(_, value)| value.as_str());
@@ -260,11 +270,23 @@ pub fn load(config: &JobConfig) -> Result<Option<Resume>> {
             .into());
         }
     }
+    let state = JobState::decode(&loaded.payload).map_err(bad)?;
     Ok(Some(Resume {
         state,
         number: loaded.number,
         skipped: loaded.skipped,
     }))
+}
+
+/// The output file in progress that the newest intact checkpoint in
+/// `config`'s directory names, if its job had not finished, whatever job
+/// it was: what a run from scratch removes with the checkpoints.
+#[must_use]
+pub fn output_in_progress(config: &JobConfig) -> Option<PathBuf> {
+    let store = store::Store::open(&config.checkpoint.as_ref()?.dir).ok()?;
+    let loaded = store.latest().ok()??;
+    let state = JobState::decode(&loaded.payload).ok()?;
+    (!state.finished).then_some(state.output?.path)
 }
 
 /// Removes every checkpoint of `config`'s job (a run from scratch).
@@ -283,6 +305,35 @@ impl From<CheckpointError> for Error {
     fn from(e: CheckpointError) -> Self {
         Error::Checkpoint(Box::new(e))
     }
+}
+
+/// Writes one checkpoint of `op` and `dict` to `store`, as a job's
+/// checkpoint does (dictionary snapshot, operator state, encoding, durable
+/// write): what a checkpoint holds a job up for. Returns its size in bytes.
+/// For the benchmarks of the pause; jobs checkpoint through
+/// [`Checkpointing`].
+///
+/// # Errors
+///
+/// Writing the file failed.
+#[doc(hidden)]
+pub fn write_state(
+    store: &mut store::Store,
+    op: &crate::WindowAggregator,
+    dict: &crate::Dictionary,
+) -> Result<usize> {
+    let state = JobState {
+        fingerprint: Vec::new(),
+        finished: false,
+        position: None,
+        counters: Counters::default(),
+        dictionary: dict.snapshot(),
+        operator: op.save_state(),
+        output: None,
+    };
+    let bytes = state.encode();
+    store.write(&bytes)?;
+    Ok(bytes.len())
 }
 
 /// A file source's position at a cut.
@@ -362,7 +413,7 @@ impl JobState {
         self.operator.save(&mut e);
         self.output
             .as_ref()
-            .map(|o| (path_text(&o.path), o.len))
+            .map(|o| (path_bytes(&o.path), o.len))
             .save(&mut e);
         e.into_bytes()
     }
@@ -382,8 +433,8 @@ impl JobState {
         let counters = Counters::load(&mut d)?;
         let dictionary = DictionaryState::load(&mut d)?;
         let operator = Vec::<u8>::load(&mut d)?;
-        let output = Option::<(String, u64)>::load(&mut d)?.map(|(path, len)| OutputPosition {
-            path: PathBuf::from(path),
+        let output = Option::<(Vec<u8>, u64)>::load(&mut d)?.map(|(path, len)| OutputPosition {
+            path: path_from_bytes(path),
             len,
         });
         if !d.is_done() {
@@ -401,10 +452,27 @@ impl JobState {
     }
 }
 
-/// A path as the checkpoint stores it (paths that are not UTF-8 are kept
-/// lossily: the output in progress is always one the engine named).
-fn path_text(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+/// A path as the checkpoint stores it: its bytes, whatever they are.
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Persist for Counters {

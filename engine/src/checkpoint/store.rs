@@ -46,6 +46,9 @@ pub struct Loaded {
 pub struct Store {
     dir: PathBuf,
     next: u64,
+    /// `DIR/lock`, locked exclusively while the store is open: two jobs
+    /// never write one directory's checkpoints (or one output) at once.
+    _lock: File,
 }
 
 impl Store {
@@ -56,10 +59,27 @@ impl Store {
     /// The directory cannot be created or listed.
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
         fs::create_dir_all(dir).map_err(|e| CheckpointError::io(dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| CheckpointError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(CheckpointError::InUse {
+                    dir: dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(CheckpointError::io(&lock_path, e)),
+        }
         let next = numbered(dir)?.last().map_or(1, |(n, _)| n + 1);
         Ok(Self {
             dir: dir.to_path_buf(),
             next,
+            _lock: lock,
         })
     }
 
@@ -263,10 +283,24 @@ mod tests {
         assert!(err.to_string().contains("truncated"), "{err}");
         assert!(err.to_string().contains("checksum"), "{err}");
         // A reopened store numbers on from the newest file.
+        drop(store);
         let mut reopened = Store::open(&dir).unwrap();
         assert_eq!(reopened.write(b"x").unwrap(), 5);
         reopened.clear().unwrap();
         assert!(reopened.latest().unwrap().is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_is_one_jobs_at_a_time() {
+        let dir = scratch("lock");
+        let first = Store::open(&dir).unwrap();
+        assert!(matches!(
+            Store::open(&dir),
+            Err(CheckpointError::InUse { .. })
+        ));
+        drop(first);
+        Store::open(&dir).unwrap();
         let _ = fs::remove_dir_all(&dir);
     }
 

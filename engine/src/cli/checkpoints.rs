@@ -23,13 +23,12 @@ pub fn prepare(config: &JobConfig, output: &OutputOptions, from_scratch: bool) -
         return Ok(Prepared::Run(None));
     };
     let dir = settings.dir.display();
+    engine::job::check_checkpointable(config)?;
     if from_scratch {
-        // The previous run's output in progress goes too (the target of a
-        // finished one is the user's now).
-        if let Ok(Some(old)) = checkpoint::load(config) {
-            if let (false, Some(at)) = (old.finished(), old.output()) {
-                let _ = std::fs::remove_file(&at.path);
-            }
+        // The previous run's output in progress goes too, whatever job it
+        // was (the target of a finished one is the user's now).
+        if let Some(path) = checkpoint::output_in_progress(config) {
+            let _ = std::fs::remove_file(path);
         }
         checkpoint::clear(config)?;
         return Ok(Prepared::Run(None));

@@ -175,7 +175,7 @@ fn describe_checkpoint(err: &engine::checkpoint::CheckpointError) -> String {
             let flags = match setting.as_str() {
                 "engine version" => "the engine version",
                 "input" => "the input (--input, --connect, --listen, --generate)",
-                "input size" => "the input file's size",
+                "input size" => "the input file's size or modification time",
                 "format" => "--format",
                 "time" => "the time (--time-col, --rate)",
                 "job" => "the job (--job, --key-col, --value-col, --agg, --value-type, --where, --lookup, --pattern)",
@@ -200,6 +200,10 @@ fn describe_checkpoint(err: &engine::checkpoint::CheckpointError) -> String {
         ),
         CheckpointError::Unsupported { what } => format!(
             "--checkpoint does not support {what} yet"
+        ),
+        CheckpointError::InUse { dir } => format!(
+            "the checkpoint directory {} is in use by another engine job: wait for it to end, or give this one another --checkpoint",
+            dir.display()
         ),
         CheckpointError::OutputGone { path, len } => format!(
             "the output in progress {} (committed: {len} bytes) is missing or shorter: the job cannot resume its output. Add --from-scratch to start afresh",

@@ -106,6 +106,14 @@ pub fn main() -> Result<ExitCode> {
         Err(e) => return Err(left_alone(write_failed(&e), output.file.as_deref())),
     };
     if all_malformed && !report.interrupted {
+        // A job that read nothing good is not resumed: its checkpoints
+        // (which say it finished) and its output in progress go.
+        if config.checkpoint.is_some() {
+            let _ = engine::checkpoint::clear(&config);
+            if let Some(pending) = &pending {
+                let _ = std::fs::remove_file(pending.temp_path());
+            }
+        }
         return Err(left_alone(
             JobFailed(format!(
                 "every one of the {} records was malformed: check --format, --key-col, --value-col and --time-col",
@@ -115,15 +123,7 @@ pub fn main() -> Result<ExitCode> {
             output.file.as_deref(),
         ));
     }
-    if let Some(pending) = pending {
-        let target = pending.target().to_path_buf();
-        pending.commit().map_err(|e| {
-            write_failed(&anyhow::Error::new(e).context(format!(
-                "{}: the rows could not be put in place (the file was left as it was)",
-                target.display()
-            )))
-        })?;
-    }
+    put_in_place(pending, &config, &report)?;
     // The rows are safe: the summary JSON comes last, so that a closed
     // stdout loses only the summary.
     if let Some(path) = &output.stats_json {
@@ -199,6 +199,36 @@ fn open_output(
         Box::new(std::io::BufWriter::new(file))
     };
     Ok(Some((Some(pending), out, committer)))
+}
+
+/// Renames the output file into place, unless the job is checkpointed and
+/// did not finish: its output in progress then stays for the same command
+/// to resume (its last checkpoint names it).
+fn put_in_place(
+    pending: Option<output_file::PendingFile>,
+    config: &job::JobConfig,
+    report: &job::JobReport,
+) -> Result<()> {
+    let pending = match pending {
+        Some(pending) if config.checkpoint.is_some() && !report.checkpoint_finished => {
+            diag(&format!(
+                "engine: the output so far is in {}; the same command resumes the job from its last checkpoint",
+                pending.temp_path().display()
+            ));
+            None
+        }
+        other => other,
+    };
+    if let Some(pending) = pending {
+        let target = pending.target().to_path_buf();
+        pending.commit().map_err(|e| {
+            write_failed(&anyhow::Error::new(e).context(format!(
+                "{}: the rows could not be put in place (the file was left as it was)",
+                target.display()
+            )))
+        })?;
+    }
+    Ok(())
 }
 
 /// Writes the summary JSON: to stdout for `-`, otherwise as an output file

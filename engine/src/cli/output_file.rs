@@ -82,7 +82,8 @@ impl PendingFile {
 
     /// Makes the written file the target: synced, then renamed over it.
     pub fn commit(mut self) -> std::io::Result<()> {
-        self.pending();
+        // On failure a file kept for a checkpointed job stays (the next
+        // run puts it in place); another is removed when dropped.
         if self.in_place {
             self.committed = true;
             return Ok(());
@@ -136,11 +137,6 @@ impl PendingFile {
     /// (a checkpointed job: the next run resumes it).
     pub fn keep_unfinished(&mut self) {
         self.committed = true;
-    }
-
-    /// Undoes [`keep_unfinished`](Self::keep_unfinished) before a commit.
-    fn pending(&mut self) {
-        self.committed = false;
     }
 }
 

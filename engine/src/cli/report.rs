@@ -290,7 +290,7 @@ impl<'r> Summary<'r> {
         format!(
             "engine: {}{} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
              batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events from {} records, skipped {} malformed, \
-             {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB",
+             {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB{}",
             if r.interrupted { "interrupted after " } else { "" },
             r.records,
             r.bytes as f64 / 1e6,
@@ -309,6 +309,16 @@ impl<'r> Summary<'r> {
             r.filtered,
             r.after_until,
             self.peak_rss_mb,
+            if r.checkpoints > 0 {
+                format!(
+                    "; {} checkpoints, longest pause {:.1} ms, largest {:.1} MB",
+                    r.checkpoints,
+                    ms(r.checkpoint_max_pause),
+                    r.checkpoint_max_bytes as f64 / 1e6
+                )
+            } else {
+                String::new()
+            },
         )
     }
 
@@ -319,7 +329,8 @@ impl<'r> Summary<'r> {
             "{{\"records\":{},\"bytes\":{},\"elapsed_s\":{},\"records_per_s\":{},\"mb_per_s\":{},\
              \"windows\":{},\"batch_latency_ms\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\
              \"skipped\":{},\"late\":{},\"unmatched\":{},\"peak_rss_mb\":{:.1},\
-             \"events\":{},\"in_windows\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{}}}\n",
+             \"events\":{},\"in_windows\":{},\"filtered\":{},\"after_until\":{},\"overflowed\":{},\"interrupted\":{},\
+             \"checkpoints\":{{\"written\":{},\"max_pause_ms\":{},\"total_pause_ms\":{},\"max_bytes\":{}}}}}\n",
             r.records,
             r.bytes,
             self.seconds(),
@@ -339,6 +350,10 @@ impl<'r> Summary<'r> {
             r.after_until,
             r.overflowed,
             r.interrupted,
+            r.checkpoints,
+            ms(r.checkpoint_max_pause),
+            ms(r.checkpoint_total_pause),
+            r.checkpoint_max_bytes,
         )
     }
 }

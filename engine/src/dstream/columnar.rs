@@ -173,7 +173,11 @@ impl WordStream {
         // it which before releasing any.
         self.holders.borrow_mut().operators.push(Rc::clone(&op));
         let dict = self.dictionary.clone();
-        let out = self.ids.derive(move |tick, batch| {
+        let state = self
+            .ids
+            .ctx
+            .register_unsaved("words().count_by_value_and_window");
+        let mut out = self.ids.derive(move |tick, batch| {
             let mut op = op.borrow_mut();
             let ids = batch.unwrap_or_default();
             let mut result = None;
@@ -199,6 +203,7 @@ impl WordStream {
                 rows
             }))
         });
+        out.state = Some(state);
         Ok(out.delayed_by(spec))
     }
 }
@@ -283,8 +288,9 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
             .values(ValueType::F64)
             .pool(self.ctx.pool_arc())
             .build()?;
+        let state = self.ctx.register_unsaved("aggregate_by_key_and_window");
         let dict = Dictionary::new();
-        let out = self.derive(move |tick, batch| {
+        let mut out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();
             let mut keys = Vec::with_capacity(records.len());
             dict.intern_all(records.iter().map(|(k, _)| k.as_ref()), &mut keys)?;
@@ -314,6 +320,7 @@ impl<K: super::Record + AsRef<str>> DStream<(K, f64)> {
             reclaimer.maybe_reclaim(&dict, |mark| op.for_each_held_key(mark));
             Ok(rows)
         });
+        out.state = Some(state);
         Ok(out.delayed_by(spec))
     }
 }

@@ -2,7 +2,6 @@
 //! graph of streams one micro-batch at a time.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +33,7 @@ type Step = Box<dyn FnMut(Tick) -> Result<()>>;
 pub(crate) struct Graph {
     steps: Vec<Step>,
     /// Per source: the index of its last non-empty batch, once it has ended.
-    sources: Vec<Rc<RefCell<SourceState>>>,
+    pub(crate) sources: Vec<Rc<RefCell<SourceState>>>,
     /// How long after the sources' last record a window can still hold data:
     /// the longest chain of window lengths.
     drain_ms: i64,
@@ -44,6 +43,10 @@ pub(crate) struct Graph {
     /// Where the sources' diagnostics go ([`StreamingContext::on_notice`]);
     /// shared with the sources' steps, so that it can be set after them.
     notices: Rc<NoticeHook>,
+    /// The windowed streams, in the order they were made.
+    pub(crate) stateful: Vec<super::checkpoint::StatefulStream>,
+    /// Set by [`StreamingContext::checkpoint`].
+    pub(crate) checkpoints: Option<super::checkpoint::StreamCheckpoints>,
 }
 
 /// The callback set with [`StreamingContext::on_notice`], if any.
@@ -51,8 +54,8 @@ type NoticeHook = RefCell<Option<Box<dyn Fn(&str)>>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct SourceState {
-    ended: bool,
-    last_data: Option<i64>,
+    pub(crate) ended: bool,
+    pub(crate) last_data: Option<i64>,
 }
 
 /// The entry point of the DStream API, as Spark Streaming's
@@ -92,6 +95,8 @@ impl StreamingContext {
                 drain_ms: 0,
                 real_time: false,
                 notices: Rc::new(RefCell::new(None)),
+                stateful: Vec::new(),
+                checkpoints: None,
             })),
         })
     }
@@ -198,8 +203,15 @@ impl StreamingContext {
         &self,
         batches: impl IntoIterator<Item = Vec<T>>,
     ) -> DStream<T> {
-        let mut queue: VecDeque<Vec<T>> = batches.into_iter().collect();
-        self.generator_stream(move |_| queue.pop_front())
+        // Batch `k` is the `k`-th queued one, so that a run resumed from a
+        // checkpoint goes on where it was; each is asked for once.
+        let mut queue: Vec<Option<Vec<T>>> = batches.into_iter().map(Some).collect();
+        self.generator_stream(move |k| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| queue.get_mut(k))
+                .and_then(Option::take)
+        })
     }
 
     /// Runs until every source has ended and every window holding data has
@@ -224,13 +236,19 @@ impl StreamingContext {
         if graph.sources.is_empty() {
             return Err(Error::NoSource);
         }
+        // A checkpointed graph resumes after its last checkpoint; one that
+        // had finished has nothing left to do.
+        let threads = self.threads();
+        let Some(start) = graph.resume(self.batch, threads)? else {
+            return Ok(());
+        };
         // Real time: batch k ends at wall-clock (k+1)·B, as in Spark.
         let first = if graph.real_time {
-            now_ms().div_euclid(self.batch) + 1
+            now_ms().div_euclid(self.batch) + 1 - start
         } else {
             0
         };
-        for seq in 0.. {
+        for seq in start.. {
             if batches.is_some_and(|n| seq >= n) || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(());
             }
@@ -248,7 +266,9 @@ impl StreamingContext {
             }
             graph.step(tick)?;
             let stop = graph.stop_time(self.batch, first);
-            if batches.is_none() && stop.is_some_and(|stop| tick.time >= stop) {
+            let finished = batches.is_none() && stop.is_some_and(|stop| tick.time >= stop);
+            graph.maybe_checkpoint(seq + 1, finished, self.batch, threads)?;
+            if finished {
                 return Ok(());
             }
         }

@@ -2,7 +2,9 @@
 //! reductions, with or without an inverse function, on the engine's one
 //! windowing core (the generic accumulator of [`crate::window`]).
 
+use std::cell::RefCell;
 use std::hash::Hash;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,11 +114,32 @@ where
         retention: KeyRetention<K, V>,
     ) -> Result<DStream<(K, V)>> {
         let spec = self.window_spec(window, slide)?;
-        let mut op = GenericWindow::new(spec, f, inv, retention, self.ctx.pool_arc());
-        let out = self.derive(move |tick, batch| {
+        // What a checkpoint of this stream must match: the same window, the
+        // same kind of reduction, the same retention.
+        let what = format!(
+            "reduce_by_key_and_window(window {} ms, slide {} ms, {} inverse, {} keys)",
+            spec.window(),
+            spec.slide(),
+            if inv.is_some() { "with" } else { "without" },
+            match &retention {
+                Retention::Live => "live",
+                Retention::SparkCompatible => "spark-compatible",
+                Retention::Filter(_) => "filtered",
+            }
+        );
+        let op = Rc::new(RefCell::new(GenericWindow::new(
+            spec,
+            f,
+            inv,
+            retention,
+            self.ctx.pool_arc(),
+        )));
+        let stepped = Rc::clone(&op);
+        let mut out = self.derive(move |tick, batch| {
             let records = batch.unwrap_or_default();
-            op.push_batch(tick.index, &records)
+            stepped.borrow_mut().push_batch(tick.index, &records)
         });
+        out.state = Some(self.ctx.register_state::<(K, V)>(what, op));
         Ok(out.delayed_by(spec))
     }
 }

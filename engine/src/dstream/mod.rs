@@ -14,6 +14,7 @@
 //! [`DStream::aggregate_by_key_and_window`] — run on dictionary-encoded
 //! columns through [`crate::WindowAggregator`] instead.
 
+mod checkpoint;
 mod columnar;
 mod context;
 mod keyed;

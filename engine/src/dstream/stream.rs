@@ -51,6 +51,8 @@ pub struct DStream<T> {
     /// How far this stream's records lag the sources' (sum of the window
     /// lengths on the way), ms.
     pub(crate) delay: i64,
+    /// The graph's entry of this stream's window state, if it has one.
+    pub(crate) state: Option<usize>,
 }
 
 impl<T> Clone for DStream<T> {
@@ -59,6 +61,7 @@ impl<T> Clone for DStream<T> {
             ctx: self.ctx.clone(),
             slot: self.slot.clone(),
             delay: self.delay,
+            state: self.state,
         }
     }
 }
@@ -69,6 +72,7 @@ impl<T: Record> DStream<T> {
             ctx,
             slot,
             delay: 0,
+            state: None,
         }
     }
 
@@ -112,6 +116,7 @@ impl<T: Record> DStream<T> {
             ctx: self.ctx.clone(),
             slot: out,
             delay: self.delay,
+            state: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Windows over whole records, and counting operators, on the engine's one
 //! windowing core.
 
+use std::cell::RefCell;
 use std::hash::Hash;
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::keyed::KeyRetention;
@@ -27,9 +29,19 @@ impl<T: Record> DStream<T> {
     /// ```
     pub fn window(&self, window: Duration, slide: Duration) -> Result<DStream<T>> {
         let spec = self.window_spec(window, slide)?;
-        let mut op = RecordWindow::new(spec, self.ctx.pool_arc());
-        let out =
-            self.derive(move |tick, batch| op.push_batch(tick.index, batch.unwrap_or_default()));
+        let op = Rc::new(RefCell::new(RecordWindow::new(spec, self.ctx.pool_arc())));
+        let stepped = Rc::clone(&op);
+        let mut out = self.derive(move |tick, batch| {
+            stepped
+                .borrow_mut()
+                .push_batch(tick.index, batch.unwrap_or_default())
+        });
+        let what = format!(
+            "window(window {} ms, slide {} ms)",
+            spec.window(),
+            spec.slide()
+        );
+        out.state = Some(self.ctx.register_state::<T>(what, op));
         Ok(out.delayed_by(spec))
     }
 
@@ -45,6 +57,7 @@ impl<T: Record> DStream<T> {
                 slide,
                 KeyRetention::SparkCompatible,
             )?
+            .checkpointed()?
             .map(|((), count)| count))
     }
 }

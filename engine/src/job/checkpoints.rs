@@ -34,12 +34,12 @@ impl Checkpoints {
     }
 }
 
-/// Whether a job's input can be replayed from a byte offset: a file read
-/// memory-mapped. Other inputs are streams (at-most-once on resume), except
-/// files read as streams and columnar files, which would be read again from
-/// their start: those cannot be checkpointed yet.
-pub(super) fn check_supported(job: &Job<'_>) -> Result<()> {
-    let config = job.config;
+/// Whether `config`'s job can be checkpointed: its input must replay from
+/// a byte offset (a file read memory-mapped) or be a stream that cannot
+/// replay at all (at-most-once on resume). Files read as streams and
+/// columnar files would be read again from their start, and a generator
+/// would produce its records again: those cannot be checkpointed yet.
+pub(crate) fn check_supported(config: &super::JobConfig) -> Result<()> {
     if config.checkpoint.is_none() {
         return Ok(());
     }
@@ -49,15 +49,18 @@ pub(super) fn check_supported(job: &Job<'_>) -> Result<()> {
         }
         .into())
     };
-    if job.format.is_columnar() {
+    if config.effective_format().is_columnar() {
         return unsupported("columnar input (binary, Arrow, Parquet)");
     }
-    if let Input::File(path) = &config.input {
-        if !config.mmap.is_enabled() || !super::is_regular_file(path) {
-            return unsupported("a file read as a stream (not memory-mapped)");
+    match &config.input {
+        Input::File(path) if !config.mmap.is_enabled() || !super::is_regular_file(path) => {
+            unsupported("a file read as a stream (not memory-mapped)")
         }
+        Input::Generate(_) => {
+            unsupported("a generator (it would produce its records again): write them to a file")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Job<'_> {
@@ -94,6 +97,22 @@ impl Job<'_> {
         self.dict = Dictionary::restored(&state.dictionary).map_err(bad)?;
         self.reclaimer = KeyReclaimer::starting_at(state.dictionary.reclaim_at as usize);
         self.op.restore_state(&state.operator).map_err(bad)?;
+        // Every key the operator holds must be one the dictionary knows.
+        let mut unknown = None;
+        {
+            let reader = self.dict.read();
+            self.op.for_each_held_key(&mut |id| {
+                if reader.get(id).is_none() {
+                    unknown = Some(id);
+                }
+            });
+        }
+        if let Some(id) = unknown {
+            return Err(bad(crate::checkpoint::codec::CodecError::Invalid(format!(
+                "the window state holds key id {id}, which the dictionary does not"
+            )))
+            .into());
+        }
         let c = &state.counters;
         self.next_record = c.next_record;
         self.events_parsed = c.events_parsed;
@@ -137,6 +156,7 @@ impl Job<'_> {
         if self.checkpoints.is_none() {
             return Ok(());
         }
+        let started = Instant::now();
         let output = hooks.commit_output(finished)?;
         let mut dictionary = self.dict.snapshot();
         dictionary.reclaim_at = self.reclaimer.next_at() as u64;
@@ -154,9 +174,15 @@ impl Job<'_> {
             fingerprint: checkpoints.fingerprint.clone(),
             ..state
         };
-        checkpoints.store.write(&state.encode())?;
+        let bytes = state.encode();
+        checkpoints.store.write(&bytes)?;
         checkpoints.last = Instant::now();
-        self.report.checkpoints += 1;
+        let pause = started.elapsed();
+        let r = &mut self.report;
+        r.checkpoints += 1;
+        r.checkpoint_max_pause = r.checkpoint_max_pause.max(pause);
+        r.checkpoint_total_pause += pause;
+        r.checkpoint_max_bytes = r.checkpoint_max_bytes.max(bytes.len() as u64);
         Ok(())
     }
 }

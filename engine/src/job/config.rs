@@ -201,6 +201,16 @@ pub struct JobReport {
     pub batches: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// The longest a checkpoint held the job up (state copied, encoded,
+    /// written and synced, output synced).
+    pub checkpoint_max_pause: Duration,
+    /// The time all checkpoints held the job up.
+    pub checkpoint_total_pause: Duration,
+    /// Size of the largest checkpoint, bytes.
+    pub checkpoint_max_bytes: u64,
+    /// Whether the job's last checkpoint says it finished: its output is
+    /// complete (what a front end waits for before putting it in place).
+    pub checkpoint_finished: bool,
 }
 
 /// Callbacks through which a job reports.
@@ -313,10 +323,25 @@ impl JobConfig {
     /// name. A checkpoint resumes only a job with the same fingerprint.
     #[must_use]
     pub fn fingerprint(&self) -> Vec<(&'static str, String)> {
-        let input_size = match &self.input {
-            Input::File(path) => std::fs::metadata(path)
-                .map_or_else(|e| format!("unknown ({e})"), |m| m.len().to_string()),
-            _ => "a stream".into(),
+        // A file is known by its full path, size and modification time: a
+        // file rewritten in place (same size, other data) is another input.
+        let (input, input_size) = match &self.input {
+            Input::File(path) => (
+                std::fs::canonicalize(path)
+                    .map_or_else(|_| path.display().to_string(), |p| p.display().to_string()),
+                std::fs::metadata(path).map_or_else(
+                    |e| format!("unknown ({e})"),
+                    |m| {
+                        let modified = m
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or_else(|| "unknown".into(), |d| format!("{d:?}"));
+                        format!("{} bytes, modified {modified} after the epoch", m.len())
+                    },
+                ),
+            ),
+            other => (format!("{other:?}"), "a stream".into()),
         };
         let kind = match &self.kind {
             JobKind::Aggregate {
@@ -337,7 +362,7 @@ impl JobConfig {
                 "engine version",
                 concat!(env!("CARGO_PKG_VERSION"), " ", env!("ENGINE_GIT_COMMIT")).into(),
             ),
-            ("input", format!("{:?}", self.input)),
+            ("input", input),
             ("input size", input_size),
             ("format", format!("{:?}", self.effective_format())),
             ("time", format!("{:?}", self.time)),

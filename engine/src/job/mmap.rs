@@ -66,7 +66,9 @@ impl Job<'_> {
                 }
                 .into());
             }
-            (pos, line, resumed_segment_end) = (offset, at.line, Some(segment_end));
+            // A checkpoint at a segment's end resumes at the next one.
+            (pos, line) = (offset, at.line);
+            resumed_segment_end = (offset < segment_end).then_some(segment_end);
         }
         while pos < bytes.len() {
             if self.stopped() {
@@ -84,6 +86,16 @@ impl Job<'_> {
             let file = Some((pos as u64, end as u64));
             line += self.process(&origin, segment, line, source::now_ms(), &[], file, hooks)?;
             pos = end;
+            // A cut at the segment's end too (its keys reclaimed): a round
+            // may be the whole segment (many threads).
+            if pos < bytes.len() {
+                let at = crate::checkpoint::FilePosition {
+                    offset: pos as u64,
+                    segment_end: pos as u64,
+                    line,
+                };
+                self.maybe_checkpoint(Some(at), hooks)?;
+            }
             hooks.progress(pos as u64, len);
             // Release the pages behind us: resident memory stays bounded on
             // files larger than RAM.

@@ -52,6 +52,16 @@ pub fn run(
     run_from(config, hooks, stop, None)
 }
 
+/// Whether `config`'s job can be checkpointed (its input replays from an
+/// offset, or is a stream that cannot replay at all).
+///
+/// # Errors
+///
+/// [`crate::checkpoint::CheckpointError::Unsupported`] naming the input.
+pub fn check_checkpointable(config: &JobConfig) -> Result<()> {
+    checkpoints::check_supported(config)
+}
+
 /// [`run`], resuming from a checkpoint of the same job
 /// ([`crate::checkpoint::load`]): a file is read on from the checkpoint's
 /// offset, a stream from wherever it is now (what was in flight at the
@@ -65,6 +75,7 @@ pub fn run_from(
     resume: Option<&crate::checkpoint::Resume>,
 ) -> Result<JobReport> {
     config.validate()?;
+    checkpoints::check_supported(config)?;
     // One pool for parsing and the window operator.
     let pool = crate::window::build_pool(config.threads, "engine-worker")?;
     let mut job = Job {
@@ -97,10 +108,10 @@ pub fn run_from(
         checkpoints: None,
         resume_at: None,
     };
-    checkpoints::check_supported(&job)?;
     if let Some(resume) = resume {
         job.restore(resume)?;
         if resume.finished() {
+            job.report.checkpoint_finished = true;
             job.report.windows = job.delivered.windows;
             job.report.elapsed = job.started.elapsed();
             return Ok(job.report);
@@ -158,6 +169,7 @@ pub fn run_from(
     if completed && source_ended && !job.stop.load(Ordering::Relaxed) {
         // The last checkpoint says the job is over: a rerun does nothing.
         job.checkpoint(None, true, hooks)?;
+        job.report.checkpoint_finished = job.checkpoints.is_some();
     }
     job.report.interrupted = (!source_ended || !completed) && job.stop.load(Ordering::Relaxed);
     Ok(job.report)

@@ -297,3 +297,38 @@ impl<P: PartitionState> WindowCore<P> {
         Ok(())
     }
 }
+
+impl<P: PartitionState> WindowCore<P> {
+    /// The pane clock as numbers, for a state export
+    /// ([`crate::window::StateOf`]).
+    pub fn export_clock(&self, numbers: &mut Vec<i64>) {
+        for time in [self.open_pane, self.first_event, self.last_event] {
+            numbers.extend([i64::from(time.is_some()), time.unwrap_or(0)]);
+        }
+        for n in [
+            self.stats.events,
+            self.stats.late_events,
+            self.stats.windows,
+        ] {
+            numbers.push(n as i64);
+        }
+    }
+
+    /// The clock [`export_clock`](Self::export_clock) wrote.
+    pub fn import_clock(&mut self, numbers: &mut impl Iterator<Item = i64>) -> Option<()> {
+        let mut time = || -> Option<Option<i64>> {
+            let (some, value) = (numbers.next()?, numbers.next()?);
+            Some((some == 1).then_some(value))
+        };
+        let (open, first, last) = (time()?, time()?, time()?);
+        self.open_pane = open;
+        self.first_event = first;
+        self.last_event = last;
+        self.stats = WindowStats {
+            events: numbers.next()? as u64,
+            late_events: numbers.next()? as u64,
+            windows: numbers.next()? as u64,
+        };
+        Some(())
+    }
+}

@@ -341,6 +341,102 @@ fn replace_with<V: Clone>(slot: &mut V, f: impl FnOnce(V) -> V) {
     *slot = f(old);
 }
 
+/// The state of a keyed window as numbers and `(key, value)` records: what
+/// a DStream checkpoint saves of `reduce_by_key_and_window` and its kin.
+impl<K, V> super::StateOf<(K, V)> for GenericWindow<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+{
+    fn export(&self, numbers: &mut Vec<i64>, records: &mut Vec<(K, V)>) {
+        self.core.export_clock(numbers);
+        numbers.push(self.core.partitions.len() as i64);
+        for partition in &self.core.partitions {
+            numbers.push(partition.open.len() as i64);
+            for (k, (v, n)) in &partition.open {
+                numbers.push(*n as i64);
+                records.push((k.clone(), v.clone()));
+            }
+            numbers.push(partition.ring.len() as i64);
+            for (pane, entries) in &partition.ring {
+                numbers.extend([*pane, entries.len() as i64]);
+                for (k, v, n) in entries {
+                    numbers.push(*n as i64);
+                    records.push((k.clone(), v.clone()));
+                }
+            }
+            numbers.push(partition.keys.len() as i64);
+            for (k, state) in &partition.keys {
+                numbers.extend([state.count as i64, state.since]);
+                numbers.push(i64::from(state.running.is_some()));
+                records.extend(state.running.iter().map(|v| (k.clone(), v.clone())));
+                let mut values = Vec::new();
+                state.panes.export(numbers, &mut values);
+                records.extend(values.into_iter().map(|v| (k.clone(), v)));
+            }
+        }
+    }
+
+    fn import(&mut self, numbers: Vec<i64>, records: Vec<(K, V)>) -> Option<()> {
+        let (mut numbers, mut records) = (numbers.into_iter(), records.into_iter());
+        let len = |numbers: &mut std::vec::IntoIter<i64>| usize::try_from(numbers.next()?).ok();
+        self.core.import_clock(&mut numbers)?;
+        if len(&mut numbers)? != self.core.partitions.len() {
+            return None;
+        }
+        for partition in &mut self.core.partitions {
+            let mut restored = KeyedPartition::new();
+            for _ in 0..len(&mut numbers)? {
+                let n = numbers.next()? as u64;
+                let (k, v) = records.next()?;
+                restored.open.insert(k, (v, n));
+            }
+            for _ in 0..len(&mut numbers)? {
+                let pane = numbers.next()?;
+                let mut entries = Vec::new();
+                for _ in 0..len(&mut numbers)? {
+                    let n = numbers.next()? as u64;
+                    let (k, v) = records.next()?;
+                    entries.push((k, v, n));
+                }
+                restored.ring.push_back((pane, entries));
+            }
+            for _ in 0..len(&mut numbers)? {
+                let (count, since) = (numbers.next()? as u64, numbers.next()?);
+                let (key, running) = match numbers.next()? {
+                    0 => (None, None),
+                    1 => {
+                        let (k, v) = records.next()?;
+                        (Some(k), Some(v))
+                    }
+                    _ => return None,
+                };
+                let mut key = key;
+                let mut values = std::iter::from_fn(|| {
+                    let (k, v) = records.next()?;
+                    key.get_or_insert(k);
+                    Some(v)
+                });
+                let panes = TwoStacks::import(&mut numbers, &mut values)?;
+                // A key without a running value or pane values has no
+                // record to name it: it cannot have been exported.
+                let key = key?;
+                restored.keys.insert(
+                    key,
+                    KeyState {
+                        count,
+                        since,
+                        running,
+                        panes,
+                    },
+                );
+            }
+            *partition = restored;
+        }
+        (numbers.next().is_none() && records.next().is_none()).then_some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

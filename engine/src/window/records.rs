@@ -90,6 +90,55 @@ impl<T: Clone + Send + Sync> RecordWindow<T> {
     }
 }
 
+/// A record window's state as numbers and records: its open pane's and
+/// closed panes' batches.
+impl<T: Clone + Send + Sync> super::StateOf<T> for RecordWindow<T> {
+    fn export(&self, numbers: &mut Vec<i64>, records: &mut Vec<T>) {
+        self.core.export_clock(numbers);
+        let panes = &self.core.partitions[0];
+        let batches = |batches: &[Arc<Vec<T>>], numbers: &mut Vec<i64>, records: &mut Vec<T>| {
+            numbers.push(batches.len() as i64);
+            for batch in batches {
+                numbers.push(batch.len() as i64);
+                records.extend(batch.iter().cloned());
+            }
+        };
+        batches(&panes.open, numbers, records);
+        numbers.push(panes.ring.len() as i64);
+        for (pane, closed) in &panes.ring {
+            numbers.push(*pane);
+            batches(closed, numbers, records);
+        }
+    }
+
+    fn import(&mut self, numbers: Vec<i64>, records: Vec<T>) -> Option<()> {
+        let (mut numbers, mut records) = (numbers.into_iter(), records.into_iter());
+        self.core.import_clock(&mut numbers)?;
+        let mut batches = |numbers: &mut std::vec::IntoIter<i64>| -> Option<Vec<Arc<Vec<T>>>> {
+            let n = usize::try_from(numbers.next()?).ok()?;
+            let mut out = Vec::with_capacity(n.min(1 << 16));
+            for _ in 0..n {
+                let len = usize::try_from(numbers.next()?).ok()?;
+                let batch: Vec<T> = records.by_ref().take(len).collect();
+                if batch.len() != len {
+                    return None;
+                }
+                out.push(Arc::new(batch));
+            }
+            Some(out)
+        };
+        let open = batches(&mut numbers)?;
+        let mut ring = VecDeque::new();
+        for _ in 0..usize::try_from(numbers.next()?).ok()? {
+            let pane = numbers.next()?;
+            ring.push_back((pane, batches(&mut numbers)?));
+        }
+        let done = numbers.next().is_none();
+        self.core.partitions[0] = RecordPanes { open, ring };
+        (done && records.next().is_none()).then_some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

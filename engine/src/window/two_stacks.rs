@@ -121,6 +121,47 @@ impl<T: Clone> TwoStacks<T> {
     }
 }
 
+impl<T: Clone> TwoStacks<T> {
+    /// The stored values (front stack, back stack, back aggregate) for a
+    /// checkpoint: numbers go to `numbers`, values to `values`.
+    pub(crate) fn export(&self, numbers: &mut Vec<i64>, values: &mut Vec<T>) {
+        for stack in [&self.front, &self.back] {
+            numbers.push(stack.len() as i64);
+            for (tag, value) in stack {
+                numbers.push(*tag);
+                values.push(value.clone());
+            }
+        }
+        numbers.push(i64::from(self.back_agg.is_some()));
+        values.extend(self.back_agg.iter().cloned());
+    }
+
+    /// The stacks [`export`](Self::export) wrote, read back in order.
+    pub(crate) fn import(
+        numbers: &mut impl Iterator<Item = i64>,
+        values: &mut impl Iterator<Item = T>,
+    ) -> Option<Self> {
+        let mut stacks = [Vec::new(), Vec::new()];
+        for stack in &mut stacks {
+            let n = usize::try_from(numbers.next()?).ok()?;
+            for _ in 0..n {
+                stack.push((numbers.next()?, values.next()?));
+            }
+        }
+        let [front, back] = stacks;
+        let back_agg = match numbers.next()? {
+            0 => None,
+            1 => Some(values.next()?),
+            _ => return None,
+        };
+        Some(Self {
+            front,
+            back,
+            back_agg,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
