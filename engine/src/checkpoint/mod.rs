@@ -307,22 +307,15 @@ impl From<CheckpointError> for Error {
     }
 }
 
-/// Writes one checkpoint of `op` and `dict` to `store`, as a job's
-/// checkpoint does (dictionary snapshot, operator state, encoding, durable
-/// write): what a checkpoint holds a job up for. Returns its size in bytes.
-/// For the benchmarks of the pause; jobs checkpoint through
-/// [`Checkpointing`].
-///
-/// # Errors
-///
-/// Writing the file failed.
+/// One checkpoint of `op` and `dict`, encoded as a job's checkpoint is
+/// (dictionary snapshot, operator state, encoding): what a checkpoint holds
+/// a job up for; the file is then written in the background
+/// ([`store::Store::write`]). For the benchmarks of the pause; jobs
+/// checkpoint through [`Checkpointing`].
 #[doc(hidden)]
-pub fn write_state(
-    store: &mut store::Store,
-    op: &crate::WindowAggregator,
-    dict: &crate::Dictionary,
-) -> Result<usize> {
-    let state = JobState {
+#[must_use]
+pub fn encode_state(op: &crate::WindowAggregator, dict: &crate::Dictionary) -> Vec<u8> {
+    JobState {
         fingerprint: Vec::new(),
         finished: false,
         position: None,
@@ -330,10 +323,8 @@ pub fn write_state(
         dictionary: dict.snapshot(),
         operator: op.save_state(),
         output: None,
-    };
-    let bytes = state.encode();
-    store.write(&bytes)?;
-    Ok(bytes.len())
+    }
+    .encode()
 }
 
 /// A file source's position at a cut.

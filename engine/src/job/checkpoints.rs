@@ -2,6 +2,7 @@
 //! `Checkpointing::every` of wall time), and once more when the job has
 //! finished; restored before a resumed job reads anything.
 
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::{Input, Job, JobHooks};
@@ -11,18 +12,30 @@ use crate::checkpoint::{
 use crate::dictionary::{Dictionary, KeyReclaimer};
 use crate::error::Result;
 
-/// The checkpoints being written.
+/// The checkpoints being written. The job waits only while its state is
+/// copied and encoded; the file is written and synced on a thread of its
+/// own while the job goes on (one write in flight: the next checkpoint
+/// waits for it, and the last one is written before the job returns).
 pub(super) struct Checkpoints {
-    store: Store,
+    /// The store, or the write that has it.
+    store: Writer,
     settings: Checkpointing,
     fingerprint: Vec<(String, String)>,
     last: Instant,
 }
 
+/// The store, idle or out on a thread writing one checkpoint.
+enum Writer {
+    Idle(Store),
+    Writing(JoinHandle<(Store, std::result::Result<u64, CheckpointError>)>),
+    /// A write thread panicked: no more checkpoints (its error was told).
+    Gone,
+}
+
 impl Checkpoints {
     pub fn open(settings: &Checkpointing, config: &super::JobConfig) -> Result<Self> {
         Ok(Self {
-            store: Store::open(&settings.dir)?,
+            store: Writer::Idle(Store::open(&settings.dir)?),
             settings: settings.clone(),
             fingerprint: config
                 .fingerprint()
@@ -31,6 +44,64 @@ impl Checkpoints {
                 .collect(),
             last: Instant::now(),
         })
+    }
+
+    /// Waits for the write in flight, if any: its error, or the store.
+    fn settle(&mut self) -> Result<&mut Store> {
+        if let Writer::Writing(_) = self.store {
+            let Writer::Writing(handle) = std::mem::replace(&mut self.store, Writer::Gone) else {
+                unreachable!("matched above");
+            };
+            let (store, written) = handle.join().map_err(|_| CheckpointError::Io {
+                path: self.settings.dir.clone(),
+                source: std::io::Error::other("the checkpoint writer panicked"),
+            })?;
+            self.store = Writer::Idle(store);
+            written?;
+        }
+        match &mut self.store {
+            Writer::Idle(store) => Ok(store),
+            _ => Err(CheckpointError::Io {
+                path: self.settings.dir.clone(),
+                source: std::io::Error::other("the checkpoint writer is gone"),
+            }
+            .into()),
+        }
+    }
+
+    /// Writes `bytes` as the next checkpoint: in the background, or now
+    /// (`wait`, the job's last).
+    fn write(&mut self, bytes: Vec<u8>, wait: bool) -> Result<()> {
+        let store = self.settle()?;
+        if wait {
+            store.write(&bytes)?;
+            return Ok(());
+        }
+        let Writer::Idle(mut store) = std::mem::replace(&mut self.store, Writer::Gone) else {
+            unreachable!("settled");
+        };
+        let spawned = std::thread::Builder::new()
+            .name("engine-checkpoint".into())
+            .spawn(move || {
+                let written = store.write(&bytes);
+                (store, written)
+            });
+        match spawned {
+            Ok(handle) => {
+                self.store = Writer::Writing(handle);
+                Ok(())
+            }
+            Err(e) => Err(CheckpointError::Io {
+                path: self.settings.dir.clone(),
+                source: e,
+            }
+            .into()),
+        }
+    }
+
+    /// Waits for the write in flight (the job is ending).
+    pub fn finish(&mut self) -> Result<()> {
+        self.settle().map(|_| ())
     }
 }
 
@@ -175,14 +246,16 @@ impl Job<'_> {
             ..state
         };
         let bytes = state.encode();
-        checkpoints.store.write(&bytes)?;
+        let size = bytes.len() as u64;
+        // The job's last checkpoint is durable before the job returns.
+        checkpoints.write(bytes, finished)?;
         checkpoints.last = Instant::now();
         let pause = started.elapsed();
         let r = &mut self.report;
         r.checkpoints += 1;
         r.checkpoint_max_pause = r.checkpoint_max_pause.max(pause);
         r.checkpoint_total_pause += pause;
-        r.checkpoint_max_bytes = r.checkpoint_max_bytes.max(bytes.len() as u64);
+        r.checkpoint_max_bytes = r.checkpoint_max_bytes.max(size);
         Ok(())
     }
 }

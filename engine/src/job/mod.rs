@@ -165,7 +165,15 @@ pub fn run_from(
         }
     };
     let finished = job.finish(source_ended, hooks);
-    let completed = job.settle(finished)?;
+    let completed = job.settle(finished);
+    // A checkpoint still being written is durable (or its error known)
+    // before the job returns.
+    let written = job
+        .checkpoints
+        .as_mut()
+        .map_or(Ok(()), checkpoints::Checkpoints::finish);
+    let completed = completed?;
+    written?;
     if completed && source_ended && !job.stop.load(Ordering::Relaxed) {
         // The last checkpoint says the job is over: a rerun does nothing.
         job.checkpoint(None, true, hooks)?;
