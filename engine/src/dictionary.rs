@@ -282,7 +282,8 @@ impl Dictionary {
         for (id, string) in interner.strings.iter().enumerate() {
             if let Some(string) = string {
                 state.ids.push(id as u32);
-                state.strings.push(string.to_string());
+                state.lengths.push(string.len() as u32);
+                state.text.extend_from_slice(string.as_bytes());
             }
         }
         state
@@ -303,7 +304,13 @@ impl Dictionary {
                 .filter(|&r| u32::try_from(r).is_ok() && r == state.ids.len() + state.free.len())
                 .ok_or_else(|| CodecError::Invalid("a dictionary range out of bounds".into()))?;
             interner.strings = vec![None; range];
-            for (&id, string) in state.ids.iter().zip(&state.strings) {
+            let mut at = 0;
+            for (&id, &len) in state.ids.iter().zip(&state.lengths) {
+                let bytes = &state.text[at..at + len as usize];
+                at += len as usize;
+                let string = std::str::from_utf8(bytes).map_err(|_| {
+                    CodecError::Invalid(format!("dictionary key {id} is not UTF-8"))
+                })?;
                 let slot = interner
                     .strings
                     .get_mut(id as usize)
@@ -311,7 +318,7 @@ impl Dictionary {
                     .ok_or_else(|| {
                         CodecError::Invalid(format!("dictionary id {id} twice or out of range"))
                     })?;
-                *slot = Some(string.as_str().into());
+                *slot = Some(string.into());
             }
             let free_ok = state.free.len() + state.ids.len() == range
                 && state.free.iter().all(|&id| {

@@ -367,7 +367,11 @@ pub(crate) struct Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DictionaryState {
     pub ids: Vec<u32>,
-    pub strings: Vec<String>,
+    /// Each live key's length in `text`, in the order of `ids`.
+    pub lengths: Vec<u32>,
+    /// The live keys' bytes, one after the other (one copy, not one
+    /// allocation a key).
+    pub text: Vec<u8>,
     pub range: u64,
     pub free: Vec<u32>,
     /// The key reclaimer's schedule: when it next looks, what it saw held.
@@ -519,7 +523,8 @@ impl Persist for Counters {
 impl Persist for DictionaryState {
     fn save(&self, e: &mut Encoder) {
         self.ids.save(e);
-        codec::save_items(self.strings.iter().cloned(), e);
+        self.lengths.save(e);
+        self.text.save(e);
         self.range.save(e);
         self.free.save(e);
         self.reclaim_at.save(e);
@@ -528,15 +533,18 @@ impl Persist for DictionaryState {
 
     fn load(d: &mut Decoder<'_>) -> std::result::Result<Self, CodecError> {
         let ids = Vec::<u32>::load(d)?;
-        let strings: Vec<String> = codec::load_items(d, 8)?;
-        if ids.len() != strings.len() {
+        let lengths = Vec::<u32>::load(d)?;
+        let text = Vec::<u8>::load(d)?;
+        let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();
+        if ids.len() != lengths.len() || total != text.len() as u64 {
             return Err(CodecError::Invalid(
-                "dictionary ids and strings of unequal lengths".into(),
+                "dictionary ids, lengths and text do not match".into(),
             ));
         }
         Ok(Self {
             ids,
-            strings,
+            lengths,
+            text,
             range: u64::load(d)?,
             free: Vec::<u32>::load(d)?,
             reclaim_at: u64::load(d)?,

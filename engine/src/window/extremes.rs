@@ -90,3 +90,63 @@ impl<V: Numeric> Persist for Extremes<V> {
         })
     }
 }
+
+impl<V: Numeric> Extremes<V> {
+    /// Appends the deques of many keys as a few columns (lengths, tags,
+    /// values): one pass, no allocation a key.
+    pub(crate) fn save_all(all: &[Self], e: &mut Encoder) {
+        fn side<V>(x: &Extremes<V>, maxs: bool) -> &VecDeque<(i64, V)> {
+            if maxs {
+                &x.maxs
+            } else {
+                &x.mins
+            }
+        }
+        for maxs in [false, true] {
+            let lengths: Vec<u32> = all.iter().map(|x| side(x, maxs).len() as u32).collect();
+            let entries: Vec<(i64, V)> = all
+                .iter()
+                .flat_map(|x| side(x, maxs).iter().copied())
+                .collect();
+            lengths.save(e);
+            entries.save(e);
+        }
+    }
+
+    /// Reads what [`save_all`](Self::save_all) wrote.
+    pub(crate) fn load_all(d: &mut Decoder<'_>) -> Result<Vec<Self>, CodecError> {
+        let mut sides = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let lengths = Vec::<u32>::load(d)?;
+            let entries = Vec::<(i64, V)>::load(d)?;
+            let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();
+            if total != entries.len() as u64 {
+                return Err(CodecError::Invalid(
+                    "min/max deques of the wrong length".into(),
+                ));
+            }
+            let mut at = 0;
+            let deques: Vec<VecDeque<(i64, V)>> = lengths
+                .iter()
+                .map(|&n| {
+                    let deque = entries[at..at + n as usize].iter().copied().collect();
+                    at += n as usize;
+                    deque
+                })
+                .collect();
+            sides.push(deques);
+        }
+        let maxs = sides.pop().expect("two sides");
+        let mins = sides.pop().expect("two sides");
+        if mins.len() != maxs.len() {
+            return Err(CodecError::Invalid(
+                "min and max deques of unequal counts".into(),
+            ));
+        }
+        Ok(mins
+            .into_iter()
+            .zip(maxs)
+            .map(|(mins, maxs)| Self { mins, maxs })
+            .collect())
+    }
+}

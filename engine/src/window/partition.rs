@@ -8,7 +8,7 @@ use super::partial::{DenseAcc, Layout, Partials};
 use super::result::{AggColumn, WindowResult};
 use super::{KeyRow, Retention};
 use crate::aggregate::{Agg, AggSet, Numeric};
-use crate::checkpoint::codec::{self, CodecError, Decoder, Encoder, Persist};
+use crate::checkpoint::codec::{CodecError, Decoder, Encoder, Persist};
 
 const NO_SLOT: u32 = u32::MAX;
 
@@ -526,7 +526,7 @@ impl<V: Numeric> Partition<V> {
         slots.counts.save(e);
         slots.sums.save(e);
         slots.squares.save(e);
-        codec::save_items(slots.extremes.iter().cloned(), e);
+        Extremes::save_all(&slots.extremes, e);
         slots.since.save(e);
         slots.last_pane.save(e);
     }
@@ -551,7 +551,7 @@ impl<V: Numeric> Partition<V> {
             counts: Vec::load(d)?,
             sums: Vec::load(d)?,
             squares: Vec::load(d)?,
-            extremes: codec::load_items(d, 16)?,
+            extremes: Extremes::load_all(d)?,
             since: Vec::load(d)?,
             last_pane: Vec::load(d)?,
         };
