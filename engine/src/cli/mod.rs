@@ -5,6 +5,7 @@ mod args;
 mod checkpoints;
 mod errors;
 mod generate;
+mod manual;
 mod output_file;
 mod report;
 mod signals;
@@ -54,8 +55,8 @@ pub fn main() -> Result<ExitCode> {
     };
     let run = match cli.command {
         args::Command::Run(run) => run,
-        args::Command::Completions { shell } => return args::print_completions(shell),
-        args::Command::Man { command } => return args::print_man(command.as_deref()),
+        args::Command::Completions { shell } => return manual::print_completions(shell),
+        args::Command::Man { command } => return manual::print_man(command.as_deref()),
     };
     let from_scratch = run.from_scratch;
     let (config, output) = run.into_job()?;
