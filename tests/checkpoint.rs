@@ -256,7 +256,11 @@ fn killed_aggregate_with_min_max_resumes_to_byte_identical_output() {
             "1",
         ],
     );
+    // How many kills landed in a checkpoint's write depends on the disk;
+    // `a_kill_during_a_checkpoint_write_leaves_the_previous_one` makes
+    // that case on purpose.
     let during_writes = kill_and_resume(&dir, &job, 8, 12);
+    eprintln!("{during_writes} kills landed while a checkpoint was being written");
     assert!(
         during_writes > 0,
         "no kill landed while a checkpoint was being written"
@@ -328,6 +332,36 @@ fn interrupted(dir: &TempDir) -> (Job, Vec<u8>) {
     let status = child.wait().unwrap();
     assert!(!status.success(), "the job finished before it was killed");
     (job, reference)
+}
+
+/// What a kill in the middle of a checkpoint's write leaves: a partial
+/// temporary file, and output past the committed length. The job resumes
+/// from the previous checkpoint, and a later checkpoint of the same number
+/// overwrites the partial one.
+#[test]
+fn a_kill_during_a_checkpoint_write_leaves_the_previous_one() {
+    let dir = TempDir::new("ckpt-mid-write");
+    let (job, reference) = interrupted(&dir);
+    let files = job.checkpoint_files();
+    let newest = files.last().unwrap();
+    let number: u64 = newest
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("checkpoint-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let partial = job
+        .checkpoints
+        .join(format!(".checkpoint-{:020}.tmp", number + 1));
+    let bytes = std::fs::read(newest).unwrap();
+    std::fs::write(&partial, &bytes[..bytes.len() / 2]).unwrap();
+    let out = job.run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&job.out).unwrap(), reference);
+    assert!(
+        !partial.exists(),
+        "the partial write was overwritten and renamed"
+    );
 }
 
 #[test]
