@@ -24,6 +24,16 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=ENGINE_GIT_COMMIT={commit}");
+    // The compiler too: checkpoints name the build that wrote them (hash
+    // functions and layouts may change with it).
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned());
+    println!("cargo:rustc-env=ENGINE_RUSTC_VERSION={version}");
     // Rerun when HEAD moves: HEAD itself (a branch switch, a detached
     // checkout), the branch's ref (a commit) and packed refs. `--git-path`
     // resolves each inside a worktree too. Only files that exist are named:

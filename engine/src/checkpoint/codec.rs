@@ -163,7 +163,28 @@ pub trait PersistColumn: Sized {
     fn load_column(d: &mut Decoder<'_>) -> Result<Vec<Self>, CodecError>;
 }
 
-numbers!(u8, u16, u32, u64, i8, i16, i32, i64, i128, f32, f64);
+numbers!(u16, u32, u64, i8, i16, i32, i64, i128, f32, f64);
+
+impl Persist for u8 {
+    fn save(&self, e: &mut Encoder) {
+        e.bytes.push(*self);
+    }
+    fn load(d: &mut Decoder<'_>) -> Result<Self, CodecError> {
+        Ok(d.raw(1)?[0])
+    }
+}
+
+/// Bytes (a nested encoding, a text blob): one copy.
+impl PersistColumn for u8 {
+    fn save_column(items: &[Self], e: &mut Encoder) {
+        e.len(items.len());
+        e.raw(items);
+    }
+    fn load_column(d: &mut Decoder<'_>) -> Result<Vec<Self>, CodecError> {
+        let n = d.len(1)?;
+        Ok(d.raw(n)?.to_vec())
+    }
+}
 
 impl Persist for () {
     fn save(&self, _: &mut Encoder) {}

@@ -185,7 +185,14 @@ impl Graph {
         vec![
             (
                 "engine version".into(),
-                concat!(env!("CARGO_PKG_VERSION"), " ", env!("ENGINE_GIT_COMMIT")).into(),
+                concat!(
+                    env!("CARGO_PKG_VERSION"),
+                    " ",
+                    env!("ENGINE_GIT_COMMIT"),
+                    ", ",
+                    env!("ENGINE_RUSTC_VERSION")
+                )
+                .into(),
             ),
             ("batch".into(), format!("{batch} ms")),
             ("threads".into(), threads.to_string()),

@@ -360,7 +360,14 @@ impl JobConfig {
         vec![
             (
                 "engine version",
-                concat!(env!("CARGO_PKG_VERSION"), " ", env!("ENGINE_GIT_COMMIT")).into(),
+                concat!(
+                    env!("CARGO_PKG_VERSION"),
+                    " ",
+                    env!("ENGINE_GIT_COMMIT"),
+                    ", ",
+                    env!("ENGINE_RUSTC_VERSION")
+                )
+                .into(),
             ),
             ("input", input),
             ("input size", input_size),
