@@ -255,21 +255,14 @@ pub fn load(config: &JobConfig) -> Result<Option<Resume>> {
     // as such, whatever the rest of its layout.
     let fingerprint: Vec<(String, String)> =
         codec::load_items(&mut Decoder::new(&loaded.payload), 16).map_err(bad)?;
-    for (setting, now) in config.fingerprint() {
-        let saved = fingerprint
-            .iter()
-            .find(|(name, _)| *name == setting)
-            .map_or("(not recorded)", |(_, value)| value.as_str());
-        if saved != now {
-            return Err(CheckpointError::OtherJob {
-                dir: settings.dir.clone(),
-                setting: setting.to_owned(),
-                saved: saved.to_owned(),
-                now,
-            }
-            .into());
-        }
-    }
+    check_fingerprint(
+        &settings.dir,
+        &fingerprint,
+        config
+            .fingerprint()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    )?;
     let state = JobState::decode(&loaded.payload).map_err(bad)?;
     Ok(Some(Resume {
         state,
@@ -287,6 +280,40 @@ pub fn output_in_progress(config: &JobConfig) -> Option<PathBuf> {
     let loaded = store.latest().ok()??;
     let state = JobState::decode(&loaded.payload).ok()?;
     (!state.finished).then_some(state.output?.path)
+}
+
+/// The build that writes checkpoints: crate version, git commit and
+/// compiler (a hash function or a layout may change with any of them).
+pub(crate) const ENGINE_BUILD: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " ",
+    env!("ENGINE_GIT_COMMIT"),
+    ", ",
+    env!("ENGINE_RUSTC_VERSION")
+);
+
+/// Compares a checkpoint's fingerprint with a job's, setting by setting:
+/// the first that differs (or that the checkpoint lacks) is the error.
+pub(crate) fn check_fingerprint(
+    dir: &Path,
+    saved: &[(String, String)],
+    now: impl IntoIterator<Item = (String, String)>,
+) -> std::result::Result<(), CheckpointError> {
+    for (setting, now) in now {
+        let saved = saved
+            .iter()
+            .find(|(name, _)| *name == setting)
+            .map_or("(not recorded)", |(_, value)| value.as_str());
+        if saved != now {
+            return Err(CheckpointError::OtherJob {
+                dir: dir.to_path_buf(),
+                setting,
+                saved: saved.to_owned(),
+                now,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Removes every checkpoint of `config`'s job (a run from scratch).

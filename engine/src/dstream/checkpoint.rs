@@ -25,7 +25,7 @@ use super::stream::DStream;
 use super::Record;
 use crate::checkpoint::codec::{self, CodecError, Decoder, Encoder, Persist};
 use crate::checkpoint::store::Store;
-use crate::checkpoint::{CheckpointError, Checkpointing};
+use crate::checkpoint::{check_fingerprint, CheckpointError, Checkpointing, ENGINE_BUILD};
 use crate::error::Result;
 use crate::window::StateOf;
 
@@ -183,17 +183,7 @@ impl Graph {
     fn fingerprint(&self, batch: i64, threads: usize) -> Vec<(String, String)> {
         let streams: Vec<&str> = self.stateful.iter().map(|s| s.what.as_str()).collect();
         vec![
-            (
-                "engine version".into(),
-                concat!(
-                    env!("CARGO_PKG_VERSION"),
-                    " ",
-                    env!("ENGINE_GIT_COMMIT"),
-                    ", ",
-                    env!("ENGINE_RUSTC_VERSION")
-                )
-                .into(),
-            ),
+            ("engine version".into(), ENGINE_BUILD.into()),
             ("batch".into(), format!("{batch} ms")),
             ("threads".into(), threads.to_string()),
             ("sources".into(), self.sources.len().to_string()),
@@ -229,21 +219,7 @@ impl Graph {
         };
         let mut d = Decoder::new(&loaded.payload);
         let fingerprint: Vec<(String, String)> = codec::load_items(&mut d, 16).map_err(bad)?;
-        for (setting, now) in self.fingerprint(batch, threads) {
-            let saved = fingerprint
-                .iter()
-                .find(|(name, _)| *name == setting)
-                .map_or("(not recorded)", |(_, v)| v.as_str());
-            if saved != now {
-                return Err(CheckpointError::OtherJob {
-                    dir,
-                    setting,
-                    saved: saved.to_owned(),
-                    now,
-                }
-                .into());
-            }
-        }
+        check_fingerprint(&dir, &fingerprint, self.fingerprint(batch, threads))?;
         let finished = bool::load(&mut d).map_err(bad)?;
         let next_seq = i64::load(&mut d).map_err(bad)?;
         for source in &self.sources {

@@ -358,17 +358,7 @@ impl JobConfig {
             other => format!("{other:?}"),
         };
         vec![
-            (
-                "engine version",
-                concat!(
-                    env!("CARGO_PKG_VERSION"),
-                    " ",
-                    env!("ENGINE_GIT_COMMIT"),
-                    ", ",
-                    env!("ENGINE_RUSTC_VERSION")
-                )
-                .into(),
-            ),
+            ("engine version", crate::checkpoint::ENGINE_BUILD.into()),
             ("input", input),
             ("input size", input_size),
             ("format", format!("{:?}", self.effective_format())),
