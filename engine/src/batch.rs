@@ -405,6 +405,45 @@ impl Batch {
         dropped
     }
 
+    /// Gives the rows times of their own (a batch parsed without a time
+    /// column whose times come from elsewhere: Kafka record timestamps).
+    pub(crate) fn set_times(&mut self, times: Vec<i64>) {
+        debug_assert_eq!(times.len(), self.len());
+        self.own_rows();
+        self.times = Arc::new(times);
+    }
+
+    /// The rows `range` of each part, one after the other, in one batch of
+    /// `dictionary` (no record column). Every part has the same value
+    /// columns and times; its keys are ids of `dictionary`.
+    pub(crate) fn gather(dictionary: &Dictionary, parts: &[(&Batch, Range<usize>)]) -> Batch {
+        let rows: usize = parts.iter().map(|(_, r)| r.len()).sum();
+        let (mut times, mut keys) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        let mut columns: Vec<Column> = parts.first().map_or_else(Vec::new, |(b, _)| {
+            b.columns
+                .iter()
+                .map(|c| match **c {
+                    Column::I64(_) => Column::I64(Vec::with_capacity(rows)),
+                    Column::F64(_) => Column::F64(Vec::with_capacity(rows)),
+                })
+                .collect()
+        });
+        for (batch, range) in parts {
+            times.extend_from_slice(&batch.times()[range.clone()]);
+            keys.extend_from_slice(&batch.keys()[range.clone()]);
+            for (out, column) in columns.iter_mut().zip(&batch.columns) {
+                let start = batch.rows.start;
+                let within = start + range.start..start + range.end;
+                match (out, &**column) {
+                    (Column::I64(o), Column::I64(v)) => o.extend_from_slice(&v[within]),
+                    (Column::F64(o), Column::F64(v)) => o.extend_from_slice(&v[within]),
+                    _ => unreachable!("the parts of a gather have the same columns"),
+                }
+            }
+        }
+        Self::from_valid(dictionary.clone(), times, keys, columns, Vec::new())
+    }
+
     /// Replaces every key id by `map(id)`: ids of the same dictionary (a
     /// lookup table's re-keying), so the invariants hold if `map` keeps ids
     /// below the dictionary's bound.

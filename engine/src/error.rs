@@ -264,6 +264,24 @@ pub enum Error {
         /// The cargo feature that reads it.
         feature: &'static str,
     },
+    /// Something this build cannot do: it needs a cargo feature.
+    #[error("{what} needs an engine built with the `{feature}` feature")]
+    NeedsFeature {
+        /// What was asked for (`Kafka input`).
+        what: &'static str,
+        /// The cargo feature that does it.
+        feature: &'static str,
+    },
+    /// The Kafka client failed: the broker refused a request, a topic does
+    /// not exist, a commit or a delivery failed.
+    #[error("Kafka: {what}")]
+    Kafka {
+        /// What was being done, with the topic or broker involved.
+        what: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The worker thread pool could not be built: more threads than
     /// [`MAX_THREADS`](crate::window::MAX_THREADS) were asked for (no
     /// source), or the OS refused them (the source).
@@ -453,7 +471,8 @@ impl Error {
             | Error::CsvHeaderNotUtf8 { .. }
             | Error::EmptyCsvHeader { .. }
             | Error::InvalidParser(_)
-            | Error::FormatNeedsFeature { .. } => true,
+            | Error::FormatNeedsFeature { .. }
+            | Error::NeedsFeature { .. } => true,
             // A checkpoint that cannot be used is the caller's to fix; one
             // that cannot be written (a full disk) is a failure of the run.
             Error::Checkpoint(e) => !matches!(**e, crate::checkpoint::CheckpointError::Io { .. }),
@@ -465,7 +484,8 @@ impl Error {
             | Error::LateBatch { .. }
             | Error::Interrupted
             | Error::BadRecord { .. }
-            | Error::ThreadPool { .. } => false,
+            | Error::ThreadPool { .. }
+            | Error::Kafka { .. } => false,
         }
     }
 }

@@ -350,6 +350,7 @@ pub fn encode_state(op: &crate::WindowAggregator, dict: &crate::Dictionary) -> V
         dictionary: dict.snapshot(),
         operator: op.save_state(),
         output: None,
+        source: Vec::new(),
     }
     .encode()
 }
@@ -417,6 +418,10 @@ pub(crate) struct JobState {
     /// The window operator, encoded by itself.
     pub operator: Vec<u8>,
     pub output: Option<OutputPosition>,
+    /// What the source needs to resume (Kafka: each partition's offset,
+    /// lateness state and events waiting for the other partitions), encoded
+    /// by the job; empty for the others.
+    pub source: Vec<u8>,
 }
 
 impl JobState {
@@ -437,6 +442,7 @@ impl JobState {
             .as_ref()
             .map(|o| (path_bytes(&o.path), o.len))
             .save(&mut e);
+        self.source.save(&mut e);
         e.into_bytes()
     }
 
@@ -459,6 +465,7 @@ impl JobState {
             path: path_from_bytes(path),
             len,
         });
+        let source = Vec::<u8>::load(&mut d)?;
         if !d.is_done() {
             return Err(CodecError::Invalid("bytes after the job state".into()));
         }
@@ -470,6 +477,7 @@ impl JobState {
             dictionary,
             operator,
             output,
+            source,
         })
     }
 }

@@ -164,6 +164,8 @@ pub struct SourceArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub kafka: super::kafka_args::KafkaArgs,
     /// Records a generator produces (default: 1000000).
     #[arg(long, value_name = "N", help_heading = INPUT)]
     pub records: Option<u64>,
@@ -325,6 +327,17 @@ impl OutputOptions {
     }
 }
 
+fn format_of(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Text => Format::Text,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Ndjson => Format::Ndjson,
+        FormatArg::Arrow => Format::Arrow,
+        FormatArg::Parquet => Format::Parquet,
+        FormatArg::Binary => Format::Binary,
+    }
+}
+
 /// The most worker threads `--threads` takes: 4 per core, at least 64, at
 /// most 1024.
 fn thread_cap() -> usize {
@@ -389,14 +402,7 @@ impl RunArgs {
         };
         let config = JobConfig {
             input: self.input()?,
-            format: self.format.map(|f| match f {
-                FormatArg::Text => Format::Text,
-                FormatArg::Csv => Format::Csv,
-                FormatArg::Ndjson => Format::Ndjson,
-                FormatArg::Arrow => Format::Arrow,
-                FormatArg::Parquet => Format::Parquet,
-                FormatArg::Binary => Format::Binary,
-            }),
+            format: self.format.map(format_of),
             time,
             kind: self.kind()?,
             spec,
@@ -623,6 +629,10 @@ impl RunArgs {
     }
 
     fn input(&self) -> Result<Input> {
+        let format = self.format.map(format_of).or(Some(Format::Text));
+        if let Some(kafka) = self.kafka.options(format, self.time_col.as_deref())? {
+            return Ok(Input::Kafka(kafka));
+        }
         let s = &self.source;
         Ok(match (&s.input, &s.connect, &s.listen, &s.generate) {
             (Some(path), ..) if path.as_os_str() == "-" => Input::Stdin,
@@ -639,7 +649,7 @@ impl RunArgs {
                 }
             }
             _ => bail!(usage(
-                "one of --input, --connect, --listen or --generate is required"
+                "one of --input, --connect, --listen, --generate or --kafka-topic is required"
             )),
         })
     }

@@ -5,6 +5,7 @@ mod args;
 mod checkpoints;
 mod errors;
 mod generate;
+mod kafka_args;
 mod manual;
 mod output_file;
 mod report;

@@ -196,6 +196,9 @@ impl Job<'_> {
             (c.events, c.after_until, c.filtered, c.batches);
         (self.delivered.windows, self.delivered.overflowed) = (c.windows, c.overflowed);
         self.resume_at = state.position;
+        if self.kafka.is_some() {
+            self.kafka_restore(&state.source).map_err(bad)?;
+        }
         Ok(())
     }
 
@@ -239,6 +242,7 @@ impl Job<'_> {
             dictionary,
             operator: self.op.save_state(),
             output,
+            source: self.kafka_checkpoint_state(),
         };
         let checkpoints = self.checkpoints.as_mut().expect("checked above");
         let state = JobState {

@@ -30,6 +30,8 @@ pub enum Input {
     Listen(String),
     /// A generator of records, chosen by the caller.
     Generate(source::Generator),
+    /// A Kafka topic (a build with the `kafka` feature reads it).
+    Kafka(source::kafka::KafkaOptions),
 }
 
 /// Whether a job may memory-map its input file.
@@ -284,6 +286,8 @@ pub enum Notice<'a> {
     MoreOverflows,
     /// A source's message (a reconnection, a producer that came or went).
     Source(&'a crate::source::SourceNotice),
+    /// The Kafka consumer's message (the broker is unreachable, or back).
+    Kafka(&'a str),
 }
 
 impl std::fmt::Display for Notice<'_> {
@@ -313,11 +317,23 @@ impl std::fmt::Display for Notice<'_> {
                 f.write_str("more overflowed results are written as null and counted silently")
             }
             Notice::Source(notice) => write!(f, "{notice}"),
+            Notice::Kafka(text) => f.write_str(text),
         }
     }
 }
 
 impl JobConfig {
+    /// The record field event times come from: `None` in virtual or
+    /// processing time, and when they are Kafka record timestamps.
+    #[must_use]
+    pub fn time_field(&self) -> Option<&str> {
+        match (&self.time, &self.input) {
+            (TimeMode::Column(_), Input::Kafka(k)) if k.record_time => None,
+            (TimeMode::Column(c), _) => Some(c),
+            _ => None,
+        }
+    }
+
     /// What identifies the job for its checkpoints: the engine version and
     /// every setting that changes the results or the state's layout, by
     /// name. A checkpoint resumes only a job with the same fingerprint.
@@ -427,10 +443,10 @@ impl JobConfig {
                 ));
             }
         }
-        if let TimeMode::Column(column) = &self.time {
+        if let Some(column) = self.time_field() {
             if format == Format::Text || !matches!(self.kind, JobKind::Aggregate { .. }) {
                 return Err(Error::TimeColumnNeedsFields {
-                    column: column.clone(),
+                    column: column.to_owned(),
                 });
             }
         }
@@ -462,6 +478,7 @@ impl JobConfig {
             Input::Stdin => "stdin".into(),
             Input::Connect(addr) | Input::Listen(addr) => addr.clone(),
             Input::Generate(generator) => generator.name().to_owned(),
+            Input::Kafka(options) => options.topic.clone(),
         };
         let problem = match (&self.input, format) {
             (Input::Stdin, Format::Parquet) => Some(ColumnarProblem::UnsupportedSource {
@@ -502,10 +519,7 @@ impl JobConfig {
         };
         Some(ColumnNames {
             key: key.clone(),
-            time: match &self.time {
-                TimeMode::Column(c) => Some(c.clone()),
-                _ => None,
-            },
+            time: self.time_field().map(str::to_owned),
             value: value.clone().map(|v| (v, *value_type)),
             filter: filter.clone(),
         })
@@ -524,10 +538,7 @@ impl JobConfig {
                 filter,
                 ..
             } => {
-                let time = match &self.time {
-                    TimeMode::Column(c) => Some(c.as_str()),
-                    _ => None,
-                };
+                let time = self.time_field();
                 let fields = match format {
                     Format::Csv => {
                         let names = ingest::csv_header_fields(header.unwrap_or(""));

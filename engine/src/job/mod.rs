@@ -31,6 +31,7 @@ mod checkpoints;
 mod columnar;
 mod config;
 mod deliver;
+mod kafka;
 mod mmap;
 mod queue;
 mod time;
@@ -107,6 +108,10 @@ pub fn run_from(
         started: Instant::now(),
         checkpoints: None,
         resume_at: None,
+        kafka: match &config.input {
+            Input::Kafka(options) => Some(kafka::KafkaState::new(options)),
+            _ => None,
+        },
     };
     if let Some(resume) = resume {
         job.restore(resume)?;
@@ -121,6 +126,10 @@ pub fn run_from(
         job.checkpoints = Some(checkpoints::Checkpoints::open(settings, config)?);
     }
     let source_ended = match &config.input {
+        Input::Kafka(_) => {
+            let outcome = job.run_kafka(hooks);
+            job.settle(outcome)? && !job.stop.load(Ordering::Relaxed)
+        }
         // Arrow, Parquet, binary events: read as columns.
         _ if job.format.is_columnar() => {
             let outcome = job.run_columnar(hooks);
@@ -152,6 +161,7 @@ pub fn run_from(
                     Box::new(listener)
                 }
                 Input::Generate(generator) => Box::new(generator.source()),
+                Input::Kafka(_) => unreachable!("Kafka is read by run_kafka"),
             };
             source::spawn(reader, tx, readers())?;
             let outcome = job.run_queue(&rx, hooks);
@@ -224,6 +234,8 @@ struct Job<'c> {
     checkpoints: Option<checkpoints::Checkpoints>,
     /// Where a resumed file job reads on from.
     resume_at: Option<crate::checkpoint::FilePosition>,
+    /// A Kafka job's partitions.
+    kafka: Option<kafka::KafkaState>,
 }
 
 impl Job<'_> {
@@ -402,7 +414,11 @@ impl Job<'_> {
         self.report.skipped += piece.skipped - piece.errors.len() as u64;
         // Read is read, also when the job is stopped while aggregating.
         self.report.records += piece.records;
-        let outcome = self.aggregate(&mut piece.batch, arrival_ms, hooks);
+        let outcome = if self.kafka.is_some() {
+            self.kafka_piece(&mut piece.batch, line, arrival_ms, hooks)
+        } else {
+            self.aggregate(&mut piece.batch, arrival_ms, hooks)
+        };
         self.next_record += piece.records;
         outcome
     }
@@ -414,8 +430,14 @@ impl Job<'_> {
     /// see the dictionary's new epoch and start afresh.
     fn reclaim_keys(&mut self) {
         let op = &mut self.op;
-        self.reclaimer
-            .maybe_reclaim(&self.dict, |mark| op.for_each_held_key(mark));
+        let kafka = &self.kafka;
+        self.reclaimer.maybe_reclaim(&self.dict, |mark| {
+            op.for_each_held_key(mark);
+            // Events waiting for the other partitions hold their keys too.
+            if let Some(kafka) = kafka {
+                kafka.for_each_waiting_key(mark);
+            }
+        });
     }
 
     /// Keeps a uniform sample of batch latencies (reservoir sampling) and

@@ -14,7 +14,7 @@ impl Job<'_> {
     /// latest pane of any earlier record: lateness is decided in record
     /// order, so the same bytes give the same result however they were cut
     /// into chunks (a file, a pipe, a socket read).
-    fn drop_late(&mut self, piece: &mut Batch) {
+    pub(super) fn drop_late(&mut self, piece: &mut Batch) {
         let pane = self.config.spec.pane();
         let times = piece.times();
         // In time order from the latest pane on (a replay, pre-parsed
@@ -45,7 +45,7 @@ impl Job<'_> {
     /// Drops, in place, the events at or after `until`: they would only
     /// be in windows that are never written (and would advance the clock
     /// past `until`).
-    fn drop_after_until(&mut self, piece: &mut Batch) {
+    pub(super) fn drop_after_until(&mut self, piece: &mut Batch) {
         let Some(until) = self.config.until else {
             return;
         };

@@ -18,10 +18,11 @@
 //! (at most the longest line allowed). A blocked send always ends: the job
 //! drops the queue's receiver when it ends, which fails every send.
 //!
-//! A new connector (Kafka, say) is one new file here implementing
+//! A new connector of one stream of lines is one new file here implementing
 //! [`Source`]: it sends [`Chunk`]s of whole lines, each with the
 //! [`SourcePosition`] to resume from after it, and nothing downstream
-//! changes.
+//! changes. Kafka, whose partitions each have offsets, event-time progress
+//! and an owner that can change, has a consumer of its own ([`kafka`]).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -34,6 +35,7 @@ mod chunk;
 mod connect;
 mod file;
 mod generator;
+pub mod kafka;
 mod listen;
 mod notice;
 mod stdin;

@@ -1,0 +1,714 @@
+//! The Kafka consumer thread (librdkafka through `rdkafka`, synchronous:
+//! a `BaseConsumer` polled by the thread, no async runtime).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{
+    parse_handover_metadata, KafkaChunk, KafkaCommand, KafkaConsumer, KafkaEvent, KafkaOptions,
+    KafkaShared, KafkaStart, PartitionStart,
+};
+use crate::error::{Error, Result};
+
+/// Bytes of one partition's records gathered before they go to the job.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Chunks in flight to the job (with [`CHUNK_BYTES`], 16 MiB at most).
+const QUEUE_CHUNKS: usize = 16;
+
+/// A partial chunk goes to the job after this long, however small.
+const LINGER: Duration = Duration::from_millis(20);
+
+/// How long a request to the broker (metadata, offsets, commits) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the consumer lag is measured, and how long a measure may take.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+const LAG_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How often the consumer polls when there is nothing to read.
+const POLL: Duration = Duration::from_millis(50);
+
+fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
+    Error::Kafka {
+        what: what.into(),
+        source: Box::new(e),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The consumer's callbacks: rebalances (run inside `poll`, on the
+/// consumer thread) and client errors.
+struct Context {
+    options: KafkaOptions,
+    shared: Arc<KafkaShared>,
+    /// The checkpoint's offsets, used by the first assignment only.
+    resume: Mutex<Option<BTreeMap<i32, i64>>>,
+    /// `until_end`: each partition's end offset when the job started.
+    ends: Mutex<BTreeMap<i32, i64>>,
+    /// Events raised inside callbacks, sent by the loop.
+    outbox: Mutex<Vec<KafkaEvent>>,
+    /// Whether the broker was last seen unreachable (told once per outage).
+    broker_down: AtomicBool,
+}
+
+impl ClientContext for Context {
+    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _message: &str) {
+        // librdkafka's own chatter: the errors that matter come through
+        // `error` and are told once per outage.
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            // The end of a partition also comes through `poll`.
+            return;
+        }
+        let down = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                rdkafka::types::RDKafkaErrorCode::AllBrokersDown
+                    | rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+                    | rdkafka::types::RDKafkaErrorCode::Resolve
+            )
+        );
+        if down {
+            if !self.broker_down.swap(true, Ordering::Relaxed) {
+                lock(&self.outbox).push(KafkaEvent::Notice(format!(
+                    "Kafka broker {} unreachable ({reason}); waiting for it, nothing is lost",
+                    self.options.brokers
+                )));
+            }
+        } else {
+            lock(&self.outbox).push(KafkaEvent::Notice(format!("Kafka: {error}: {reason}")));
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                match self.starts(consumer, &partitions) {
+                    Ok((starts, resumed)) => {
+                        for start in &starts {
+                            let _ = tpl.set_partition_offset(
+                                &self.options.topic,
+                                start.partition,
+                                Offset::Offset(start.offset),
+                            );
+                        }
+                        if let Err(e) = consumer.assign(tpl) {
+                            lock(&self.outbox).push(KafkaEvent::Failed(kafka_error(
+                                format!("cannot read the partitions of {}", self.options.topic),
+                                e,
+                            )));
+                            return;
+                        }
+                        let generation = self.shared.generation.load(Ordering::SeqCst);
+                        lock(&self.outbox).push(KafkaEvent::Assigned {
+                            generation,
+                            partitions: starts,
+                            resumed,
+                        });
+                    }
+                    Err(e) => lock(&self.outbox).push(KafkaEvent::Failed(e)),
+                }
+            }
+            _ => {
+                // Partitions taken away (or a rebalance error): commit the
+                // handover point of each, after the chunk in progress, and
+                // make every chunk read so far stale.
+                let _processing = lock(&self.shared.processing);
+                self.shared.generation.fetch_add(1, Ordering::SeqCst);
+                let handover = lock(&self.shared.handover).clone();
+                let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                let commits: Vec<(i32, i64, String)> = handover
+                    .into_iter()
+                    .filter(|(p, _)| revoked.contains(p))
+                    .map(|(p, (offset, meta))| (p, offset, meta))
+                    .collect();
+                if let Err(e) = commit(consumer, &self.options.topic, &commits) {
+                    lock(&self.outbox).push(KafkaEvent::Notice(format!(
+                        "Kafka: the handover offsets of {} could not be committed: {e}",
+                        self.options.topic
+                    )));
+                }
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl Context {
+    /// Where each of `partitions` starts, and whether that is the
+    /// checkpoint's offsets.
+    fn starts(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        partitions: &[i32],
+    ) -> Result<(Vec<PartitionStart>, bool)> {
+        let topic = &self.options.topic;
+        let ends = lock(&self.ends).clone();
+        let end = |p: i32| self.options.until_end.then(|| ends.get(&p).copied()).flatten();
+        if let Some(resume) = lock(&self.resume).take() {
+            let same: BTreeSet<i32> = partitions.iter().copied().collect();
+            if resume.keys().copied().collect::<BTreeSet<i32>>() == same {
+                let starts = partitions
+                    .iter()
+                    .map(|&p| PartitionStart {
+                        partition: p,
+                        offset: resume[&p],
+                        emitted_through: None,
+                        end: end(p),
+                    })
+                    .collect();
+                return Ok((starts, true));
+            }
+        }
+        let mut committed = BTreeMap::new();
+        if self.options.group.is_some() && !partitions.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for &p in partitions {
+                tpl.add_partition(topic, p);
+            }
+            let offsets = consumer
+                .committed_offsets(tpl, REQUEST_TIMEOUT)
+                .map_err(|e| kafka_error(format!("cannot read the committed offsets of {topic}"), e))?;
+            for e in offsets.elements() {
+                if let Offset::Offset(n) = e.offset() {
+                    committed.insert(e.partition(), (n, parse_handover_metadata(e.metadata())));
+                }
+            }
+        }
+        let mut starts = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            let (offset, emitted_through) = match committed.get(&p) {
+                Some(&(n, through)) => (n, through),
+                None => {
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                        .map_err(|e| kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e))?;
+                    match self.options.start {
+                        KafkaStart::Latest => (high, None),
+                        KafkaStart::Earliest | KafkaStart::Committed => (low, None),
+                    }
+                }
+            };
+            starts.push(PartitionStart {
+                partition: p,
+                offset,
+                emitted_through,
+                end: end(p),
+            });
+        }
+        Ok((starts, false))
+    }
+}
+
+/// Commits `(partition, offset, metadata)` synchronously.
+fn commit(
+    consumer: &BaseConsumer<Context>,
+    topic: &str,
+    commits: &[(i32, i64, String)],
+) -> KafkaResult<()> {
+    if commits.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (p, offset, meta) in commits {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*offset))?;
+        if let Some(mut e) = tpl.find_partition(topic, *p) {
+            e.set_metadata(meta.as_str());
+        }
+    }
+    consumer.commit(&tpl, CommitMode::Sync)
+}
+
+pub(super) fn spawn(
+    options: &KafkaOptions,
+    resume: Option<BTreeMap<i32, i64>>,
+    stop: Arc<AtomicBool>,
+) -> Result<KafkaConsumer> {
+    let shared = Arc::new(KafkaShared::default());
+    let context = Context {
+        options: options.clone(),
+        shared: Arc::clone(&shared),
+        resume: Mutex::new(resume),
+        ends: Mutex::new(BTreeMap::new()),
+        outbox: Mutex::new(Vec::new()),
+        broker_down: AtomicBool::new(false),
+    };
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &options.brokers)
+        // Without a group the consumer commits nothing; librdkafka still
+        // wants a name.
+        .set(
+            "group.id",
+            options
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("engine-{}", std::process::id())),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        // What librdkafka prefetches stays bounded (the job's queue bounds
+        // the rest).
+        .set("queued.max.messages.kbytes", "16384")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("partition.assignment.strategy", "range")
+        .set("socket.keepalive.enable", "true");
+    let consumer: BaseConsumer<Context> = config
+        .create_with_context(context)
+        .map_err(|e| kafka_error(format!("cannot create a consumer for {}", options.brokers), e))?;
+    let (tx, events) = std::sync::mpsc::sync_channel(QUEUE_CHUNKS);
+    let (commands, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("engine-kafka".into())
+        .spawn(move || {
+            let mut reader = Reader::new(consumer, tx.clone(), rx);
+            let outcome = reader.run(&stop);
+            let last = match outcome {
+                Ok(()) => KafkaEvent::End,
+                Err(e) => KafkaEvent::Failed(e),
+            };
+            let _ = tx.send(last);
+            reader.close();
+        })
+        .map_err(|e| Error::io("cannot start the Kafka consumer", &e))?;
+    Ok(KafkaConsumer {
+        events,
+        commands,
+        shared,
+        thread: Some(thread),
+    })
+}
+
+/// One partition's records not yet sent.
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    offsets: Vec<i64>,
+    times: Vec<i64>,
+    next_offset: i64,
+    since: Option<Instant>,
+}
+
+struct Reader {
+    consumer: BaseConsumer<Context>,
+    tx: SyncSender<KafkaEvent>,
+    commands: Receiver<KafkaCommand>,
+    pending: BTreeMap<i32, Pending>,
+    /// The partitions of the current assignment and where each is.
+    position: BTreeMap<i32, i64>,
+    /// `until_end`: partitions not yet at their end offset.
+    unfinished: BTreeSet<i32>,
+    generation: u64,
+    /// Whether an assignment was received at all.
+    assigned: bool,
+    /// The final commit the job asked for.
+    closing: Option<Vec<(i32, i64, String)>>,
+    lag_at: Instant,
+}
+
+impl Reader {
+    fn new(
+        consumer: BaseConsumer<Context>,
+        tx: SyncSender<KafkaEvent>,
+        commands: Receiver<KafkaCommand>,
+    ) -> Self {
+        Self {
+            consumer,
+            tx,
+            commands,
+            pending: BTreeMap::new(),
+            position: BTreeMap::new(),
+            unfinished: BTreeSet::new(),
+            generation: 0,
+            assigned: false,
+            closing: None,
+            lag_at: Instant::now(),
+        }
+    }
+
+    fn options(&self) -> &KafkaOptions {
+        &self.consumer.context().options
+    }
+
+    fn send(&self, event: KafkaEvent) -> Result<()> {
+        self.tx.send(event).map_err(|_| Error::Interrupted)
+    }
+
+    /// Reads until `stop`, a failure, or (`until_end`) every partition is
+    /// done.
+    fn run(&mut self, stop: &AtomicBool) -> Result<()> {
+        self.capture_ends(stop)?;
+        let topic = self.options().topic.clone();
+        if self.options().group.is_some() {
+            self.consumer
+                .subscribe(&[&topic])
+                .map_err(|e| kafka_error(format!("cannot subscribe to {topic}"), e))?;
+        } else {
+            self.assign_all(stop)?;
+        }
+        let mut tick = Instant::now();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if self.obey()? {
+                return Ok(());
+            }
+            let polled = self.consumer.poll(POLL);
+            match polled {
+                None => {
+                    self.forward_callbacks()?;
+                    self.flush_all()?;
+                }
+                Some(Ok(message)) => {
+                    let p = message.partition();
+                    let offset = message.offset();
+                    if self.position.contains_key(&p) {
+                        let time = message.timestamp().to_millis().unwrap_or(-1);
+                        let payload = message.payload().unwrap_or_default();
+                        append(self.pending.entry(p).or_default(), offset, time, payload);
+                        self.position.insert(p, offset + 1);
+                    }
+                    drop(message);
+                    self.consumer
+                        .context()
+                        .broker_down
+                        .store(false, Ordering::Relaxed);
+                    self.forward_callbacks()?;
+                    if self.pending.get(&p).is_some_and(|c| c.data.len() >= CHUNK_BYTES) {
+                        self.flush(p)?;
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    self.forward_callbacks()?;
+                    self.flush(p)?;
+                    self.send(KafkaEvent::CaughtUp {
+                        generation: self.generation,
+                        partition: p,
+                    })?;
+                    // `until_end`: done at the first end of the partition at
+                    // or after the end offset it had at the start (kcat's
+                    // -e). Not at that offset itself: some brokers (tansu
+                    // 0.6) answer the end-offset request with the start of
+                    // the last batch, and a replay must not miss its records.
+                    if self.position.get(&p).is_some_and(|&at| at >= self.end_of(p)) {
+                        self.finish_partition(p)?;
+                    }
+                }
+                Some(Err(e)) => {
+                    self.forward_callbacks()?;
+                    self.send(KafkaEvent::Notice(format!("Kafka: {e}")))?;
+                }
+            }
+            if tick.elapsed() >= LINGER {
+                tick = Instant::now();
+                self.flush_lingering()?;
+                self.update_lag();
+            }
+            if self.options().until_end && self.assigned && self.unfinished.is_empty() {
+                self.flush_all()?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// `until_end`: every partition's end offset, before reading anything.
+    fn capture_ends(&mut self, stop: &AtomicBool) -> Result<()> {
+        if !self.options().until_end {
+            return Ok(());
+        }
+        let topic = self.options().topic.clone();
+        let partitions = self.partitions(stop)?;
+        let mut ends = BTreeMap::new();
+        for p in partitions {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p, REQUEST_TIMEOUT)
+                .map_err(|e| kafka_error(format!("cannot read the end offset of {topic}[{p}]"), e))?;
+            ends.insert(p, high);
+        }
+        *lock(&self.consumer.context().ends) = ends;
+        Ok(())
+    }
+
+    /// The topic's partitions, waiting for the broker (and saying so).
+    fn partitions(&self, stop: &AtomicBool) -> Result<Vec<i32>> {
+        let topic = self.options().topic.clone();
+        let mut told = false;
+        loop {
+            match self.consumer.fetch_metadata(Some(&topic), REQUEST_TIMEOUT) {
+                Ok(metadata) => {
+                    let t = metadata.topics().iter().find(|t| t.name() == topic);
+                    match t {
+                        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                            return Ok(t.partitions().iter().map(|p| p.id()).collect());
+                        }
+                        _ => {
+                            return Err(Error::Kafka {
+                                what: format!(
+                                    "topic {topic} does not exist on {}",
+                                    self.options().brokers
+                                ),
+                                source: "unknown topic".into(),
+                            })
+                        }
+                    }
+                }
+                Err(e) if stop.load(Ordering::Relaxed) => {
+                    return Err(kafka_error("stopped while waiting for the broker", e))
+                }
+                Err(e) => {
+                    if !told {
+                        told = true;
+                        self.send(KafkaEvent::Notice(format!(
+                            "Kafka broker {} unreachable ({e}); waiting for it",
+                            self.options().brokers
+                        )))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Without a group: every partition, from the checkpoint or the start
+    /// policy.
+    fn assign_all(&mut self, stop: &AtomicBool) -> Result<()> {
+        let topic = self.options().topic.clone();
+        let partitions = self.partitions(stop)?;
+        let (starts, resumed) = self.consumer.context().starts(&self.consumer, &partitions)?;
+        let mut tpl = TopicPartitionList::new();
+        for s in &starts {
+            tpl.add_partition_offset(&topic, s.partition, Offset::Offset(s.offset))
+                .map_err(|e| kafka_error("cannot assign partitions", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kafka_error(format!("cannot read the partitions of {topic}"), e))?;
+        lock(&self.consumer.context().outbox).push(KafkaEvent::Assigned {
+            generation: 0,
+            partitions: starts,
+            resumed,
+        });
+        self.forward_callbacks()
+    }
+
+    /// Sends what the callbacks raised; an assignment resets the reader.
+    fn forward_callbacks(&mut self) -> Result<()> {
+        let raised = std::mem::take(&mut *lock(&self.consumer.context().outbox));
+        for event in raised {
+            match event {
+                KafkaEvent::Assigned {
+                    generation,
+                    ref partitions,
+                    ..
+                } => {
+                    // Done partitions are told by their end (`PartitionEOF`).
+                    self.generation = generation;
+                    self.assigned = true;
+                    self.pending.clear();
+                    self.position = partitions.iter().map(|s| (s.partition, s.offset)).collect();
+                    self.unfinished = partitions.iter().map(|s| s.partition).collect();
+                    self.send(event)?;
+                }
+                KafkaEvent::Failed(e) => return Err(e),
+                other => self.send(other)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the job's commands; `true` when it asked to close.
+    fn obey(&mut self) -> Result<bool> {
+        loop {
+            match self.commands.try_recv() {
+                Ok(KafkaCommand::Commit(commits)) => {
+                    let topic = self.options().topic.clone();
+                    if let Err(e) = commit(&self.consumer, &topic, &commits) {
+                        self.send(KafkaEvent::Notice(format!(
+                            "Kafka: offsets of {topic} not committed ({e}); the next commit covers them"
+                        )))?;
+                    }
+                }
+                Ok(KafkaCommand::Pause(partitions)) => {
+                    let tpl = self.list(&partitions);
+                    let _ = self.consumer.pause(&tpl);
+                }
+                Ok(KafkaCommand::Resume(partitions)) => {
+                    let tpl = self.list(&partitions);
+                    let _ = self.consumer.resume(&tpl);
+                }
+                Ok(KafkaCommand::Close(commits)) => {
+                    self.closing = Some(commits);
+                    return Ok(true);
+                }
+                Err(TryRecvError::Empty) => return Ok(false),
+                Err(TryRecvError::Disconnected) => return Ok(true),
+            }
+        }
+    }
+
+    fn list(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            tpl.add_partition(&self.options().topic, p);
+        }
+        tpl
+    }
+
+    /// `until_end`: the end offset of partition `p` (else no end).
+    fn end_of(&self, p: i32) -> i64 {
+        if !self.options().until_end {
+            return i64::MAX;
+        }
+        lock(&self.consumer.context().ends)
+            .get(&p)
+            .copied()
+            .unwrap_or(i64::MAX)
+    }
+
+    fn finish_partition(&mut self, p: i32) -> Result<()> {
+        if self.unfinished.remove(&p) {
+            self.flush(p)?;
+            let tpl = self.list(&[p]);
+            let _ = self.consumer.pause(&tpl);
+            self.send(KafkaEvent::Done {
+                generation: self.generation,
+                partition: p,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, p: i32) -> Result<()> {
+        let Some(pending) = self.pending.remove(&p) else {
+            return Ok(());
+        };
+        if pending.offsets.is_empty() {
+            return Ok(());
+        }
+        self.send(KafkaEvent::Data(KafkaChunk {
+            generation: self.generation,
+            partition: p,
+            data: pending.data,
+            offsets: pending.offsets,
+            times: pending.times,
+            next_offset: pending.next_offset,
+            arrival_ms: crate::source::now_ms(),
+        }))
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        let partitions: Vec<i32> = self.pending.keys().copied().collect();
+        for p in partitions {
+            self.flush(p)?;
+        }
+        Ok(())
+    }
+
+    fn flush_lingering(&mut self) -> Result<()> {
+        let old: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.since.is_some_and(|s| s.elapsed() >= LINGER))
+            .map(|(&p, _)| p)
+            .collect();
+        for p in old {
+            self.flush(p)?;
+        }
+        Ok(())
+    }
+
+    /// Consumer lag per partition (high watermark − position), asked of
+    /// the broker every [`LAG_EVERY`].
+    fn update_lag(&mut self) {
+        if self.lag_at.elapsed() < LAG_EVERY {
+            return;
+        }
+        self.lag_at = Instant::now();
+        let topic = self.options().topic.clone();
+        let mut lags = BTreeMap::new();
+        for (&p, &position) in &self.position {
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(&topic, p, LAG_TIMEOUT) {
+                lags.insert(p, (high - position).max(0));
+            }
+        }
+        *lock(&self.consumer.context().shared.lag) = lags;
+    }
+
+    /// The job's final commit, then leaving the group.
+    fn close(&mut self) {
+        let closing = self.closing.take().or_else(|| {
+            // The job ends: wait a little for its final commit.
+            loop {
+                match self.commands.recv_timeout(REQUEST_TIMEOUT) {
+                    Ok(KafkaCommand::Close(commits)) => break Some(commits),
+                    Ok(KafkaCommand::Commit(commits)) => {
+                        let topic = self.options().topic.clone();
+                        let _ = commit(&self.consumer, &topic, &commits);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break None,
+                }
+            }
+        });
+        let topic = self.options().topic.clone();
+        if let Some(commits) = closing {
+            let _ = commit(&self.consumer, &topic, &commits);
+            // Leaving the group below revokes the partitions: their
+            // handover is this final commit, not an older one.
+            *lock(&self.consumer.context().shared.handover) = commits
+                .into_iter()
+                .map(|(p, offset, meta)| (p, (offset, meta)))
+                .collect();
+        }
+        if self.options().group.is_some() {
+            self.consumer.unsubscribe();
+            // Leaving the group hands the partitions over at once.
+            let _ = self.consumer.poll(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Appends a record to its partition's pending chunk: one line per line
+/// of its payload, each with the record's offset and time.
+fn append(pending: &mut Pending, offset: i64, time: i64, payload: &[u8]) {
+    pending.since.get_or_insert_with(Instant::now);
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    for line in payload.split(|&b| b == b'\n') {
+        pending.data.extend_from_slice(line);
+        pending.data.push(b'\n');
+        pending.offsets.push(offset);
+        pending.times.push(time);
+    }
+    pending.next_offset = offset + 1;
+}
