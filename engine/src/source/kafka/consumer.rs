@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -46,6 +46,14 @@ fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
     }
 }
 
+/// `ENGINE_KAFKA_DEBUG=1`: the consumer's steps on stderr.
+fn debug(what: impl FnOnce() -> String) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("ENGINE_KAFKA_DEBUG").is_some()) {
+        eprintln!("engine-kafka: {}", what());
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -63,6 +71,8 @@ struct Context {
     outbox: Mutex<Vec<KafkaEvent>>,
     /// Whether the broker was last seen unreachable (told once per outage).
     broker_down: AtomicBool,
+    /// Group jobs: where handover points are kept.
+    handover: Option<super::handover::HandoverTopic>,
 }
 
 impl ClientContext for Context {
@@ -127,6 +137,7 @@ impl ConsumerContext for Context {
                             return;
                         }
                         let generation = self.shared.generation.load(Ordering::SeqCst);
+                        debug(|| format!("assigned {starts:?} resumed {resumed} generation {generation}"));
                         lock(&self.outbox).push(KafkaEvent::Assigned {
                             generation,
                             partitions: starts,
@@ -140,6 +151,7 @@ impl ConsumerContext for Context {
                 // Partitions taken away (or a rebalance error): commit the
                 // handover point of each, after the chunk in progress, and
                 // make every chunk read so far stale.
+                debug(|| format!("revoked {:?}", tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()));
                 let _processing = lock(&self.shared.processing);
                 self.shared.generation.fetch_add(1, Ordering::SeqCst);
                 let handover = lock(&self.shared.handover).clone();
@@ -149,7 +161,8 @@ impl ConsumerContext for Context {
                     .filter(|(p, _)| revoked.contains(p))
                     .map(|(p, (offset, meta))| (p, offset, meta))
                     .collect();
-                if let Err(e) = commit(consumer, &self.options.topic, &commits) {
+                debug(|| format!("handover commits {commits:?}"));
+                if let Err(e) = self.commit(consumer, &commits) {
                     lock(&self.outbox).push(KafkaEvent::Notice(format!(
                         "Kafka: the handover offsets of {} could not be committed: {e}",
                         self.options.topic
@@ -162,6 +175,30 @@ impl ConsumerContext for Context {
 }
 
 impl Context {
+    /// Commits `(partition, offset, metadata)` to the group, and writes
+    /// them to the handover topic (which keeps the metadata whatever the
+    /// broker).
+    fn commit(&self, consumer: &BaseConsumer<Self>, commits: &[(i32, i64, String)]) -> Result<()> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let topic = &self.options.topic;
+        if let Some(handover) = &self.handover {
+            handover.write(commits)?;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, offset, meta) in commits {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*offset))
+                .map_err(|e| kafka_error("cannot commit", e))?;
+            if let Some(mut e) = tpl.find_partition(topic, *p) {
+                e.set_metadata(meta.as_str());
+            }
+        }
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| kafka_error(format!("cannot commit the offsets of {topic}"), e))
+    }
+
     /// Where each of `partitions` starts, and whether that is the
     /// checkpoint's offsets.
     fn starts(
@@ -188,7 +225,10 @@ impl Context {
             }
         }
         let mut committed = BTreeMap::new();
-        if self.options.group.is_some() && !partitions.is_empty() {
+        if let Some(handover) = &self.handover {
+            committed = handover.read()?;
+            debug(|| format!("handover points {committed:?}"));
+        } else if self.options.group.is_some() && !partitions.is_empty() {
             let mut tpl = TopicPartitionList::new();
             for &p in partitions {
                 tpl.add_partition(topic, p);
@@ -227,25 +267,6 @@ impl Context {
     }
 }
 
-/// Commits `(partition, offset, metadata)` synchronously.
-fn commit(
-    consumer: &BaseConsumer<Context>,
-    topic: &str,
-    commits: &[(i32, i64, String)],
-) -> KafkaResult<()> {
-    if commits.is_empty() {
-        return Ok(());
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (p, offset, meta) in commits {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*offset))?;
-        if let Some(mut e) = tpl.find_partition(topic, *p) {
-            e.set_metadata(meta.as_str());
-        }
-    }
-    consumer.commit(&tpl, CommitMode::Sync)
-}
-
 pub(super) fn spawn(
     options: &KafkaOptions,
     resume: Option<BTreeMap<i32, i64>>,
@@ -259,6 +280,11 @@ pub(super) fn spawn(
         ends: Mutex::new(BTreeMap::new()),
         outbox: Mutex::new(Vec::new()),
         broker_down: AtomicBool::new(false),
+        handover: options
+            .group
+            .as_deref()
+            .map(|group| super::handover::HandoverTopic::open(&options.brokers, &options.topic, group))
+            .transpose()?,
     };
     let mut config = ClientConfig::new();
     config
@@ -421,6 +447,7 @@ impl Reader {
                     // -e). Not at that offset itself: some brokers (tansu
                     // 0.6) answer the end-offset request with the start of
                     // the last batch, and a replay must not miss its records.
+                    debug(|| format!("end of {p} at {:?}, until {}", self.position.get(&p), self.end_of(p)));
                     if self.position.get(&p).is_some_and(|&at| at >= self.end_of(p)) {
                         self.finish_partition(p)?;
                     }
@@ -553,7 +580,7 @@ impl Reader {
             match self.commands.try_recv() {
                 Ok(KafkaCommand::Commit(commits)) => {
                     let topic = self.options().topic.clone();
-                    if let Err(e) = commit(&self.consumer, &topic, &commits) {
+                    if let Err(e) = self.consumer.context().commit(&self.consumer, &commits) {
                         self.send(KafkaEvent::Notice(format!(
                             "Kafka: offsets of {topic} not committed ({e}); the next commit covers them"
                         )))?;
@@ -673,17 +700,15 @@ impl Reader {
                 match self.commands.recv_timeout(REQUEST_TIMEOUT) {
                     Ok(KafkaCommand::Close(commits)) => break Some(commits),
                     Ok(KafkaCommand::Commit(commits)) => {
-                        let topic = self.options().topic.clone();
-                        let _ = commit(&self.consumer, &topic, &commits);
+                        let _ = self.consumer.context().commit(&self.consumer, &commits);
                     }
                     Ok(_) => {}
                     Err(_) => break None,
                 }
             }
         });
-        let topic = self.options().topic.clone();
         if let Some(commits) = closing {
-            let _ = commit(&self.consumer, &topic, &commits);
+            let _ = self.consumer.context().commit(&self.consumer, &commits);
             // Leaving the group below revokes the partitions: their
             // handover is this final commit, not an older one.
             *lock(&self.consumer.context().shared.handover) = commits

@@ -33,6 +33,8 @@ use std::time::Duration;
 
 #[cfg(feature = "kafka")]
 mod consumer;
+#[cfg(feature = "kafka")]
+mod handover;
 
 /// Where partitions without a committed offset start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
