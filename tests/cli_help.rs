@@ -200,7 +200,8 @@ fn run_examples(commands: &[Vec<String>], origin: &str) -> usize {
     let mut ran = 0;
     for args in commands {
         let needs = |flag: &str| args.iter().any(|a| a == flag);
-        if needs("--connect") || needs("--listen") || args.iter().any(|a| a.contains("parquet")) {
+        let feature = |name: &str| args.iter().any(|a| a.contains(name));
+        if needs("--connect") || needs("--listen") || feature("parquet") || feature("kafka") {
             continue;
         }
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();

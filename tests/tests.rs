@@ -11,6 +11,7 @@ mod checkpoint;
 mod cli;
 mod cli_columnar;
 mod cli_help;
+mod cli_kafka_output;
 mod cli_memory;
 mod cli_parquet;
 mod cli_sockets;
@@ -25,6 +26,8 @@ mod hardening_numbers;
 mod hardening_output;
 mod hardening_parse;
 mod hardening_sockets;
+#[cfg(feature = "kafka")]
+mod kafka_sink;
 mod live_keys;
 mod oracle;
 mod review_9;

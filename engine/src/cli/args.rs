@@ -116,6 +116,8 @@ pub enum OutputArg {
     Ndjson,
     /// Apache Parquet (needs a build with the `parquet` feature and --output-file).
     Parquet,
+    /// A Kafka topic, a record per row (needs the `kafka` feature, --kafka-output-topic).
+    Kafka,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -267,6 +269,8 @@ pub struct RunArgs {
     /// by key (wordcount and grep: the count; aggregate: the first of --agg).
     #[arg(long, value_name = "N", help_heading = OUTPUT)]
     pub top: Option<usize>,
+    #[command(flatten)]
+    pub kafka_output: super::kafka_output::KafkaOutputArgs,
     /// No progress bar, no summary.
     #[arg(long, short, help_heading = REPORTING)]
     pub quiet: bool,
@@ -307,6 +311,8 @@ pub struct OutputOptions {
     /// Where the summary JSON is written, `-` for stdout (then the rows go
     /// to `file`).
     pub stats_json: Option<PathBuf>,
+    /// `--output kafka`: the rows go to a topic (`file` is `None`).
+    pub kafka: Option<super::kafka_output::KafkaOutput>,
 }
 
 impl OutputOptions {
@@ -314,10 +320,7 @@ impl OutputOptions {
     /// job must write what the interrupted one wrote.
     fn fingerprinted(&self, mut config: JobConfig) -> JobConfig {
         if let Some(checkpoint) = &mut config.checkpoint {
-            let file = self
-                .file
-                .as_deref()
-                .map_or_else(|| "stdout".into(), |f| f.display().to_string());
+            let file = super::kafka_output::destination(self.file.as_deref(), self.kafka.as_ref());
             checkpoint.output = format!(
                 "{:?} to {file}, top {:?}, {} table rows",
                 self.format, self.top, self.table_rows
@@ -358,7 +361,9 @@ impl RunArgs {
     /// The job and its output options, or a usage error naming the culprit.
     /// Every flag is checked here, before any input is read; warnings (a
     /// window shorter than its slide) go to stderr.
-    pub fn into_job(self) -> Result<(JobConfig, OutputOptions)> {
+    pub fn into_job(mut self) -> Result<(JobConfig, OutputOptions)> {
+        // One --kafka-brokers for the Kafka input and output.
+        self.kafka_output.kafka_brokers.clone_from(&self.kafka.kafka_brokers);
         self.check_values()?;
         let spec = self.window_spec()?;
         let until = self
@@ -745,13 +750,21 @@ impl RunArgs {
                 ));
             }
         }
+        let kafka =
+            (self.kafka_output).options(output == OutputArg::Kafka, self.output_file.is_some())?;
+        if self.kafka.kafka_brokers.is_some()
+            && self.kafka.kafka_topic.is_none()
+            && output != OutputArg::Kafka
+        {
+            bail!(usage("--kafka-brokers goes with --kafka-topic or --output kafka"));
+        }
         // `-`: the summary goes to stdout once the job is done, alone: window
         // rows there too would mix two formats in one stream.
         let stats_to_stdout = self
             .stats_json
             .as_deref()
             .is_some_and(|p| p.as_os_str() == "-");
-        if stats_to_stdout && self.output_file.is_none() {
+        if stats_to_stdout && self.output_file.is_none() && kafka.is_none() {
             bail!(usage(
                 "--stats-json - writes the summary to stdout: it needs --output-file for the \
                  window output"
@@ -760,7 +773,7 @@ impl RunArgs {
         Ok(OutputOptions {
             format: match output {
                 OutputArg::Table => OutputFormat::Table,
-                OutputArg::Ndjson => OutputFormat::Ndjson,
+                OutputArg::Ndjson | OutputArg::Kafka => OutputFormat::Ndjson,
                 OutputArg::Csv | OutputArg::Parquet => OutputFormat::Csv,
             },
             parquet: output == OutputArg::Parquet,
@@ -769,6 +782,7 @@ impl RunArgs {
             top: self.top,
             quiet: self.quiet,
             stats_json: self.stats_json.clone(),
+            kafka,
         })
     }
 }

@@ -70,7 +70,13 @@ pub fn prepare(config: &JobConfig, output: &OutputOptions, from_scratch: bool) -
              (at-most-once); the windows' state is restored",
         );
     }
-    if output.file.is_none() {
+    if let Some(kafka) = &output.kafka {
+        diag(&format!(
+            "engine: rows written to Kafka topic {} after the checkpoint are written again \
+             (at-least-once: a row is identified by its window_end and key)",
+            kafka.topic
+        ));
+    } else if output.file.is_none() {
         diag("engine: windows written to stdout after the checkpoint are written again");
     }
     Ok(Prepared::Run(Some(Box::new(resume))))

@@ -60,10 +60,10 @@ pub struct KafkaArgs {
 const DEFAULT_IDLE: Duration = Duration::from_secs(10);
 
 impl KafkaArgs {
-    /// Whether any Kafka input flag was given.
+    /// Whether any Kafka input flag was given (`--kafka-brokers` is also
+    /// `--output kafka`'s).
     fn any(&self) -> bool {
         self.kafka_topic.is_some()
-            || self.kafka_brokers.is_some()
             || self.kafka_group.is_some()
             || self.kafka_start.is_some()
             || self.kafka_until_end
@@ -99,7 +99,9 @@ impl KafkaArgs {
             ));
         }
         let Some(topic) = self.kafka_topic.clone() else {
-            bail!(usage("--kafka-brokers, --kafka-group, --kafka-start, --kafka-until-end and --kafka-idle go with --kafka-topic"));
+            bail!(usage(
+                "--kafka-group, --kafka-start, --kafka-until-end and --kafka-idle go with --kafka-topic"
+            ));
         };
         let Some(brokers) = self.kafka_brokers.clone() else {
             bail!(usage("--kafka-topic needs --kafka-brokers HOST:PORT[,…]"));

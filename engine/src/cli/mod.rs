@@ -6,6 +6,7 @@ mod checkpoints;
 mod errors;
 mod generate;
 mod kafka_args;
+mod kafka_output;
 mod manual;
 mod output_file;
 mod report;
@@ -80,6 +81,13 @@ pub fn main() -> Result<ExitCode> {
     let mut hooks = report::CliHooks::new(out, &config, &output, rows_path);
     if let (Some(file), Some(path)) = (committer, rows_path) {
         hooks.commit_through(path, file);
+    }
+    #[cfg(feature = "kafka")]
+    if let Some(kafka) = &output.kafka {
+        let order = output.top.map_or(engine::sink::RowOrder::ByKey, |n| {
+            engine::sink::RowOrder::Top(n)
+        });
+        hooks.use_sink(kafka_output::open_sink(kafka, &config, order)?);
     }
     if resumed_output.is_some_and(|at| at.len > 0) {
         hooks.continue_output();
@@ -159,7 +167,11 @@ fn open_output(
     )>,
 > {
     let Some(path) = &output.file else {
-        let out = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
+        let out: Box<dyn Write> = if output.kafka.is_some() {
+            Box::new(std::io::sink())
+        } else {
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+        };
         return Ok(Some((None, out, None)));
     };
     let created = match resumed {

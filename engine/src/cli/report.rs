@@ -78,7 +78,9 @@ impl CliHooks {
             quiet: options.quiet,
             bad_reported: 0,
             progress,
-            rows_on_terminal: options.file.is_none() && std::io::stdout().is_terminal(),
+            rows_on_terminal: options.file.is_none()
+                && options.kafka.is_none()
+                && std::io::stdout().is_terminal(),
             write_error: None,
             committer: None,
         }
@@ -88,6 +90,12 @@ impl CliHooks {
     /// handle of the same open file).
     pub fn commit_through(&mut self, path: &std::path::Path, file: std::fs::File) {
         self.committer = Some((path.to_path_buf(), file));
+    }
+
+    /// The rows go to `sink` instead (`--output kafka`).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // Only Kafka's sink is made apart.
+    pub fn use_sink(&mut self, sink: Box<dyn Sink>) {
+        self.sink = sink;
     }
 
     /// The output file already holds rows from before a checkpoint.
@@ -213,8 +221,13 @@ impl JobHooks for CliHooks {
             return Err(engine::Error::io("output", e));
         }
         // Text sinks flush after each window: what they wrote is in the
-        // file; a finished output gets what goes only at its end first.
-        let flushed = if finished { self.sink.finish() } else { Ok(()) };
+        // file; a finished output gets what goes only at its end first. A
+        // Kafka sink waits for the broker's acknowledgements (commits its
+        // transaction) before anything else.
+        let flushed =
+            self.sink
+                .commit()
+                .and_then(|()| if finished { self.sink.finish() } else { Ok(()) });
         let Some((path, file)) = &self.committer else {
             return flushed
                 .map(|()| None)

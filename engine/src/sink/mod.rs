@@ -1,6 +1,7 @@
 //! Sinks: where window results go. One writer per file — Spark's `pprint`
-//! table ([`TableSink`]), CSV ([`CsvSink`]), NDJSON ([`NdjsonSink`]) and,
-//! with the `parquet` feature, Parquet (`ParquetSink`) — all behind the
+//! table ([`TableSink`]), CSV ([`CsvSink`]), NDJSON ([`NdjsonSink`]), with
+//! the `parquet` feature Parquet (`ParquetSink`) and with the `kafka`
+//! feature a Kafka topic (`KafkaSink`) — all behind the
 //! [`Sink`] trait, so that a new output is one new file here and one line
 //! where the binary picks it.
 //!
@@ -16,12 +17,16 @@ use crate::dictionary::{Dictionary, DictionaryReader};
 use crate::window::{AggColumn, WindowResult};
 
 mod csv;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod ndjson;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod table;
 
 pub use csv::CsvSink;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaSettings, KafkaSink};
 pub use ndjson::NdjsonSink;
 #[cfg(feature = "parquet")]
 pub use parquet::ParquetSink;
@@ -52,6 +57,19 @@ pub trait Sink {
     /// The writer's error.
     fn finish(&mut self) -> io::Result<()>;
 
+    /// A checkpoint is being taken: every row written so far must be at
+    /// its destination before the checkpoint says so. A sink whose
+    /// destination acknowledges (Kafka: the broker's acknowledgements, a
+    /// transaction's commit) waits for it here; the default does nothing
+    /// (text sinks flush after each window, and their file is synced by
+    /// whoever holds it).
+    ///
+    /// # Errors
+    /// The rows could not be made durable: the checkpoint is not taken.
+    fn commit(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// The output already holds what this sink wrote before a checkpoint
     /// (a resumed job): nothing that goes only at the start of an output (a
     /// CSV header) is to be written again.
@@ -65,6 +83,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 
     fn finish(&mut self) -> io::Result<()> {
         (**self).finish()
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        (**self).commit()
     }
 
     fn continue_output(&mut self) {

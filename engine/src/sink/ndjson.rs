@@ -41,19 +41,31 @@ impl<W: Write> NdjsonSink<W> {
     }
 }
 
+/// Row `i` of `rows` as one JSON object, without a line break: what a
+/// line of NDJSON holds, and the value of a Kafka record (`--output kafka`).
+pub(super) fn write_row(
+    out: &mut impl Write,
+    rows: &Rows<'_>,
+    columns: &OutputColumns,
+    i: usize,
+) -> io::Result<()> {
+    write!(out, "{{\"window_end\":{},\"key\":", rows.end)?;
+    write_json_string(out, rows.keys[i])?;
+    for ((_, name), column) in columns.iter().zip(&rows.columns) {
+        let value = column.and_then(|c| text(c, i));
+        write!(out, ",\"{name}\":{}", value.as_deref().unwrap_or("null"))?;
+    }
+    out.write_all(b"}")
+}
+
 impl<W: Write> Sink for NdjsonSink<W> {
     fn write_window(&mut self, window: &WindowResult, dict: &Dictionary) -> io::Result<()> {
         let reader = dict.read();
         let rows = Rows::new(window, &reader, &self.columns, self.order);
         let out = &mut self.out;
         for &i in &rows.order {
-            write!(out, "{{\"window_end\":{},\"key\":", rows.end)?;
-            write_json_string(out, rows.keys[i])?;
-            for ((_, name), column) in self.columns.iter().zip(&rows.columns) {
-                let value = column.and_then(|c| text(c, i));
-                write!(out, ",\"{name}\":{}", value.as_deref().unwrap_or("null"))?;
-            }
-            writeln!(out, "}}")?;
+            write_row(out, &rows, &self.columns, i)?;
+            writeln!(out)?;
         }
         out.flush()
     }
