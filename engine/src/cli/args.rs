@@ -424,6 +424,7 @@ impl RunArgs {
                 unsafe { MmapChoice::auto() }
             },
             checkpoint,
+            metrics: None,
         };
         let format = config.effective_format();
         if format.is_columnar() && self.key_col.is_none() {

@@ -22,6 +22,8 @@ pub(super) struct Checkpoints {
     settings: Checkpointing,
     fingerprint: Vec<(String, String)>,
     last: Instant,
+    /// Told when a checkpoint is durable.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// The store, idle or out on a thread writing one checkpoint.
@@ -43,6 +45,7 @@ impl Checkpoints {
                 .map(|(name, value)| (name.to_owned(), value))
                 .collect(),
             last: Instant::now(),
+            metrics: config.metrics.clone(),
         })
     }
 
@@ -75,15 +78,22 @@ impl Checkpoints {
         let store = self.settle()?;
         if wait {
             store.write(&bytes)?;
+            if let Some(metrics) = &self.metrics {
+                metrics.checkpoint_durable();
+            }
             return Ok(());
         }
         let Writer::Idle(mut store) = std::mem::replace(&mut self.store, Writer::Gone) else {
             unreachable!("settled");
         };
+        let metrics = self.metrics.clone();
         let spawned = std::thread::Builder::new()
             .name("engine-checkpoint".into())
             .spawn(move || {
                 let written = store.write(&bytes);
+                if let (Ok(_), Some(metrics)) = (&written, metrics) {
+                    metrics.checkpoint_durable();
+                }
                 (store, written)
             });
         match spawned {
@@ -256,6 +266,9 @@ impl Job<'_> {
         r.checkpoint_max_pause = r.checkpoint_max_pause.max(pause);
         r.checkpoint_total_pause += pause;
         r.checkpoint_max_bytes = r.checkpoint_max_bytes.max(size);
+        if let Some(metrics) = &self.config.metrics {
+            metrics.checkpoint_taken(pause, size);
+        }
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ mod columnar;
 mod config;
 mod deliver;
 mod mmap;
+mod publish;
 mod queue;
 mod time;
 
@@ -108,8 +109,12 @@ pub fn run_from(
         checkpoints: None,
         resume_at: None,
     };
+    if let Some(metrics) = &config.metrics {
+        metrics.set_checkpointing(config.checkpoint.is_some());
+    }
     if let Some(resume) = resume {
         job.restore(resume)?;
+        job.publish();
         if resume.finished() {
             job.report.checkpoint_finished = true;
             job.report.windows = job.delivered.windows;
@@ -432,6 +437,7 @@ impl Job<'_> {
                 report.batch_latencies[slot] = latency;
             }
         }
+        self.publish_batch(latency);
     }
 
     fn bad(
@@ -465,6 +471,8 @@ impl Job<'_> {
                 (_, false) => Ok(()),
             }
         };
+        // The last windows' counts, before the report's own adjustments.
+        self.publish();
         let report = &mut self.report;
         report.windows = self.delivered.windows;
         report.overflowed = self.delivered.overflowed;
