@@ -6,6 +6,7 @@ mod checkpoints;
 mod errors;
 mod generate;
 mod manual;
+mod observe;
 mod output_file;
 mod report;
 mod signals;
@@ -59,7 +60,9 @@ pub fn main() -> Result<ExitCode> {
         args::Command::Man { command } => return manual::print_man(command.as_deref()),
     };
     let from_scratch = run.from_scratch;
-    let (config, output) = run.into_job()?;
+    let observe = run.observe.clone();
+    let (mut config, output) = run.into_job()?;
+    let mut observer = observe.start(&mut config, &output)?;
     let signals = signals::Signals::install().context("installing signal handlers")?;
     let resume = match checkpoints::prepare(&config, &output, from_scratch)? {
         checkpoints::Prepared::Run(resume) => resume,
@@ -84,6 +87,7 @@ pub fn main() -> Result<ExitCode> {
         hooks.continue_output();
     }
     let result = job::run_from(&config, &mut hooks, signals.stop_flag(), resume.as_deref());
+    observer.stop_reporting();
     let report = match result {
         Ok(report) => report,
         Err(err) => {
