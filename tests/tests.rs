@@ -26,6 +26,7 @@ mod hardening_output;
 mod hardening_parse;
 mod hardening_sockets;
 mod live_keys;
+mod metrics;
 mod oracle;
 mod review_9;
 mod rounds;
