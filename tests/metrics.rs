@@ -5,6 +5,7 @@
 //! with a generous deadline.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Stdio};
@@ -63,13 +64,11 @@ impl Job {
                 return (from + at, self.seen[from + at].clone());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!("no {what} on stderr: {:?}", self.seen);
-                }
-            }
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                let _ = self.child.kill();
+                panic!("no {what} on stderr: {:?}", self.seen);
+            };
+            self.seen.push(line);
         }
     }
 
@@ -180,7 +179,7 @@ fn metrics_count_the_records_sent_and_the_latency_histogram_is_well_formed() {
     assert_eq!(count(&before, "engine_batch_latency_seconds_count"), 0);
     let mut input = String::new();
     for i in 0..1000 {
-        input.push_str(&format!("w{} common\n", i % 10));
+        let _ = writeln!(input, "w{} common", i % 10);
     }
     job.send(input.as_bytes());
     let now = scrape_until(addr, "1000 records", |s| {
@@ -206,8 +205,8 @@ fn metrics_count_the_records_sent_and_the_latency_histogram_is_well_formed() {
     // The histogram: buckets cumulative in increasing `le`, `+Inf` equal to
     // the count, at least one batch, a sum that fits the largest bucket.
     let mut buckets: Vec<(f64, u64)> = now
-        .iter()
-        .filter_map(|(series, _)| {
+        .keys()
+        .filter_map(|series| {
             let le = series
                 .strip_prefix("engine_batch_latency_seconds_bucket{le=\"")?
                 .strip_suffix("\"}")?;
@@ -266,10 +265,10 @@ fn metrics_count_malformed_filtered_and_late_records() {
     let addr = job.metrics_addr();
     let mut input = String::from("ts,key,value,kind\n");
     for i in 0..100 {
-        input.push_str(&format!("{},k{},1,view\n", i * 10, i % 7));
+        let _ = writeln!(input, "{},k{},1,view", i * 10, i % 7);
     }
     for i in 0..10 {
-        input.push_str(&format!("{},k{i},1,click\n", 1000 + i));
+        let _ = writeln!(input, "{},k{i},1,click", 1000 + i);
     }
     for _ in 0..5 {
         input.push_str("1500,k1,not-a-number,view\n");
@@ -327,7 +326,7 @@ fn report_every_prints_the_summary_line_while_the_job_runs() {
     let mut job = Job::start(&["--job", "wordcount", "--report-every", "200ms"]);
     let mut input = String::new();
     for i in 0..1000 {
-        input.push_str(&format!("w{}\n", i % 10));
+        let _ = writeln!(input, "w{}", i % 10);
     }
     job.send(input.as_bytes());
     // The live counters reach the line: every record, once read.
