@@ -114,8 +114,8 @@ pub struct Metrics {
     checkpoint_max_pause_ns: AtomicU64,
     checkpoint_total_pause_ns: AtomicU64,
     checkpoint_max_bytes: AtomicU64,
-    /// Consumer lag by (topic, partition).
-    lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Consumer lag by topic and partition.
+    lag: Mutex<BTreeMap<String, BTreeMap<i32, i64>>>,
 }
 
 impl Default for Metrics {
@@ -281,10 +281,13 @@ impl Metrics {
     /// consumer's position and the partition's end).
     pub fn set_partition_lag(&self, topic: &str, partition: i32, lag: i64) {
         let mut lags = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
-        match lags.get_mut(&(topic.to_owned(), partition)) {
-            Some(value) => *value = lag,
+        // No allocation once the topic is known (a source sets it often).
+        match lags.get_mut(topic) {
+            Some(partitions) => {
+                partitions.insert(partition, lag);
+            }
             None => {
-                lags.insert((topic.to_owned(), partition), lag);
+                lags.insert(topic.to_owned(), BTreeMap::from([(partition, lag)]));
             }
         }
     }
@@ -293,7 +296,12 @@ impl Metrics {
     /// consumer).
     pub fn remove_partition(&self, topic: &str, partition: i32) {
         let mut lags = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
-        lags.remove(&(topic.to_owned(), partition));
+        if let Some(partitions) = lags.get_mut(topic) {
+            partitions.remove(&partition);
+            if partitions.is_empty() {
+                lags.remove(topic);
+            }
+        }
     }
 
     /// Time since the registry was made (the job's wall time).
@@ -401,12 +409,14 @@ impl Metrics {
                 "gauge",
                 "Records between the consumer's position and the end of the partition.",
             );
-            for ((topic, partition), lag) in lags.iter() {
-                let _ = writeln!(
-                    out,
-                    "engine_kafka_consumer_lag{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
-                    escape_label(topic)
-                );
+            for (topic, partitions) in lags.iter() {
+                let topic = escape_label(topic);
+                for (partition, lag) in partitions {
+                    let _ = writeln!(
+                        out,
+                        "engine_kafka_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
+                    );
+                }
             }
         }
         out

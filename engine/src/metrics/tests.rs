@@ -239,6 +239,11 @@ fn partition_lag_is_labelled_escaped_and_removable() {
     let text = metrics.render();
     assert!(!text.contains("partition=\"0\""), "{text}");
     assert!(text.contains("partition=\"1\"} 5"), "{text}");
+    // No partition left: no family.
+    metrics.remove_partition("events", 1);
+    metrics.remove_partition("we\"ird\\to\npic", 2);
+    let text = metrics.render();
+    assert!(!text.contains("engine_kafka_consumer_lag"), "{text}");
 }
 
 /// Sends `request` and reads the whole answer (the server closes).
