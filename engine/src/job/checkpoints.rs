@@ -36,6 +36,9 @@ enum Writer {
 
 impl Checkpoints {
     pub fn open(settings: &Checkpointing, config: &super::JobConfig) -> Result<Self> {
+        if let Some(metrics) = &config.metrics {
+            metrics.set_checkpointing(true);
+        }
         Ok(Self {
             store: Writer::Idle(Store::open(&settings.dir)?),
             settings: settings.clone(),
@@ -206,6 +209,8 @@ impl Job<'_> {
             (c.events, c.after_until, c.filtered, c.batches);
         (self.delivered.windows, self.delivered.overflowed) = (c.windows, c.overflowed);
         self.resume_at = state.position;
+        // The metrics go on from the checkpoint's counters.
+        self.publish();
         Ok(())
     }
 

@@ -109,12 +109,8 @@ pub fn run_from(
         checkpoints: None,
         resume_at: None,
     };
-    if let Some(metrics) = &config.metrics {
-        metrics.set_checkpointing(config.checkpoint.is_some());
-    }
     if let Some(resume) = resume {
         job.restore(resume)?;
-        job.publish();
         if resume.finished() {
             job.report.checkpoint_finished = true;
             job.report.windows = job.delivered.windows;
