@@ -209,8 +209,6 @@ impl Job<'_> {
             (c.events, c.after_until, c.filtered, c.batches);
         (self.delivered.windows, self.delivered.overflowed) = (c.windows, c.overflowed);
         self.resume_at = state.position;
-        // The metrics go on from the checkpoint's counters.
-        self.publish();
         Ok(())
     }
 
