@@ -29,6 +29,7 @@ mod hardening_sockets;
 #[cfg(feature = "kafka")]
 mod kafka_sink;
 mod live_keys;
+mod metrics;
 mod oracle;
 mod review_9;
 mod rounds;

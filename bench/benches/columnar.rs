@@ -107,6 +107,7 @@ fn job(path: &Path, format: Format) -> JobConfig {
         // changed while it runs.
         mmap: unsafe { MmapChoice::auto() },
         checkpoint: None,
+        metrics: None,
     }
 }
 

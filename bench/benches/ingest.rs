@@ -294,6 +294,7 @@ fn wordcount_end_to_end(c: &mut Criterion) {
         // not changed while it runs.
         mmap: unsafe { engine::job::MmapChoice::auto() },
         checkpoint: None,
+        metrics: None,
     };
     let mut group = c.benchmark_group("wordcount_end_to_end");
     configure(&mut group, len as usize);

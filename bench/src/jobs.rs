@@ -320,6 +320,7 @@ pub fn file_job(
         // not changed while it runs.
         mmap: unsafe { engine::job::MmapChoice::auto() },
         checkpoint: None,
+        metrics: None,
     }
 }
 

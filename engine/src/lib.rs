@@ -44,6 +44,7 @@ mod error;
 pub mod ingest;
 pub mod job;
 pub mod lookup;
+pub mod metrics;
 pub mod operator;
 #[doc(hidden)]
 pub mod simd;

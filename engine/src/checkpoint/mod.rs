@@ -45,7 +45,7 @@
 //! #         on_error: job::OnError::Skip, max_line_bytes: 1 << 20, run_for: None,
 //! #         socket: engine::source::SocketOptions::default(),
 //! #         // SAFETY: the doctest's own file, unchanged while the job runs.
-//! #         mmap: unsafe { job::MmapChoice::auto() }, checkpoint: None,
+//! #         mmap: unsafe { job::MmapChoice::auto() }, checkpoint: None, metrics: None,
 //! #     }
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -278,6 +278,8 @@ pub struct RunArgs {
     /// (then the window output needs --output-file).
     #[arg(long, value_name = "PATH", help_heading = REPORTING)]
     pub stats_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
     /// Worker threads (default, and 0: all cores; at most max(4 × cores,
     /// 64), and never above 1024).
     #[arg(long, value_name = "N", help_heading = EXECUTION)]
@@ -435,6 +437,7 @@ impl RunArgs {
                 unsafe { MmapChoice::auto() }
             },
             checkpoint,
+            metrics: None,
         };
         let format = config.effective_format();
         if format.is_columnar() && self.key_col.is_none() {

@@ -8,6 +8,7 @@ mod generate;
 mod kafka_args;
 mod kafka_output;
 mod manual;
+mod observe;
 mod output_file;
 mod report;
 mod signals;
@@ -61,7 +62,9 @@ pub fn main() -> Result<ExitCode> {
         args::Command::Man { command } => return manual::print_man(command.as_deref()),
     };
     let from_scratch = run.from_scratch;
-    let (config, output) = run.into_job()?;
+    let observe = run.observe.clone();
+    let (mut config, output) = run.into_job()?;
+    let mut observer = observe.start(&mut config, &output)?;
     let signals = signals::Signals::install().context("installing signal handlers")?;
     let resume = match checkpoints::prepare(&config, &output, from_scratch)? {
         checkpoints::Prepared::Run(resume) => resume,
@@ -93,6 +96,7 @@ pub fn main() -> Result<ExitCode> {
         hooks.continue_output();
     }
     let result = job::run_from(&config, &mut hooks, signals.stop_flag(), resume.as_deref());
+    observer.stop_reporting();
     let report = match result {
         Ok(report) => report,
         Err(err) => {

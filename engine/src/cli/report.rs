@@ -58,10 +58,7 @@ impl CliHooks {
                 options.format.sink(out, columns, order, options.table_rows)
             }
         };
-        let show_bar = matches!(config.input, Input::File(_))
-            && !options.quiet
-            && std::io::stderr().is_terminal();
-        let progress = show_bar.then(|| {
+        let progress = shows_progress_bar(config, options.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -172,6 +169,25 @@ impl CliHooks {
     }
 }
 
+/// Whether a job shows a progress bar: a file's, on a terminal's stderr.
+pub fn shows_progress_bar(config: &JobConfig, quiet: bool) -> bool {
+    matches!(config.input, Input::File(_)) && !quiet && std::io::stderr().is_terminal()
+}
+
+/// The summary line of a job still running, from its live metrics (batch
+/// latency quantiles estimated from the histogram's buckets).
+pub fn running_summary(metrics: &engine::metrics::Metrics) -> String {
+    let report = metrics.report();
+    Summary {
+        report: &report,
+        p50: metrics.latency_quantile(0.5),
+        p99: metrics.latency_quantile(0.99),
+        peak_rss_mb: peak_rss_mb(),
+        running: true,
+    }
+    .text()
+}
+
 impl JobHooks for CliHooks {
     fn window(&mut self, window: &WindowResult, dict: &Dictionary) -> engine::Result<()> {
         if self.write_error.is_some() {
@@ -261,6 +277,8 @@ struct Summary<'r> {
     p50: Duration,
     p99: Duration,
     peak_rss_mb: f64,
+    /// The job is still running: the line says "so far".
+    running: bool,
 }
 
 /// Peak resident memory of this process (Linux: `VmHWM`), MB.
@@ -290,6 +308,7 @@ impl<'r> Summary<'r> {
             p50: at(0.5),
             p99: at(0.99),
             peak_rss_mb: peak_rss_mb(),
+            running: false,
         }
     }
 
@@ -304,7 +323,11 @@ impl<'r> Summary<'r> {
             "engine: {}{} records, {:.1} MB in {:.3} s: {:.0} records/s, {:.1} MB/s; {} windows; \
              batch latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} events from {} records, skipped {} malformed, \
              {} late, {} unmatched, {} filtered, {} after --until; peak RSS {:.0} MB{}",
-            if r.interrupted { "interrupted after " } else { "" },
+            match (self.running, r.interrupted) {
+                (true, _) => "so far ",
+                (false, true) => "interrupted after ",
+                (false, false) => "",
+            },
             r.records,
             r.bytes as f64 / 1e6,
             self.seconds(),

@@ -22,6 +22,8 @@ pub(super) struct Checkpoints {
     settings: Checkpointing,
     fingerprint: Vec<(String, String)>,
     last: Instant,
+    /// Told when a checkpoint is durable.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// The store, idle or out on a thread writing one checkpoint.
@@ -34,6 +36,9 @@ enum Writer {
 
 impl Checkpoints {
     pub fn open(settings: &Checkpointing, config: &super::JobConfig) -> Result<Self> {
+        if let Some(metrics) = &config.metrics {
+            metrics.set_checkpointing(true);
+        }
         Ok(Self {
             store: Writer::Idle(Store::open(&settings.dir)?),
             settings: settings.clone(),
@@ -43,6 +48,7 @@ impl Checkpoints {
                 .map(|(name, value)| (name.to_owned(), value))
                 .collect(),
             last: Instant::now(),
+            metrics: config.metrics.clone(),
         })
     }
 
@@ -75,15 +81,22 @@ impl Checkpoints {
         let store = self.settle()?;
         if wait {
             store.write(&bytes)?;
+            if let Some(metrics) = &self.metrics {
+                metrics.checkpoint_durable();
+            }
             return Ok(());
         }
         let Writer::Idle(mut store) = std::mem::replace(&mut self.store, Writer::Gone) else {
             unreachable!("settled");
         };
+        let metrics = self.metrics.clone();
         let spawned = std::thread::Builder::new()
             .name("engine-checkpoint".into())
             .spawn(move || {
                 let written = store.write(&bytes);
+                if let (Ok(_), Some(metrics)) = (&written, metrics) {
+                    metrics.checkpoint_durable();
+                }
                 (store, written)
             });
         match spawned {
@@ -260,6 +273,9 @@ impl Job<'_> {
         r.checkpoint_max_pause = r.checkpoint_max_pause.max(pause);
         r.checkpoint_total_pause += pause;
         r.checkpoint_max_bytes = r.checkpoint_max_bytes.max(size);
+        if let Some(metrics) = &self.config.metrics {
+            metrics.checkpoint_taken(pause, size);
+        }
         Ok(())
     }
 }

@@ -172,6 +172,8 @@ impl Job<'_> {
                 self.clock_floor = now;
                 let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
                 self.op.advance_to(now, &mut sink)?;
+                drop(sink);
+                self.publish();
             }
         }
     }

@@ -156,6 +156,9 @@ pub struct JobConfig {
     /// Checkpoints: where and how often (see [`crate::checkpoint`]);
     /// `None` takes none.
     pub checkpoint: Option<crate::checkpoint::Checkpointing>,
+    /// Live metrics the job publishes into as it goes (once per batch of
+    /// input); `None` keeps none.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// What a job did.
@@ -657,6 +660,7 @@ mod tests {
             key_ttl: None,
             mmap: MmapChoice::never(),
             checkpoint: None,
+            metrics: None,
         }
     }
 

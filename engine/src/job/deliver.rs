@@ -13,6 +13,8 @@ use crate::window::WindowResult;
 #[derive(Default)]
 pub(super) struct Delivered {
     pub windows: u64,
+    /// Rows (keys) of the windows written.
+    pub rows: u64,
     pub overflowed: u64,
     pub failed: Option<Error>,
     /// The end of the last window delivered.
@@ -95,7 +97,10 @@ pub(super) fn deliver<'a>(
             }
         }
         match hooks.window(&window, dict) {
-            Ok(()) => delivered.windows += 1,
+            Ok(()) => {
+                delivered.windows += 1;
+                delivered.rows += window.len() as u64;
+            }
             Err(e) => {
                 delivered.failed = Some(e);
                 stop.store(true, Ordering::Relaxed);

@@ -33,6 +33,7 @@ mod config;
 mod deliver;
 mod kafka;
 mod mmap;
+mod publish;
 mod queue;
 mod time;
 
@@ -454,6 +455,7 @@ impl Job<'_> {
                 report.batch_latencies[slot] = latency;
             }
         }
+        self.publish_batch(latency);
     }
 
     fn bad(
@@ -487,6 +489,8 @@ impl Job<'_> {
                 (_, false) => Ok(()),
             }
         };
+        // The last windows' counts, before the report's own adjustments.
+        self.publish();
         let report = &mut self.report;
         report.windows = self.delivered.windows;
         report.overflowed = self.delivered.overflowed;

@@ -60,6 +60,7 @@ impl Job<'_> {
                 let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
                 self.op.advance_to(now, &mut sink)?;
             }
+            self.publish();
         }
     }
 
