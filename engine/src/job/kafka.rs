@@ -256,6 +256,12 @@ impl Job<'_> {
                 let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
                 self.op.advance_to(now, &mut sink)?;
             }
+            if let Some(metrics) = &self.config.metrics {
+                let topic = &self.kafka().options.topic;
+                for (p, lag) in self.kafka().lag() {
+                    metrics.set_partition_lag(topic, p, lag);
+                }
+            }
             if self.kafka().group()
                 && self.checkpoints.is_none()
                 && self.kafka().last_commit.elapsed() >= COMMIT_EVERY
