@@ -27,7 +27,11 @@ mod hardening_output;
 mod hardening_parse;
 mod hardening_sockets;
 #[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
 mod kafka_sink;
+#[cfg(feature = "kafka")]
+mod kafka_util;
 mod live_keys;
 mod metrics;
 mod oracle;

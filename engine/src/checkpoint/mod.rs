@@ -223,11 +223,12 @@ impl Resume {
         self.state.output.as_ref()
     }
 
-    /// Whether the source replays from the checkpoint (a file); records of
-    /// a stream in flight at the crash are lost.
+    /// Whether the source replays from the checkpoint (a file from its
+    /// offset, Kafka partitions from theirs); records of a stream in flight
+    /// at the crash are lost.
     #[must_use]
     pub fn replays(&self) -> bool {
-        self.state.position.is_some()
+        self.state.position.is_some() || !self.state.source.is_empty()
     }
 }
 

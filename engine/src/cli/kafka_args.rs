@@ -50,6 +50,10 @@ pub struct KafkaArgs {
     /// holding the others' windows back (0: never) [default: 10s].
     #[arg(long, value_name = "DURATION", help_heading = KAFKA)]
     pub kafka_idle: Option<String>,
+    /// A librdkafka property for the Kafka clients, e.g. --kafka-option
+    /// security.protocol=ssl (repeatable; applied after the engine's own).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = KAFKA)]
+    pub kafka_option: Vec<String>,
     /// CSV from Kafka: the columns' names, as a header line would give them
     /// (Kafka records carry no header), e.g. --header ts,key,value.
     #[arg(long, value_name = "NAMES", help_heading = KAFKA)]
@@ -68,6 +72,20 @@ impl KafkaArgs {
             || self.kafka_start.is_some()
             || self.kafka_until_end
             || self.kafka_idle.is_some()
+            || !self.kafka_option.is_empty()
+    }
+
+    /// `--kafka-option KEY=VALUE`s.
+    pub fn properties(&self) -> Result<Vec<(String, String)>> {
+        self.kafka_option
+            .iter()
+            .map(|o| match o.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+                _ => Err(usage(format!(
+                    "--kafka-option {o}: KEY=VALUE expected, e.g. --kafka-option session.timeout.ms=6000"
+                ))),
+            })
+            .collect()
     }
 
     /// The Kafka input, if `--kafka-topic` was given; a usage error for
@@ -100,7 +118,7 @@ impl KafkaArgs {
         }
         let Some(topic) = self.kafka_topic.clone() else {
             bail!(usage(
-                "--kafka-group, --kafka-start, --kafka-until-end and --kafka-idle go with --kafka-topic"
+                "--kafka-group, --kafka-start, --kafka-until-end, --kafka-idle and --kafka-option go with --kafka-topic"
             ));
         };
         let Some(brokers) = self.kafka_brokers.clone() else {
@@ -151,6 +169,7 @@ impl KafkaArgs {
             idle_after,
             record_time: time_col == Some(RECORD_TIME),
             csv_header: self.header.clone(),
+            properties: self.properties()?,
         }))
     }
 }

@@ -32,6 +32,10 @@ const LINGER: Duration = Duration::from_millis(20);
 /// How long a request to the broker (metadata, offsets, commits) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one attempt to read the topic's metadata may take before the
+/// job says it is waiting for the broker (and tries again).
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How often the consumer lag is measured, and how long a measure may take.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 const LAG_TIMEOUT: Duration = Duration::from_millis(500);
@@ -309,6 +313,9 @@ pub(super) fn spawn(
         .set("heartbeat.interval.ms", "500")
         .set("partition.assignment.strategy", "range")
         .set("socket.keepalive.enable", "true");
+    for (key, value) in &options.properties {
+        config.set(key, value);
+    }
     let consumer: BaseConsumer<Context> = config
         .create_with_context(context)
         .map_err(|e| kafka_error(format!("cannot create a consumer for {}", options.brokers), e))?;
@@ -493,7 +500,7 @@ impl Reader {
         let topic = self.options().topic.clone();
         let mut told = false;
         loop {
-            match self.consumer.fetch_metadata(Some(&topic), REQUEST_TIMEOUT) {
+            match self.consumer.fetch_metadata(Some(&topic), METADATA_TIMEOUT) {
                 Ok(metadata) => {
                     let t = metadata.topics().iter().find(|t| t.name() == topic);
                     match t {

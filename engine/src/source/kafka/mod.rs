@@ -74,6 +74,9 @@ pub struct KafkaOptions {
     /// CSV: the columns' names, as a header line would give them (Kafka
     /// records carry no header).
     pub csv_header: Option<String>,
+    /// librdkafka properties set on the consumer after the engine's own
+    /// (`security.protocol`, `session.timeout.ms`, …).
+    pub properties: Vec<(String, String)>,
 }
 
 impl KafkaOptions {
