@@ -315,6 +315,9 @@ pub struct OutputOptions {
     pub stats_json: Option<PathBuf>,
     /// `--output kafka`: the rows go to a topic (`file` is `None`).
     pub kafka: Option<super::kafka_output::KafkaOutput>,
+    /// The output's columns when they are not the job's own (a two-stage
+    /// job's final stage names its merged sums as the job's counts).
+    pub columns: Option<Vec<(engine::Agg, &'static str)>>,
 }
 
 impl OutputOptions {
@@ -407,7 +410,7 @@ impl RunArgs {
             (None, Some(rate)) => TimeMode::Rate(rate),
             (None, None) => TimeMode::Processing,
         };
-        let config = JobConfig {
+        let mut config = JobConfig {
             input: self.input()?,
             format: self.format.map(format_of),
             time,
@@ -452,8 +455,14 @@ impl RunArgs {
                 format.name()
             )));
         }
+        let mut output = self.output_options()?;
+        if let Some(kafka) = &mut output.kafka {
+            kafka.properties = self.kafka.properties()?;
+        }
+        if let Some(stage) = self.kafka.stage {
+            super::stage::apply(stage, &mut config, &mut output)?;
+        }
         config.validate()?;
-        let output = self.output_options()?;
         let config = output.fingerprinted(config);
         let (window, slide) = (config.spec.window(), config.spec.slide());
         if window < slide {
@@ -786,6 +795,7 @@ impl RunArgs {
             quiet: self.quiet,
             stats_json: self.stats_json.clone(),
             kafka,
+            columns: None,
         })
     }
 }

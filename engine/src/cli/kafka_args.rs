@@ -54,6 +54,11 @@ pub struct KafkaArgs {
     /// security.protocol=ssl (repeatable; applied after the engine's own).
     #[arg(long, value_name = "KEY=VALUE", help_heading = KAFKA)]
     pub kafka_option: Vec<String>,
+    /// Half of a two-stage job over a topic not keyed by the aggregation key
+    /// (README, "Kafka"): partial pre-aggregates panes for --output kafka,
+    /// final merges them from --kafka-topic into the job's windows.
+    #[arg(long, value_enum, value_name = "STAGE", help_heading = KAFKA)]
+    pub stage: Option<super::stage::StageArg>,
     /// CSV from Kafka: the columns' names, as a header line would give them
     /// (Kafka records carry no header), e.g. --header ts,key,value.
     #[arg(long, value_name = "NAMES", help_heading = KAFKA)]

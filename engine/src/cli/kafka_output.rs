@@ -38,6 +38,11 @@ pub struct KafkaOutput {
     pub brokers: String,
     /// The topic.
     pub topic: String,
+    /// `--stage partial`: the pane, ms (records carry their producer and
+    /// their pane's start).
+    pub partial_pane_ms: Option<i64>,
+    /// `--kafka-option`s.
+    pub properties: Vec<(String, String)>,
 }
 
 impl KafkaOutputArgs {
@@ -88,7 +93,12 @@ impl KafkaOutputArgs {
                 "--kafka-output-brokers {brokers:?}: HOST:PORT[,HOST:PORT…] expected"
             )));
         }
-        Ok(Some(KafkaOutput { brokers, topic }))
+        Ok(Some(KafkaOutput {
+            brokers,
+            topic,
+            partial_pane_ms: None,
+            properties: Vec::new(),
+        }))
     }
 }
 
@@ -123,12 +133,23 @@ fn check_topic_name(topic: &str) -> Result<()> {
 #[cfg(feature = "kafka")]
 pub fn open_sink(
     output: &KafkaOutput,
-    config: &engine::job::JobConfig,
+    columns: Vec<(engine::Agg, &'static str)>,
     order: engine::sink::RowOrder,
 ) -> Result<Box<dyn engine::sink::Sink>> {
-    use engine::sink::{KafkaSettings, KafkaSink};
-    let settings = KafkaSettings::new(&output.brokers, &output.topic);
-    let sink = KafkaSink::new(settings, config.output_columns())
+    use engine::sink::{KafkaSettings, KafkaSink, Partials};
+    let mut settings = KafkaSettings::new(&output.brokers, &output.topic);
+    settings.properties.clone_from(&output.properties);
+    settings.partials = output.partial_pane_ms.map(|pane_ms| Partials {
+        // Unique among the stage's producers, on one machine or many.
+        producer: format!(
+            "{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+            std::process::id(),
+            engine::source::now_ms()
+        ),
+        pane_ms,
+    });
+    let sink = KafkaSink::new(settings, columns)
         .map_err(|e| engine::Error::io("--output kafka", e))?;
     Ok(Box::new(sink.with_order(order)))
 }
@@ -160,6 +181,8 @@ mod tests {
         assert_eq!(
             ok.options(true, false).unwrap(),
             Some(KafkaOutput {
+                partial_pane_ms: None,
+                properties: Vec::new(),
                 brokers: "b1:9092, b2:9092".into(),
                 topic: "out".into()
             })

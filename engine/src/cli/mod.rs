@@ -12,6 +12,7 @@ mod observe;
 mod output_file;
 mod report;
 mod signals;
+mod stage;
 mod values;
 
 use std::io::Write;
@@ -90,7 +91,11 @@ pub fn main() -> Result<ExitCode> {
         let order = output.top.map_or(engine::sink::RowOrder::ByKey, |n| {
             engine::sink::RowOrder::Top(n)
         });
-        hooks.use_sink(kafka_output::open_sink(kafka, &config, order)?);
+        let columns = output
+            .columns
+            .clone()
+            .unwrap_or_else(|| config.output_columns());
+        hooks.use_sink(kafka_output::open_sink(kafka, columns, order)?);
     }
     if resumed_output.is_some_and(|at| at.len > 0) {
         hooks.continue_output();

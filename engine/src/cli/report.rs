@@ -45,7 +45,10 @@ impl CliHooks {
         options: &OutputOptions,
         rows_path: Option<&std::path::Path>,
     ) -> Self {
-        let columns = config.output_columns();
+        let columns = options
+            .columns
+            .clone()
+            .unwrap_or_else(|| config.output_columns());
         let sink: Box<dyn Sink> = match &options.file {
             #[cfg(feature = "parquet")]
             Some(path) if options.parquet => Box::new(engine::sink::ParquetSink::new(

@@ -16,7 +16,7 @@
 //! up for `idle_after`) holds nobody back; one that races ahead is paused
 //! when the buffers hold [`BUFFERED_EVENTS`] events.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,10 +45,12 @@ pub(super) struct Part {
     origin: Arc<str>,
     /// The offset after the last record processed.
     next_offset: i64,
-    /// The latest pane of any record of the partition (lateness within it).
-    max_pane: i64,
-    /// Events of panes not yet released, pane order.
-    waiting: VecDeque<Batch>,
+    /// Each producer's progress: the latest pane of any of its records
+    /// (lateness within it). Records name no producer but those of a
+    /// two-stage job's first stage, so most partitions have one stream.
+    streams: BTreeMap<Option<Arc<str>>, Stream>,
+    /// Events of panes not yet released, by pane.
+    waiting: BTreeMap<i64, Vec<Batch>>,
     waiting_events: usize,
     /// Nothing more will come (`until_end`).
     done: bool,
@@ -57,7 +59,7 @@ pub(super) struct Part {
     /// Lines read since it was assigned (line numbers in messages).
     lines: u64,
     /// Group jobs: the first offset of each pane still in a window.
-    pane_offsets: VecDeque<(i64, i64)>,
+    pane_offsets: BTreeMap<i64, i64>,
     /// Windows ending at or before this were written by a previous owner.
     emitted_through: Option<i64>,
 }
@@ -67,24 +69,49 @@ impl Part {
         Self {
             origin: options.origin(start.partition).into(),
             next_offset: start.offset,
-            max_pane: i64::MIN,
-            waiting: VecDeque::new(),
+            streams: BTreeMap::new(),
+            waiting: BTreeMap::new(),
             waiting_events: 0,
             done: false,
             caught_up: None,
             lines: 0,
-            pane_offsets: VecDeque::new(),
+            pane_offsets: BTreeMap::new(),
             emitted_through: start.emitted_through,
         }
     }
 
     /// The first pane of its waiting events.
-    fn first_waiting_pane(&self, pane: i64) -> Option<i64> {
-        self.waiting
-            .front()
-            .and_then(|b| b.times().first())
-            .map(|t| t.div_euclid(pane))
+    fn first_waiting_pane(&self) -> Option<i64> {
+        self.waiting.keys().next().copied()
     }
+
+    /// The least pane the partition may still send: its slowest producer's
+    /// (one quiet for `idle_after` does not count).
+    fn progress(&self, idle_after: Option<Duration>) -> i64 {
+        let live = self
+            .streams
+            .values()
+            .filter(|s| idle_after.is_none_or(|d| s.seen.elapsed() < d) || self.streams.len() == 1);
+        live.map(|s| s.max_pane).min().unwrap_or(i64::MIN)
+    }
+}
+
+/// One producer's records in a partition.
+#[derive(Debug)]
+struct Stream {
+    max_pane: i64,
+    seen: Instant,
+}
+
+/// The chunk being processed: its partition and producer, its lines'
+/// times and offsets, and the number of its first line.
+#[derive(Clone)]
+struct Current {
+    partition: i32,
+    producer: Option<Arc<str>>,
+    times: Arc<Vec<i64>>,
+    offsets: Arc<Vec<i64>>,
+    first_line: u64,
 }
 
 /// The Kafka side of a job.
@@ -93,8 +120,8 @@ pub(super) struct KafkaState {
     consumer: Option<KafkaConsumer>,
     generation: u64,
     pub(super) parts: BTreeMap<i32, Part>,
-    /// The partition and chunk being processed (its lines' times).
-    current: Option<(i32, Arc<Vec<i64>>, Arc<Vec<i64>>, u64)>,
+    /// The chunk being processed.
+    current: Option<Current>,
     paused: BTreeSet<i32>,
     /// Whether an assignment was taken (a later one restarts the state).
     generation_seen: bool,
@@ -136,7 +163,7 @@ impl KafkaState {
     /// Marks every key id waiting in a buffer (they must not be reclaimed).
     pub(super) fn for_each_waiting_key(&self, mark: &mut dyn FnMut(u32)) {
         for part in self.parts.values() {
-            for batch in &part.waiting {
+            for batch in part.waiting.values().flatten() {
                 for &k in batch.keys() {
                     mark(k);
                 }
@@ -344,12 +371,13 @@ impl Job<'_> {
             self.header_only(&origin, header.as_deref().map(str::as_bytes))?;
         }
         let kafka = self.kafka_mut();
-        kafka.current = Some((
-            chunk.partition,
-            Arc::new(chunk.times),
-            Arc::new(chunk.offsets),
+        kafka.current = Some(Current {
+            partition: chunk.partition,
+            producer: chunk.producer.clone(),
+            times: Arc::new(chunk.times),
+            offsets: Arc::new(chunk.offsets),
             first_line,
-        ));
+        });
         let outcome = self.process(
             &origin,
             &chunk.data,
@@ -386,8 +414,13 @@ impl Job<'_> {
         arrival_ms: i64,
         hooks: &mut dyn JobHooks,
     ) -> Result<()> {
-        let (partition, times, offsets, first_line) =
-            self.kafka().current.clone().expect("a chunk is being processed");
+        let Current {
+            partition,
+            producer,
+            times,
+            offsets,
+            first_line,
+        } = self.kafka().current.clone().expect("a chunk is being processed");
         let base = (line - first_line) as usize;
         if self.kafka().options.record_time {
             let stamped: Vec<i64> = batch
@@ -404,11 +437,14 @@ impl Job<'_> {
             let outcome = self.aggregate(batch, arrival_ms, hooks);
             return outcome;
         }
-        // Lateness is the partition's own.
-        let part_max = self.kafka().parts[&partition].max_pane;
-        let job_max = std::mem::replace(&mut self.max_pane, part_max);
+        // Lateness is the producer's own, within the partition.
+        let stream_max = self.kafka().parts[&partition]
+            .streams
+            .get(&producer)
+            .map_or(i64::MIN, |s| s.max_pane);
+        let job_max = std::mem::replace(&mut self.max_pane, stream_max);
         self.drop_late(batch);
-        let part_max = std::mem::replace(&mut self.max_pane, job_max);
+        let stream_max = std::mem::replace(&mut self.max_pane, job_max);
         self.drop_after_until(batch);
         let pane = self.config.spec.pane();
         let group = self.kafka().group();
@@ -417,20 +453,30 @@ impl Job<'_> {
             .parts
             .get_mut(&partition)
             .expect("assigned");
-        part.max_pane = part_max;
+        part.streams.insert(
+            producer,
+            Stream {
+                max_pane: stream_max,
+                seen: Instant::now(),
+            },
+        );
         if group {
-            let mut last = part.pane_offsets.back().map_or(i64::MIN, |&(p, _)| p);
             for (&t, &r) in batch.times().iter().zip(batch.records()) {
-                let p = t.div_euclid(pane);
-                if p > last {
-                    part.pane_offsets.push_back((p, offsets[base + r as usize]));
-                    last = p;
-                }
+                part.pane_offsets
+                    .entry(t.div_euclid(pane))
+                    .or_insert(offsets[base + r as usize]);
             }
         }
-        if !batch.is_empty() {
-            part.waiting_events += batch.len();
-            part.waiting.push_back(batch.clone());
+        // The events are in pane order (lateness dropped the others): one
+        // slice per pane.
+        let times = batch.times();
+        let mut start = 0;
+        while start < batch.len() {
+            let p = times[start].div_euclid(pane);
+            let end = start + times[start..].partition_point(|t| t.div_euclid(pane) == p);
+            part.waiting.entry(p).or_default().push(batch.slice(start..end));
+            part.waiting_events += end - start;
+            start = end;
         }
         Ok(())
     }
@@ -442,7 +488,6 @@ impl Job<'_> {
         if !matches!(self.config.time, TimeMode::Column(_)) {
             return Ok(());
         }
-        let pane = self.config.spec.pane();
         let idle_after = self.kafka().options.idle_after;
         let idle = |part: &Part| {
             idle_after.is_some_and(|d| part.caught_up.is_some_and(|c| c.elapsed() >= d))
@@ -454,7 +499,7 @@ impl Job<'_> {
             .parts
             .values()
             .filter(|p| !p.done && !idle(p))
-            .map(|p| p.max_pane)
+            .map(|p| p.progress(idle_after))
             .min()
             .unwrap_or(i64::MAX);
         loop {
@@ -462,12 +507,12 @@ impl Job<'_> {
                 .kafka()
                 .parts
                 .values()
-                .filter_map(|p| p.first_waiting_pane(pane))
+                .filter_map(Part::first_waiting_pane)
                 .min();
             let Some(next) = next.filter(|&n| n < watermark) else {
                 break;
             };
-            let merged = self.take_pane(next, pane);
+            let merged = self.take_pane(next);
             self.report.events += merged.len() as u64;
             let mut sink = deliver(hooks, &self.dict, &mut self.delivered, &self.stop);
             Operator::push(&mut self.op, &merged, TimePolicy::EventTime, &mut sink)?;
@@ -477,24 +522,13 @@ impl Job<'_> {
     }
 
     /// The waiting events of pane `next`, every partition's in partition
-    /// order, as one batch.
-    fn take_pane(&mut self, next: i64, pane: i64) -> Batch {
+    /// order (each in the order it was read), as one batch.
+    fn take_pane(&mut self, next: i64) -> Batch {
         let mut taken: Vec<Batch> = Vec::new();
         for part in self.kafka.as_mut().expect("a Kafka job").parts.values_mut() {
-            while let Some(front) = part.waiting.front() {
-                let times = front.times();
-                if times.first().is_none_or(|t| t.div_euclid(pane) != next) {
-                    break;
-                }
-                let end = times.partition_point(|t| t.div_euclid(pane) <= next);
-                if end == front.len() {
-                    taken.push(part.waiting.pop_front().expect("front"));
-                } else {
-                    taken.push(front.slice(0..end));
-                    let rest = front.slice(end..front.len());
-                    part.waiting[0] = rest;
-                }
-                part.waiting_events -= taken.last().map_or(0, Batch::len);
+            if let Some(batches) = part.waiting.remove(&next) {
+                part.waiting_events -= batches.iter().map(Batch::len).sum::<usize>();
+                taken.extend(batches);
             }
         }
         let parts: Vec<(&Batch, std::ops::Range<usize>)> =
@@ -511,7 +545,9 @@ impl Job<'_> {
             let ahead: Vec<i32> = kafka
                 .parts
                 .iter()
-                .filter(|(p, part)| part.max_pane > watermark && !kafka.paused.contains(p))
+                .filter(|(p, part)| {
+                    part.streams.values().any(|s| s.max_pane > watermark) && !kafka.paused.contains(p)
+                })
                 .map(|(&p, _)| p)
                 .collect();
             if !ahead.is_empty() {
@@ -547,15 +583,17 @@ impl Job<'_> {
                         // The first pane of the next window to be written.
                         let first = end.saturating_add(spec.slide()).saturating_sub(spec.window());
                         part.pane_offsets
-                            .iter()
-                            .find(|&&(q, _)| q.saturating_mul(pane) >= first)
-                            .map_or(part.next_offset, |&(_, o)| o)
+                            .range(first.div_euclid(pane)..)
+                            .map(|(_, &o)| o)
+                            .min()
+                            .map_or(part.next_offset, |o| o)
                     }
                     Some(_) => part.next_offset,
                     None => part
                         .pane_offsets
-                        .front()
-                        .map_or(part.next_offset, |&(_, o)| o),
+                        .values()
+                        .min()
+                        .map_or(part.next_offset, |&o| o),
                 };
                 (p, offset, handover_metadata(through.unwrap_or(i64::MIN)))
             })
@@ -591,11 +629,8 @@ impl Job<'_> {
             let through = part.emitted_through.map_or(first, |t| {
                 first.min(t.saturating_add(spec.slide()).saturating_sub(spec.window()))
             });
-            while part.pane_offsets.len() > 1
-                && part.pane_offsets[1].0.saturating_mul(pane) <= through
-            {
-                part.pane_offsets.pop_front();
-            }
+            // Panes before the first a window to come needs.
+            part.pane_offsets = part.pane_offsets.split_off(&through.div_euclid(pane));
         }
     }
 
@@ -630,14 +665,21 @@ impl Job<'_> {
         let mut e = Encoder::new();
         e.len(kafka.parts.len());
         for (&p, part) in &kafka.parts {
-            (i64::from(p), (part.next_offset, part.max_pane)).save(&mut e);
+            (i64::from(p), part.next_offset).save(&mut e);
             part.lines.save(&mut e);
             part.emitted_through.save(&mut e);
+            e.len(part.streams.len());
+            for (producer, stream) in &part.streams {
+                let name = producer.as_deref().map(str::to_owned);
+                (name, stream.max_pane).save(&mut e);
+            }
+            // Waiting events in pane order: one batch.
             let waiting = Batch::gather(
                 &self.dict,
                 &part
                     .waiting
-                    .iter()
+                    .values()
+                    .flatten()
                     .map(|b| (b, 0..b.len()))
                     .collect::<Vec<_>>(),
             );
@@ -653,10 +695,19 @@ impl Job<'_> {
         let n = d.len(16)?;
         let mut parts = BTreeMap::new();
         for _ in 0..n {
-            let (p, (next_offset, max_pane)) = <(i64, (i64, i64))>::load(&mut d)?;
+            let (p, next_offset) = <(i64, i64)>::load(&mut d)?;
             let p = i32::try_from(p).map_err(|_| CodecError::Invalid("partition".into()))?;
             let lines = u64::load(&mut d)?;
             let emitted_through = Option::<i64>::load(&mut d)?;
+            let mut streams = BTreeMap::new();
+            for _ in 0..d.len(16)? {
+                let (name, max_pane) = <(Option<String>, i64)>::load(&mut d)?;
+                let stream = Stream {
+                    max_pane,
+                    seen: Instant::now(),
+                };
+                streams.insert(name.map(Arc::from), stream);
+            }
             let waiting = load_batch(&self.dict, &mut d)?;
             let start = PartitionStart {
                 partition: p,
@@ -665,11 +716,17 @@ impl Job<'_> {
                 end: None,
             };
             let mut part = Part::new(&options, &start);
-            part.max_pane = max_pane;
+            part.streams = streams;
             part.lines = lines;
-            if !waiting.is_empty() {
-                part.waiting_events = waiting.len();
-                part.waiting.push_back(waiting);
+            let pane = self.config.spec.pane();
+            let times = waiting.times();
+            let mut at = 0;
+            while at < waiting.len() {
+                let q = times[at].div_euclid(pane);
+                let end = at + times[at..].partition_point(|t| t.div_euclid(pane) == q);
+                part.waiting.entry(q).or_default().push(waiting.slice(at..end));
+                part.waiting_events += end - at;
+                at = end;
             }
             parts.insert(p, part);
         }

@@ -45,7 +45,10 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+pub use crate::source::kafka::PRODUCER_HEADER;
 use rdkafka::ClientContext;
 
 use super::ndjson::write_row;
@@ -68,6 +71,23 @@ pub struct KafkaSettings {
     /// and a flush for all of them: a broker that is away for less is
     /// waited for.
     pub delivery_timeout: Duration,
+    /// The stage of a two-stage job this sink writes partials for: each
+    /// record carries the header `engine-producer` naming this process (the
+    /// next stage tracks each producer's progress on its own), and its
+    /// timestamp is the window's start instead of its end (the pane's
+    /// events' times), `window_end − pane_ms`.
+    pub partials: Option<Partials>,
+    /// librdkafka properties set after the engine's own.
+    pub properties: Vec<(String, String)>,
+}
+
+/// A partial stage's producer (see [`KafkaSettings::partials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partials {
+    /// This process, unique among the stage's producers.
+    pub producer: String,
+    /// The pane, ms.
+    pub pane_ms: i64,
 }
 
 impl KafkaSettings {
@@ -79,6 +99,8 @@ impl KafkaSettings {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             delivery_timeout: Duration::from_secs(120),
+            partials: None,
+            properties: Vec::new(),
         }
     }
 
@@ -97,6 +119,9 @@ impl KafkaSettings {
                 "message.timeout.ms",
                 self.delivery_timeout.as_millis().to_string(),
             );
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
         config
     }
 }
@@ -201,12 +226,24 @@ impl KafkaSink {
 /// dropping it).
 fn send(
     producer: &BaseProducer<Deliveries>,
-    topic: &str,
+    settings: &KafkaSettings,
     key: &str,
     value: &[u8],
     timestamp: i64,
 ) -> Result<(), KafkaError> {
-    let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(value);
+    let mut record = BaseRecord::to(&settings.topic)
+        .key(key.as_bytes())
+        .payload(value);
+    let timestamp = match &settings.partials {
+        Some(partials) => {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: PRODUCER_HEADER,
+                value: Some(partials.producer.as_bytes()),
+            }));
+            timestamp - partials.pane_ms
+        }
+        None => timestamp,
+    };
     if timestamp > 0 {
         record = record.timestamp(timestamp);
     }
@@ -266,7 +303,7 @@ impl Sink for KafkaSink {
             (&self.columns, self.order),
             &mut self.value,
             |key, value, timestamp| {
-                send(producer, &settings.topic, key, value, timestamp).map_err(|e| {
+                send(producer, settings, key, value, timestamp).map_err(|e| {
                     let undelivered = producer.context().failed.load(Ordering::Relaxed);
                     let doing = if undelivered > 0 {
                         format!("sending a record ({undelivered} earlier ones were not delivered)")

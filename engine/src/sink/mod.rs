@@ -26,7 +26,7 @@ mod table;
 
 pub use csv::CsvSink;
 #[cfg(feature = "kafka")]
-pub use kafka::{KafkaSettings, KafkaSink};
+pub use kafka::{KafkaSettings, KafkaSink, Partials};
 pub use ndjson::NdjsonSink;
 #[cfg(feature = "parquet")]
 pub use parquet::ParquetSink;

@@ -356,7 +356,10 @@ struct Reader {
     consumer: BaseConsumer<Context>,
     tx: SyncSender<KafkaEvent>,
     commands: Receiver<KafkaCommand>,
-    pending: BTreeMap<i32, Pending>,
+    /// Records not yet sent, per partition and producer.
+    pending: BTreeMap<(i32, Option<Arc<str>>), Pending>,
+    /// Producer names seen (one allocation each).
+    producers: std::collections::HashSet<Arc<str>>,
     /// The partitions of the current assignment and where each is.
     position: BTreeMap<i32, i64>,
     /// `until_end`: partitions not yet at their end offset.
@@ -380,6 +383,7 @@ impl Reader {
             tx,
             commands,
             pending: BTreeMap::new(),
+            producers: std::collections::HashSet::new(),
             position: BTreeMap::new(),
             unfinished: BTreeSet::new(),
             generation: 0,
@@ -426,10 +430,16 @@ impl Reader {
                 Some(Ok(message)) => {
                     let p = message.partition();
                     let offset = message.offset();
+                    let mut full = None;
                     if self.position.contains_key(&p) {
                         let time = message.timestamp().to_millis().unwrap_or(-1);
                         let payload = message.payload().unwrap_or_default();
-                        append(self.pending.entry(p).or_default(), offset, time, payload);
+                        let producer = producer_of(&message, &mut self.producers);
+                        let pending = self.pending.entry((p, producer)).or_default();
+                        append(pending, offset, time, payload);
+                        if pending.data.len() >= CHUNK_BYTES {
+                            full = Some(p);
+                        }
                         self.position.insert(p, offset + 1);
                     }
                     drop(message);
@@ -438,7 +448,7 @@ impl Reader {
                         .broker_down
                         .store(false, Ordering::Relaxed);
                     self.forward_callbacks()?;
-                    if self.pending.get(&p).is_some_and(|c| c.data.len() >= CHUNK_BYTES) {
+                    if let Some(p) = full {
                         self.flush(p)?;
                     }
                 }
@@ -643,26 +653,37 @@ impl Reader {
         Ok(())
     }
 
+    /// Sends partition `p`'s pending records (of every producer).
     fn flush(&mut self, p: i32) -> Result<()> {
-        let Some(pending) = self.pending.remove(&p) else {
-            return Ok(());
-        };
-        if pending.offsets.is_empty() {
-            return Ok(());
+        let keys: Vec<(i32, Option<Arc<str>>)> = self
+            .pending
+            .range((p, None)..)
+            .take_while(|((q, _), _)| *q == p)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let Some(pending) = self.pending.remove(&key) else {
+                continue;
+            };
+            if pending.offsets.is_empty() {
+                continue;
+            }
+            self.send(KafkaEvent::Data(KafkaChunk {
+                generation: self.generation,
+                partition: p,
+                producer: key.1,
+                data: pending.data,
+                offsets: pending.offsets,
+                times: pending.times,
+                next_offset: pending.next_offset,
+                arrival_ms: crate::source::now_ms(),
+            }))?;
         }
-        self.send(KafkaEvent::Data(KafkaChunk {
-            generation: self.generation,
-            partition: p,
-            data: pending.data,
-            offsets: pending.offsets,
-            times: pending.times,
-            next_offset: pending.next_offset,
-            arrival_ms: crate::source::now_ms(),
-        }))
+        Ok(())
     }
 
     fn flush_all(&mut self) -> Result<()> {
-        let partitions: Vec<i32> = self.pending.keys().copied().collect();
+        let partitions: BTreeSet<i32> = self.pending.keys().map(|(p, _)| *p).collect();
         for p in partitions {
             self.flush(p)?;
         }
@@ -670,11 +691,11 @@ impl Reader {
     }
 
     fn flush_lingering(&mut self) -> Result<()> {
-        let old: Vec<i32> = self
+        let old: BTreeSet<i32> = self
             .pending
             .iter()
             .filter(|(_, pending)| pending.since.is_some_and(|s| s.elapsed() >= LINGER))
-            .map(|(&p, _)| p)
+            .map(|((p, _), _)| *p)
             .collect();
         for p in old {
             self.flush(p)?;
@@ -743,4 +764,24 @@ fn append(pending: &mut Pending, offset: i64, time: i64, payload: &[u8]) {
         pending.times.push(time);
     }
     pending.next_offset = offset + 1;
+}
+
+/// The producer a record names ([`super::PRODUCER_HEADER`]), interned.
+fn producer_of(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    names: &mut std::collections::HashSet<Arc<str>>,
+) -> Option<Arc<str>> {
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    let name = headers
+        .iter()
+        .find(|h| h.key == super::PRODUCER_HEADER)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())?;
+    if let Some(known) = names.get(name) {
+        return Some(Arc::clone(known));
+    }
+    let name: Arc<str> = name.into();
+    names.insert(Arc::clone(&name));
+    Some(name)
 }

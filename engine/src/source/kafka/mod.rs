@@ -87,6 +87,11 @@ impl KafkaOptions {
     }
 }
 
+/// The header naming the process that wrote a partial aggregate (a
+/// two-stage job's first stage): the second stage tracks the progress of
+/// each producer of a partition on its own.
+pub const PRODUCER_HEADER: &str = "engine-producer";
+
 /// The name `--time-col` takes for the Kafka record timestamp.
 pub const RECORD_TIME: &str = "@timestamp";
 
@@ -98,6 +103,8 @@ pub struct KafkaChunk {
     pub generation: u64,
     /// The partition.
     pub partition: i32,
+    /// The producer of the records ([`PRODUCER_HEADER`]), if they name one.
+    pub producer: Option<Arc<str>>,
     /// Lines, each ending with `\n`.
     pub data: Vec<u8>,
     /// The offset of each line's record.
