@@ -256,15 +256,12 @@ fn killed_aggregate_with_min_max_resumes_to_byte_identical_output() {
             "1",
         ],
     );
-    // How many kills landed in a checkpoint's write depends on the disk;
+    // How many kills landed in a checkpoint's write depends on the disk
+    // and the load (none on a fast disk): told, not asserted;
     // `a_kill_during_a_checkpoint_write_leaves_the_previous_one` makes
     // that case on purpose.
     let during_writes = kill_and_resume(&dir, &job, 8, 12);
     eprintln!("{during_writes} kills landed while a checkpoint was being written");
-    assert!(
-        during_writes > 0,
-        "no kill landed while a checkpoint was being written"
-    );
 }
 
 #[test]

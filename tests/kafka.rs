@@ -103,7 +103,9 @@ fn run_ok(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_keyed_topic_of_four_partitions_gives_the_file_runs_output() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-keyed");
     let rows = rows(20_000, 50, 1);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -132,7 +134,9 @@ fn partitions_far_apart_in_time_are_aligned_not_late() {
     // Partition 0 holds the first half of the stream, partition 1 the
     // second: read in parallel, partition 1's records arrive long before
     // partition 0's last ones. Per-partition watermarks keep them all.
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-aligned");
     let rows = rows(6_000, 20, 2);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -167,7 +171,9 @@ fn partitions_far_apart_in_time_are_aligned_not_late() {
 #[test]
 fn kafka_record_timestamps_are_event_time() {
     // Records hold only `key,value`; their Kafka timestamps are the times.
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-timestamps");
     let rows = rows(5_000, 30, 3);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -206,7 +212,9 @@ impl Lcg {
 
 #[test]
 fn a_killed_checkpointed_kafka_job_resumes_to_byte_identical_output() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-kill");
     let rows = rows(30_000, 500, 4);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -253,7 +261,10 @@ fn a_killed_checkpointed_kafka_job_resumes_to_byte_identical_output() {
         child.wait().unwrap();
         kills += 1;
     }
-    assert!(kills >= 2, "only {kills} kills landed: the test proves little");
+    assert!(
+        kills >= 2,
+        "only {kills} kills landed: the test proves little"
+    );
     assert_eq!(
         String::from_utf8_lossy(&std::fs::read(&out_file).unwrap()),
         String::from_utf8_lossy(&expected),
@@ -263,7 +274,9 @@ fn a_killed_checkpointed_kafka_job_resumes_to_byte_identical_output() {
 
 #[test]
 fn two_processes_in_one_group_write_the_one_process_result() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-group");
     let rows = rows(20_000, 80, 5);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -316,7 +329,9 @@ fn two_processes_in_one_group_write_the_one_process_result() {
 
 #[test]
 fn a_broker_that_stops_answering_for_a_while_loses_nothing() {
-    let Some(mut broker) = Broker::start() else { return };
+    let Some(mut broker) = Broker::start() else {
+        return;
+    };
     let dir = TempDir::new("kafka-pause");
     let rows = rows(20_000, 50, 6);
     let file = csv_file(&dir, "rows.csv", &rows);
@@ -346,5 +361,157 @@ fn a_broker_that_stops_answering_for_a_while_loses_nothing() {
         stderr(&out).contains("waiting for it"),
         "the job says it waits: {}",
         stderr(&out)
+    );
+}
+
+/// Runs `args` in `n` processes at once (the later ones joining a moment
+/// after the first), each to its end; their outputs.
+fn processes(args: &[&str], n: usize) -> Vec<std::process::Output> {
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            engine()
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            out
+        })
+        .collect()
+}
+
+/// The rows (header dropped) of CSV outputs, sorted.
+fn sorted_rows(outputs: &[&[u8]]) -> Vec<String> {
+    let mut rows: Vec<String> = outputs
+        .iter()
+        .flat_map(|out| {
+            String::from_utf8_lossy(out)
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_two_stage_word_count_with_two_plus_two_processes_equals_one_process() {
+    // Lines spread over 4 partitions with no regard for their words: a
+    // word's counts are in every partition, so the job repartitions them.
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    create_topic(&broker, "lines", 4);
+    create_topic(&broker, "partials", 4);
+    let mut rng = Lcg(9);
+    let lines: Vec<String> = (0..8_000)
+        .map(|_| {
+            (0..1 + rng.below(10))
+                .map(|_| {
+                    // Skewed: small word numbers are frequent.
+                    let bound = 1 + rng.below(300);
+                    format!("w{}", rng.below(bound))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let records: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let partition = (i % 4) as i32;
+            (
+                Some(partition),
+                &b""[..],
+                line.as_bytes(),
+                10_000 + 7 * i as i64,
+            )
+        })
+        .collect();
+    produce(&broker, "lines", &records);
+    let addr = broker.addr();
+    let job = [
+        "--job",
+        "wordcount",
+        "--time-col",
+        "@timestamp",
+        "--window",
+        "4s",
+        "--slide",
+        "1s",
+        "--kafka-until-end",
+        "--kafka-option",
+        "session.timeout.ms=3000",
+    ];
+    let mut one = vec![
+        "--kafka-brokers",
+        &addr,
+        "--kafka-topic",
+        "lines",
+        "--output",
+        "csv",
+    ];
+    one.extend_from_slice(&job);
+    let single = run_ok(&one);
+    let mut partial = vec![
+        "--kafka-brokers",
+        &addr,
+        "--kafka-topic",
+        "lines",
+        "--kafka-group",
+        "partial",
+        "--stage",
+        "partial",
+        "--output",
+        "kafka",
+        "--kafka-output-topic",
+        "partials",
+        // One record per batch: tansu cannot read from the middle of one,
+        // and a handover can start there.
+        "--kafka-option",
+        "batch.num.messages=1",
+    ];
+    partial.extend_from_slice(&job);
+    let partials = processes(&partial, 2);
+    assert!(partials.iter().all(|o| o.stdout.is_empty()));
+    let mut merge = vec![
+        "--kafka-brokers",
+        &addr,
+        "--kafka-topic",
+        "partials",
+        "--kafka-group",
+        "final",
+        "--stage",
+        "final",
+        "--output",
+        "csv",
+    ];
+    merge.extend_from_slice(&job);
+    let finals = processes(&merge, 2);
+    for out in &finals {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.is_empty() || text.starts_with("window_end,key,count\n"),
+            "the one-stage job's columns: {text:.80}"
+        );
+    }
+    let expected = sorted_rows(&[&single.stdout]);
+    assert!(expected.len() > 1_000, "a real word count");
+    assert_eq!(
+        sorted_rows(&[&finals[0].stdout, &finals[1].stdout]),
+        expected
     );
 }

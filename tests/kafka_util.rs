@@ -54,7 +54,10 @@ pub fn tansu_bin() -> Option<PathBuf> {
         };
     }
     if let Some(home) = std::env::var_os("HOME") {
-        for rel in [".cache/tansu/install/bin/tansu", ".cache/tansu/0.6.0/bin/tansu"] {
+        for rel in [
+            ".cache/tansu/install/bin/tansu",
+            ".cache/tansu/0.6.0/bin/tansu",
+        ] {
             let p = Path::new(&home).join(rel);
             if p.is_file() {
                 return Some(p);
@@ -123,7 +126,12 @@ impl Broker {
                  --root ~/.cache/tansu/install)",
             );
         };
-        Some(Self::launch(bin, "memory://tansu/".into(), Vec::new(), None))
+        Some(Self::launch(
+            bin,
+            "memory://tansu/".into(),
+            Vec::new(),
+            None,
+        ))
     }
 
     /// Start a broker whose data (topics, records, committed offsets) survives
@@ -152,10 +160,24 @@ impl Broker {
         Some(Self::launch(bin, "s3://tansu/".into(), env, Some(moto)))
     }
 
-    fn launch(bin: PathBuf, storage: String, env: Vec<(String, String)>, moto: Option<Child>) -> Broker {
+    fn launch(
+        bin: PathBuf,
+        storage: String,
+        env: Vec<(String, String)>,
+        moto: Option<Child>,
+    ) -> Broker {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let log = log_dir().join(format!("tansu-{}-{n}.log", std::process::id()));
-        let mut b = Broker { bin, child: None, port: 0, log, storage, env, moto, paused: false };
+        let mut b = Broker {
+            bin,
+            child: None,
+            port: 0,
+            log,
+            storage,
+            env,
+            moto,
+            paused: false,
+        };
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -164,26 +186,46 @@ impl Broker {
                 Err(e) => last_err = e,
             }
         }
-        panic!("tansu broker did not start: {last_err}\nlog: {}", b.log.display());
+        panic!(
+            "tansu broker did not start: {last_err}\nlog: {}",
+            b.log.display()
+        );
     }
 
     /// Spawn on `port` and wait for readiness. Err (child reaped) on failure.
     fn spawn_on(&mut self, port: u16) -> Result<(), String> {
         let url = format!("tcp://127.0.0.1:{port}");
-        let mut logf = OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| e.to_string())?;
+        let mut logf = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| e.to_string())?;
         let start_mark = logf.metadata().map(|m| m.len()).unwrap_or(0);
-        let _ = writeln!(logf, "=== starting {} on {url} ({})", self.bin.display(), self.storage);
+        let _ = writeln!(
+            logf,
+            "=== starting {} on {url} ({})",
+            self.bin.display(),
+            self.storage
+        );
         let mut cmd = Command::new(&self.bin);
-        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", &self.storage])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().map_err(|e| e.to_string())?)
-            .stderr(logf);
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", &self.storage])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().map_err(|e| e.to_string())?)
+        .stderr(logf);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", self.bin.display()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", self.bin.display()))?;
         let deadline = Instant::now() + READY_DEADLINE;
         let mut ready_at: Option<Instant> = None;
         loop {
@@ -195,7 +237,10 @@ impl Broker {
                 return Err(format!("port {port} in use"));
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("tansu exited early ({status}):\n{}", tail(&text, 2000)));
+                return Err(format!(
+                    "tansu exited early ({status}):\n{}",
+                    tail(&text, 2000)
+                ));
             }
             if ready_at.is_none() && text.lines().any(|l| l.starts_with("ready in")) {
                 ready_at = Some(Instant::now());
@@ -203,7 +248,11 @@ impl Broker {
             if let Some(t) = ready_at {
                 // short grace period to catch the AddrInUse exit, then a real connect
                 if t.elapsed() >= Duration::from_millis(50)
-                    && TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1)).is_ok()
+                    && TcpStream::connect_timeout(
+                        &SocketAddr::from(([127, 0, 0, 1], port)),
+                        Duration::from_secs(1),
+                    )
+                    .is_ok()
                 {
                     self.child = Some(child);
                     self.port = port;
@@ -213,7 +262,10 @@ impl Broker {
             }
             if Instant::now() > deadline {
                 reap(&mut child);
-                return Err(format!("not ready within {READY_DEADLINE:?}:\n{}", tail(&text, 2000)));
+                return Err(format!(
+                    "not ready within {READY_DEADLINE:?}:\n{}",
+                    tail(&text, 2000)
+                ));
             }
             sleep(Duration::from_millis(10));
         }
@@ -276,7 +328,11 @@ impl Broker {
                     let _ = e;
                     sleep(Duration::from_millis(200));
                 }
-                Err(e) => panic!("tansu restart on port {} failed: {e}\nlog: {}", self.port, self.log.display()),
+                Err(e) => panic!(
+                    "tansu restart on port {} failed: {e}\nlog: {}",
+                    self.port,
+                    self.log.display()
+                ),
             }
         }
     }
@@ -343,7 +399,11 @@ fn tail(s: &str, n: usize) -> &str {
 
 /// Start moto_server on a free port and create bucket `tansu`.
 fn start_moto(bin: &Path) -> (Child, u16) {
-    let log = log_dir().join(format!("moto-{}-{}.log", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let log = log_dir().join(format!(
+        "moto-{}-{}.log",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     for _ in 0..5 {
         let port = free_port();
         let f = File::create(&log).expect("moto log");
@@ -363,7 +423,10 @@ fn start_moto(bin: &Path) -> (Child, u16) {
                 if status == 200 {
                     return (child, port);
                 }
-                panic!("moto_server: PUT /tansu answered {status}; log {}", log.display());
+                panic!(
+                    "moto_server: PUT /tansu answered {status}; log {}",
+                    log.display()
+                );
             }
             sleep(Duration::from_millis(100));
         }
@@ -374,7 +437,11 @@ fn start_moto(bin: &Path) -> (Child, u16) {
 
 /// Minimal HTTP/1.1 PUT with an empty body; Some(status) or None if no connection.
 fn http_put(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).ok()?;
+    let mut s = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(s, "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
     let mut resp = String::new();
@@ -392,7 +459,10 @@ pub fn block_on<F: std::future::Future>(fut: F, timeout: Duration) -> F::Output 
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        assert!(Instant::now() < deadline, "future not ready within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "future not ready within {timeout:?}"
+        );
         sleep(Duration::from_millis(2));
     }
 }
@@ -407,10 +477,15 @@ pub fn client_config(broker: &Broker) -> ClientConfig {
 /// Create a topic with `partitions` partitions (replication 1); waits until
 /// the metadata shows every partition. Panics on error (incl. already exists).
 pub fn create_topic(broker: &Broker, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client_config(broker).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(broker).create().expect("admin client");
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics([&topic], &opts), Duration::from_secs(30)).expect("create_topics");
+    let results = block_on(
+        admin.create_topics([&topic], &opts),
+        Duration::from_secs(30),
+    )
+    .expect("create_topics");
     for r in results {
         if let Err((t, code)) = r {
             panic!("create topic {t}: {code:?}");
@@ -418,11 +493,19 @@ pub fn create_topic(broker: &Broker, name: &str, partitions: i32) {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let md = admin.inner().fetch_metadata(Some(name), Duration::from_secs(5)).expect("metadata");
-        if md.topics().iter().any(|t| t.name() == name && t.error().is_none() && t.partitions().len() == partitions as usize) {
+        let md = admin
+            .inner()
+            .fetch_metadata(Some(name), Duration::from_secs(5))
+            .expect("metadata");
+        if md.topics().iter().any(|t| {
+            t.name() == name && t.error().is_none() && t.partitions().len() == partitions as usize
+        }) {
             return;
         }
-        assert!(Instant::now() < deadline, "topic {name} not visible in metadata");
+        assert!(
+            Instant::now() < deadline,
+            "topic {name} not visible in metadata"
+        );
         sleep(Duration::from_millis(50));
     }
 }
@@ -476,13 +559,21 @@ pub struct Consumed {
 /// read_uncommitted. Duplicate deliveries are dropped.
 pub fn consume_all(broker: &Broker, topic: &str) -> Vec<Consumed> {
     let consumer: BaseConsumer = client_config(broker)
-        .set("group.id", format!("kafka-util-consume-all-{}", SEQ.fetch_add(1, Ordering::Relaxed)))
+        .set(
+            "group.id",
+            format!(
+                "kafka-util-consume-all-{}",
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            ),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_uncommitted")
         .create()
         .expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let parts: Vec<i32> = md
         .topics()
         .iter()
@@ -492,7 +583,8 @@ pub fn consume_all(broker: &Broker, topic: &str) -> Vec<Consumed> {
     assert!(!parts.is_empty(), "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
     for &p in &parts {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let mut next: HashMap<i32, i64> = HashMap::new();
@@ -500,7 +592,10 @@ pub fn consume_all(broker: &Broker, topic: &str) -> Vec<Consumed> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while at_eof.values().any(|e| !e) {
-        assert!(Instant::now() < deadline, "consume_all({topic}) did not reach the end: {at_eof:?}");
+        assert!(
+            Instant::now() < deadline,
+            "consume_all({topic}) did not reach the end: {at_eof:?}"
+        );
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {

@@ -368,7 +368,9 @@ impl RunArgs {
     /// window shorter than its slide) go to stderr.
     pub fn into_job(mut self) -> Result<(JobConfig, OutputOptions)> {
         // One --kafka-brokers for the Kafka input and output.
-        self.kafka_output.kafka_brokers.clone_from(&self.kafka.kafka_brokers);
+        self.kafka_output
+            .kafka_brokers
+            .clone_from(&self.kafka.kafka_brokers);
         self.check_values()?;
         let spec = self.window_spec()?;
         let until = self
@@ -768,7 +770,9 @@ impl RunArgs {
             && self.kafka.kafka_topic.is_none()
             && output != OutputArg::Kafka
         {
-            bail!(usage("--kafka-brokers goes with --kafka-topic or --output kafka"));
+            bail!(usage(
+                "--kafka-brokers goes with --kafka-topic or --output kafka"
+            ));
         }
         // `-`: the summary goes to stdout once the job is done, alone: window
         // rows there too would mix two formats in one stream.

@@ -132,7 +132,11 @@ impl KafkaArgs {
         if topic.trim().is_empty() || brokers.trim().is_empty() {
             bail!(usage("--kafka-topic and --kafka-brokers must not be empty"));
         }
-        if self.kafka_group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+        if self
+            .kafka_group
+            .as_deref()
+            .is_some_and(|g| g.trim().is_empty())
+        {
             bail!(usage("--kafka-group must not be empty"));
         }
         match format {
@@ -146,7 +150,9 @@ impl KafkaArgs {
             _ => {}
         }
         if self.header.is_some() && format != Some(Format::Csv) {
-            bail!(usage("--header names CSV columns: it goes with --format csv"));
+            bail!(usage(
+                "--header names CSV columns: it goes with --format csv"
+            ));
         }
         let start = match self.kafka_start {
             Some(KafkaStartArg::Earliest) => KafkaStart::Earliest,

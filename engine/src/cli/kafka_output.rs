@@ -149,8 +149,8 @@ pub fn open_sink(
         ),
         pane_ms,
     });
-    let sink = KafkaSink::new(settings, columns)
-        .map_err(|e| engine::Error::io("--output kafka", e))?;
+    let sink =
+        KafkaSink::new(settings, columns).map_err(|e| engine::Error::io("--output kafka", e))?;
     Ok(Box::new(sink.with_order(order)))
 }
 

@@ -396,7 +396,10 @@ impl Job<'_> {
         self.release(hooks)?;
         if self.kafka().group() {
             let handovers = self.handovers(false);
-            *shared.handover.lock().unwrap_or_else(PoisonError::into_inner) = handovers
+            *shared
+                .handover
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = handovers
                 .into_iter()
                 .map(|(p, offset, meta)| (p, (offset, meta)))
                 .collect();
@@ -420,7 +423,11 @@ impl Job<'_> {
             times,
             offsets,
             first_line,
-        } = self.kafka().current.clone().expect("a chunk is being processed");
+        } = self
+            .kafka()
+            .current
+            .clone()
+            .expect("a chunk is being processed");
         let base = (line - first_line) as usize;
         if self.kafka().options.record_time {
             let stamped: Vec<i64> = batch
@@ -474,7 +481,10 @@ impl Job<'_> {
         while start < batch.len() {
             let p = times[start].div_euclid(pane);
             let end = start + times[start..].partition_point(|t| t.div_euclid(pane) == p);
-            part.waiting.entry(p).or_default().push(batch.slice(start..end));
+            part.waiting
+                .entry(p)
+                .or_default()
+                .push(batch.slice(start..end));
             part.waiting_events += end - start;
             start = end;
         }
@@ -546,7 +556,8 @@ impl Job<'_> {
                 .parts
                 .iter()
                 .filter(|(p, part)| {
-                    part.streams.values().any(|s| s.max_pane > watermark) && !kafka.paused.contains(p)
+                    part.streams.values().any(|s| s.max_pane > watermark)
+                        && !kafka.paused.contains(p)
                 })
                 .map(|(&p, _)| p)
                 .collect();
@@ -581,7 +592,9 @@ impl Job<'_> {
                 let offset = match through {
                     Some(end) if matches!(self.config.time, TimeMode::Column(_)) => {
                         // The first pane of the next window to be written.
-                        let first = end.saturating_add(spec.slide()).saturating_sub(spec.window());
+                        let first = end
+                            .saturating_add(spec.slide())
+                            .saturating_sub(spec.window());
                         part.pane_offsets
                             .range(first.div_euclid(pane)..)
                             .map(|(_, &o)| o)
@@ -622,7 +635,9 @@ impl Job<'_> {
         let Some(end) = self.delivered.last_end else {
             return;
         };
-        let first = end.saturating_add(spec.slide()).saturating_sub(spec.window());
+        let first = end
+            .saturating_add(spec.slide())
+            .saturating_sub(spec.window());
         let pane = spec.pane();
         let kafka = self.kafka.as_mut().expect("a Kafka job");
         for part in kafka.parts.values_mut() {
@@ -724,7 +739,10 @@ impl Job<'_> {
             while at < waiting.len() {
                 let q = times[at].div_euclid(pane);
                 let end = at + times[at..].partition_point(|t| t.div_euclid(pane) == q);
-                part.waiting.entry(q).or_default().push(waiting.slice(at..end));
+                part.waiting
+                    .entry(q)
+                    .or_default()
+                    .push(waiting.slice(at..end));
                 part.waiting_events += end - at;
                 at = end;
             }

@@ -141,7 +141,9 @@ impl ConsumerContext for Context {
                             return;
                         }
                         let generation = self.shared.generation.load(Ordering::SeqCst);
-                        debug(|| format!("assigned {starts:?} resumed {resumed} generation {generation}"));
+                        debug(|| {
+                            format!("assigned {starts:?} resumed {resumed} generation {generation}")
+                        });
                         lock(&self.outbox).push(KafkaEvent::Assigned {
                             generation,
                             partitions: starts,
@@ -155,7 +157,15 @@ impl ConsumerContext for Context {
                 // Partitions taken away (or a rebalance error): commit the
                 // handover point of each, after the chunk in progress, and
                 // make every chunk read so far stale.
-                debug(|| format!("revoked {:?}", tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>()));
+                debug(|| {
+                    format!(
+                        "revoked {:?}",
+                        tpl.elements()
+                            .iter()
+                            .map(|e| e.partition())
+                            .collect::<Vec<_>>()
+                    )
+                });
                 let _processing = lock(&self.shared.processing);
                 self.shared.generation.fetch_add(1, Ordering::SeqCst);
                 let handover = lock(&self.shared.handover).clone();
@@ -212,7 +222,12 @@ impl Context {
     ) -> Result<(Vec<PartitionStart>, bool)> {
         let topic = &self.options.topic;
         let ends = lock(&self.ends).clone();
-        let end = |p: i32| self.options.until_end.then(|| ends.get(&p).copied()).flatten();
+        let end = |p: i32| {
+            self.options
+                .until_end
+                .then(|| ends.get(&p).copied())
+                .flatten()
+        };
         if let Some(resume) = lock(&self.resume).take() {
             let same: BTreeSet<i32> = partitions.iter().copied().collect();
             if resume.keys().copied().collect::<BTreeSet<i32>>() == same {
@@ -239,7 +254,9 @@ impl Context {
             }
             let offsets = consumer
                 .committed_offsets(tpl, REQUEST_TIMEOUT)
-                .map_err(|e| kafka_error(format!("cannot read the committed offsets of {topic}"), e))?;
+                .map_err(|e| {
+                    kafka_error(format!("cannot read the committed offsets of {topic}"), e)
+                })?;
             for e in offsets.elements() {
                 if let Offset::Offset(n) = e.offset() {
                     committed.insert(e.partition(), (n, parse_handover_metadata(e.metadata())));
@@ -253,7 +270,9 @@ impl Context {
                 None => {
                     let (low, high) = consumer
                         .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                        .map_err(|e| kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e))?;
+                        .map_err(|e| {
+                            kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e)
+                        })?;
                     match self.options.start {
                         KafkaStart::Latest => (high, None),
                         KafkaStart::Earliest | KafkaStart::Committed => (low, None),
@@ -287,7 +306,9 @@ pub(super) fn spawn(
         handover: options
             .group
             .as_deref()
-            .map(|group| super::handover::HandoverTopic::open(&options.brokers, &options.topic, group))
+            .map(|group| {
+                super::handover::HandoverTopic::open(&options.brokers, &options.topic, group)
+            })
             .transpose()?,
     };
     let mut config = ClientConfig::new();
@@ -316,9 +337,12 @@ pub(super) fn spawn(
     for (key, value) in &options.properties {
         config.set(key, value);
     }
-    let consumer: BaseConsumer<Context> = config
-        .create_with_context(context)
-        .map_err(|e| kafka_error(format!("cannot create a consumer for {}", options.brokers), e))?;
+    let consumer: BaseConsumer<Context> = config.create_with_context(context).map_err(|e| {
+        kafka_error(
+            format!("cannot create a consumer for {}", options.brokers),
+            e,
+        )
+    })?;
     let (tx, events) = std::sync::mpsc::sync_channel(QUEUE_CHUNKS);
     let (commands, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -464,8 +488,18 @@ impl Reader {
                     // -e). Not at that offset itself: some brokers (tansu
                     // 0.6) answer the end-offset request with the start of
                     // the last batch, and a replay must not miss its records.
-                    debug(|| format!("end of {p} at {:?}, until {}", self.position.get(&p), self.end_of(p)));
-                    if self.position.get(&p).is_some_and(|&at| at >= self.end_of(p)) {
+                    debug(|| {
+                        format!(
+                            "end of {p} at {:?}, until {}",
+                            self.position.get(&p),
+                            self.end_of(p)
+                        )
+                    });
+                    if self
+                        .position
+                        .get(&p)
+                        .is_some_and(|&at| at >= self.end_of(p))
+                    {
                         self.finish_partition(p)?;
                     }
                 }
@@ -498,7 +532,9 @@ impl Reader {
             let (_, high) = self
                 .consumer
                 .fetch_watermarks(&topic, p, REQUEST_TIMEOUT)
-                .map_err(|e| kafka_error(format!("cannot read the end offset of {topic}[{p}]"), e))?;
+                .map_err(|e| {
+                    kafka_error(format!("cannot read the end offset of {topic}[{p}]"), e)
+                })?;
             ends.insert(p, high);
         }
         *lock(&self.consumer.context().ends) = ends;
@@ -549,7 +585,10 @@ impl Reader {
     fn assign_all(&mut self, stop: &AtomicBool) -> Result<()> {
         let topic = self.options().topic.clone();
         let partitions = self.partitions(stop)?;
-        let (starts, resumed) = self.consumer.context().starts(&self.consumer, &partitions)?;
+        let (starts, resumed) = self
+            .consumer
+            .context()
+            .starts(&self.consumer, &partitions)?;
         let mut tpl = TopicPartitionList::new();
         for s in &starts {
             tpl.add_partition_offset(&topic, s.partition, Offset::Offset(s.offset))

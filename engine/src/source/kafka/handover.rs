@@ -117,7 +117,10 @@ impl HandoverTopic {
     pub fn read(&self) -> Result<BTreeMap<i32, Handover>> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
-            .set("group.id", format!("{}-reader-{}", self.name, std::process::id()))
+            .set(
+                "group.id",
+                format!("{}-reader-{}", self.name, std::process::id()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "true")
             .create()
