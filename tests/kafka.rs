@@ -7,6 +7,7 @@
 //! answering for a while loses nothing. Without a broker these tests say so
 //! and pass, unless `ENGINE_REQUIRE_KAFKA=1` (CI).
 
+use std::fmt::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ fn rows(n: usize, keys: u64, seed: u64) -> Vec<(i64, String, i64)> {
 fn csv_file(dir: &TempDir, name: &str, rows: &[(i64, String, i64)]) -> std::path::PathBuf {
     let mut text = String::from("ts,key,value\n");
     for (ts, key, value) in rows {
-        text.push_str(&format!("{ts},{key},{value}\n"));
+        writeln!(text, "{ts},{key},{value}").unwrap();
     }
     dir.file(name, text.as_bytes())
 }
@@ -406,6 +407,22 @@ fn sorted_rows(outputs: &[&[u8]]) -> Vec<String> {
     rows
 }
 
+/// Lines of 1 to 10 words, small word numbers frequent.
+fn word_lines(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|_| {
+            (0..=rng.below(10))
+                .map(|_| {
+                    let bound = 1 + rng.below(300);
+                    format!("w{}", rng.below(bound))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 #[test]
 fn a_two_stage_word_count_with_two_plus_two_processes_equals_one_process() {
     // Lines spread over 4 partitions with no regard for their words: a
@@ -415,19 +432,7 @@ fn a_two_stage_word_count_with_two_plus_two_processes_equals_one_process() {
     };
     create_topic(&broker, "lines", 4);
     create_topic(&broker, "partials", 4);
-    let mut rng = Lcg(9);
-    let lines: Vec<String> = (0..8_000)
-        .map(|_| {
-            (0..1 + rng.below(10))
-                .map(|_| {
-                    // Skewed: small word numbers are frequent.
-                    let bound = 1 + rng.below(300);
-                    format!("w{}", rng.below(bound))
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let lines = word_lines(8_000, 9);
     let records: Vec<_> = lines
         .iter()
         .enumerate()

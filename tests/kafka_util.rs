@@ -2,7 +2,7 @@
 //! plus small synchronous rdkafka client helpers (std + rdkafka only).
 //!
 //! Facts about tansu 0.6.0 (memory storage) these helpers work around:
-//! - ListOffsets "latest" (`fetch_watermarks`) answers base offset of the LAST
+//! - `ListOffsets` "latest" (`fetch_watermarks`) answers base offset of the LAST
 //!   BATCH + 1, not the true end when the last batch holds several records.
 //!   The high watermark in Fetch responses is right, so `consume_all` reads to
 //!   partition EOF instead of trusting `fetch_watermarks`.
@@ -10,9 +10,9 @@
 //!   that batch (and can return later batches twice). `produce` therefore
 //!   writes one record per batch (`batch.num.messages=1`), which makes every
 //!   offset a batch start; readers should still drop offsets they have passed.
-//! - No EndTxn: transactions cannot be committed or aborted; an open
-//!   transaction blocks read_committed readers. Helpers use read_uncommitted.
-//! - Commit metadata is accepted but never returned by OffsetFetch.
+//! - No `EndTxn`: transactions cannot be committed or aborted; an open
+//!   transaction blocks `read_committed` readers. Helpers use `read_uncommitted`.
+//! - Commit metadata is accepted but never returned by `OffsetFetch`.
 //! - Memory storage is lost on restart. `Broker::start_persistent` backs the
 //!   broker with S3 storage on a local `moto_server` (python `moto[server]`),
 //!   which survives `restart()` (kill -9 + start on the same port).
@@ -80,9 +80,7 @@ fn require_kafka() -> bool {
 /// None (after printing why) when the test should skip; panics instead when
 /// `ENGINE_REQUIRE_KAFKA=1` (CI).
 fn unavailable(what: &str) -> Option<Broker> {
-    if require_kafka() {
-        panic!("ENGINE_REQUIRE_KAFKA=1 but {what}");
-    }
+    assert!(!require_kafka(), "ENGINE_REQUIRE_KAFKA=1 but {what}");
     eprintln!("skipped: {what}");
     None
 }
@@ -135,7 +133,7 @@ impl Broker {
     }
 
     /// Start a broker whose data (topics, records, committed offsets) survives
-    /// `restart()`: S3 storage on a local `moto_server` ($MOTO_SERVER or PATH).
+    /// `restart()`: S3 storage on a local `moto_server` ($`MOTO_SERVER` or PATH).
     pub fn start_persistent() -> Option<Broker> {
         let Some(bin) = tansu_bin() else {
             return unavailable("no tansu broker (set TANSU_BIN=/path/to/tansu)");
@@ -200,7 +198,7 @@ impl Broker {
             .append(true)
             .open(&self.log)
             .map_err(|e| e.to_string())?;
-        let start_mark = logf.metadata().map(|m| m.len()).unwrap_or(0);
+        let start_mark = logf.metadata().map_or(0, |m| m.len());
         let _ = writeln!(
             logf,
             "=== starting {} on {url} ({})",
@@ -281,7 +279,7 @@ impl Broker {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.child.as_ref().map(std::process::Child::id)
     }
 
     pub fn log_path(&self) -> &Path {
@@ -397,7 +395,7 @@ fn tail(s: &str, n: usize) -> &str {
     &s[i..]
 }
 
-/// Start moto_server on a free port and create bucket `tansu`.
+/// Start `moto_server` on a free port and create bucket `tansu`.
 fn start_moto(bin: &Path) -> (Child, u16) {
     let log = log_dir().join(format!(
         "moto-{}-{}.log",
@@ -556,7 +554,7 @@ pub struct Consumed {
 
 /// Every record of every partition, from the beginning to the end (partition
 /// EOF from the broker's fetch high watermark), sorted by (partition, offset),
-/// read_uncommitted. Duplicate deliveries are dropped.
+/// `read_uncommitted`. Duplicate deliveries are dropped.
 pub fn consume_all(broker: &Broker, topic: &str) -> Vec<Consumed> {
     let consumer: BaseConsumer = client_config(broker)
         .set(
@@ -578,7 +576,12 @@ pub fn consume_all(broker: &Broker, topic: &str) -> Vec<Consumed> {
         .topics()
         .iter()
         .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .map(rdkafka::metadata::MetadataPartition::id)
+                .collect()
+        })
         .unwrap_or_default();
     assert!(!parts.is_empty(), "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();

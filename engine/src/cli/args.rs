@@ -1,7 +1,7 @@
 //! Flags of `engine run`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use engine::lookup::Lookup;
 use engine::sink::OutputFormat;
 use engine::{AggSet, ValueType, WindowSpec};
 
-use super::values::{check_writable, file_id, parse_bytes, parse_duration, parse_duration_or_zero};
+use super::values::{parse_bytes, parse_duration, parse_duration_or_zero};
 
 /// A mistake on the command line (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -348,7 +348,7 @@ fn format_of(f: FormatArg) -> Format {
 
 /// The most worker threads `--threads` takes: 4 per core, at least 64, at
 /// most 1024.
-fn thread_cap() -> usize {
+pub(super) fn thread_cap() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     cores
         .saturating_mul(4)
@@ -360,7 +360,7 @@ pub(super) const MAX_LINE_BYTES_CAP: usize = 1 << 30;
 
 /// The fastest virtual time `--rate` takes, records per second: one record
 /// a nanosecond (beyond it every record of any input shares one millisecond).
-const MAX_RATE: u64 = 1_000_000_000;
+pub(super) const MAX_RATE: u64 = 1_000_000_000;
 
 impl RunArgs {
     /// The job and its output options, or a usage error naming the culprit.
@@ -458,12 +458,7 @@ impl RunArgs {
             )));
         }
         let mut output = self.output_options()?;
-        if let Some(kafka) = &mut output.kafka {
-            kafka.properties = self.kafka.properties()?;
-        }
-        if let Some(stage) = self.kafka.stage {
-            super::stage::apply(stage, &mut config, &mut output)?;
-        }
+        self.kafka.finish(&mut config, &mut output)?;
         config.validate()?;
         let config = output.fingerprinted(config);
         let (window, slide) = (config.spec.window(), config.spec.slide());
@@ -479,7 +474,6 @@ impl RunArgs {
         Ok((config, output))
     }
 
-    /// Numbers and names that no input could make right.
     /// `--checkpoint`, `--checkpoint-every`, `--from-scratch`.
     fn checkpointing(&self) -> Result<Option<Checkpointing>> {
         let Some(dir) = &self.checkpoint else {
@@ -515,107 +509,6 @@ impl RunArgs {
             every,
             output: String::new(),
         }))
-    }
-
-    fn check_values(&self) -> Result<()> {
-        if let Some(threads) = self.threads {
-            let cap = thread_cap();
-            if threads > cap {
-                let cores =
-                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-                bail!(usage(format!(
-                    "--threads {threads} is above the cap of {cap} (4 per core on {cores} cores, \
-                     at least 64, at most 1024); --threads 0 uses all cores"
-                )));
-            }
-        }
-        match self.records {
-            Some(_) if self.source.generate.is_none() => {
-                bail!(usage("--records goes with --generate"));
-            }
-            Some(0) => bail!(usage("--records must be at least 1")),
-            _ => {}
-        }
-        if self.print_rows == Some(0) {
-            bail!(usage("--print-rows must be at least 1"));
-        }
-        if self.top == Some(0) {
-            bail!(usage("--top must be at least 1"));
-        }
-        if let Some(rate) = self.rate {
-            if rate > MAX_RATE {
-                bail!(usage(format!(
-                    "--rate {rate} is above the cap of {MAX_RATE} records per second \
-                     (one record a nanosecond)"
-                )));
-            }
-        }
-        for (flag, value) in [
-            ("--key-col", &self.key_col),
-            ("--value-col", &self.value_col),
-            ("--time-col", &self.time_col),
-            ("--generate", &self.source.generate),
-            ("--connect", &self.source.connect),
-            ("--listen", &self.source.listen),
-        ] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                bail!(usage(format!("{flag} must not be empty")));
-            }
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        let list = self.agg.as_deref().unwrap_or("count");
-        for agg in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            if seen.contains(&agg) {
-                bail!(usage(format!("--agg {list}: `{agg}` is given twice")));
-            }
-            seen.push(agg);
-        }
-        Ok(())
-    }
-
-    /// Files: inputs that are directories, outputs that cannot be written,
-    /// an output that is one of the inputs.
-    fn check_paths(&self) -> Result<()> {
-        let mut inputs: Vec<(&str, &Path)> = Vec::new();
-        match self.source.input.as_deref() {
-            // Standard input redirected from a file (`< data.csv`): that file
-            // must not be an output either.
-            Some(path) if path.as_os_str() == "-" => {
-                inputs.push(("--input - (standard input)", Path::new("/dev/stdin")));
-            }
-            Some(path) => inputs.push(("--input", path)),
-            None => {}
-        }
-        if let Some(path) = self.lookup.as_deref() {
-            inputs.push(("--lookup", path));
-        }
-        for (flag, path) in &inputs {
-            if path.is_dir() && !flag.starts_with("--input -") {
-                bail!(usage(format!("{flag} {} is a directory", path.display())));
-            }
-        }
-        let mut outputs: Vec<(&str, &Path)> = Vec::new();
-        if let Some(path) = self.output_file.as_deref() {
-            check_writable(path, "--output-file", true)?;
-            outputs.push(("--output-file", path));
-        }
-        if let Some(path) = self.stats_json.as_deref().filter(|p| p.as_os_str() != "-") {
-            check_writable(path, "--stats-json", false)?;
-            outputs.push(("--stats-json", path));
-        }
-        for (i, (flag, path)) in outputs.iter().enumerate() {
-            let id = file_id(path);
-            for (other, other_path) in inputs.iter().chain(&outputs[..i]) {
-                if id.is_some() && id == file_id(other_path) {
-                    bail!(usage(format!(
-                        "{flag} {} is the same file as {other} {}",
-                        path.display(),
-                        other_path.display()
-                    )));
-                }
-            }
-        }
-        Ok(())
     }
 
     fn socket_options(&self) -> Result<engine::source::SocketOptions> {

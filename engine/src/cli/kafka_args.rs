@@ -80,6 +80,22 @@ impl KafkaArgs {
             || !self.kafka_option.is_empty()
     }
 
+    /// What the Kafka flags change once the job and its output are known:
+    /// `--kafka-option`s for the Kafka output too, and a `--stage`.
+    pub fn finish(
+        &self,
+        config: &mut engine::job::JobConfig,
+        output: &mut super::args::OutputOptions,
+    ) -> Result<()> {
+        if let Some(kafka) = &mut output.kafka {
+            kafka.properties = self.properties()?;
+        }
+        if let Some(stage) = self.stage {
+            super::stage::apply(stage, config, output)?;
+        }
+        Ok(())
+    }
+
     /// `--kafka-option KEY=VALUE`s.
     pub fn properties(&self) -> Result<Vec<(String, String)>> {
         self.kafka_option
@@ -154,15 +170,13 @@ impl KafkaArgs {
                 "--header names CSV columns: it goes with --format csv"
             ));
         }
-        let start = match self.kafka_start {
-            Some(KafkaStartArg::Earliest) => KafkaStart::Earliest,
-            Some(KafkaStartArg::Latest) => KafkaStart::Latest,
-            Some(KafkaStartArg::Committed) if self.kafka_group.is_none() => {
-                bail!(usage("--kafka-start committed needs --kafka-group (offsets are committed by a group)"))
-            }
-            Some(KafkaStartArg::Committed) => KafkaStart::Committed,
-            None if self.kafka_group.is_some() => KafkaStart::Committed,
-            None => KafkaStart::Earliest,
+        let start = match (self.kafka_start, self.kafka_group.is_some()) {
+            (Some(KafkaStartArg::Latest), _) => KafkaStart::Latest,
+            (Some(KafkaStartArg::Committed), false) => bail!(usage(
+                "--kafka-start committed needs --kafka-group (offsets are committed by a group)"
+            )),
+            (Some(KafkaStartArg::Committed) | None, true) => KafkaStart::Committed,
+            (Some(KafkaStartArg::Earliest), _) | (None, false) => KafkaStart::Earliest,
         };
         let idle_after = match self.kafka_idle.as_deref() {
             None => Some(DEFAULT_IDLE),

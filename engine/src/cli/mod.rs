@@ -3,6 +3,7 @@
 
 mod args;
 mod checkpoints;
+mod checks;
 mod errors;
 mod generate;
 mod kafka_args;

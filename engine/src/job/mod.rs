@@ -142,38 +142,7 @@ pub fn run_from(
             let outcome = job.run_file(path, hooks);
             job.settle(outcome)?
         }
-        input => {
-            let (tx, rx) = source::queue();
-            // The readers stop with the job (and so with `stop`): a flag of
-            // their own, so that ending them does not interrupt the windows
-            // still to be written.
-            let sources_stop = Arc::new(AtomicBool::new(false));
-            let readers = || Arc::clone(&sources_stop);
-            let max = config.max_line_bytes;
-            let reader: Box<dyn Source> = match input {
-                Input::Stdin => Box::new(StdinSource::new(max)),
-                // A file not to be mapped, a pipe or a device: read it as a
-                // stream.
-                Input::File(path) => Box::new(FileSource::new(path, max)),
-                Input::Connect(addr) => Box::new(ConnectSource::new(addr, max, &config.socket)?),
-                Input::Listen(addr) => {
-                    let listener = ListenSource::bind(addr, max, &config.socket)?;
-                    hooks.notice(&Notice::Listening(listener.local_addr()));
-                    Box::new(listener)
-                }
-                Input::Generate(generator) => Box::new(generator.source()),
-                Input::Kafka(_) => unreachable!("Kafka is read by run_kafka"),
-            };
-            source::spawn(reader, tx, readers())?;
-            let outcome = job.run_queue(&rx, hooks);
-            let outcome = job.settle(outcome);
-            // Readers blocked on a full queue see it closed and end.
-            sources_stop.store(true, Ordering::Relaxed);
-            drop(rx);
-            // A source that ended while the job was being stopped does not
-            // make the open windows complete.
-            outcome? && !job.stop.load(Ordering::Relaxed)
-        }
+        input => job.run_stream(input, hooks)?,
     };
     let finished = job.finish(source_ended, hooks);
     let completed = job.settle(finished);
@@ -192,6 +161,43 @@ pub fn run_from(
     }
     job.report.interrupted = (!source_ended || !completed) && job.stop.load(Ordering::Relaxed);
     Ok(job.report)
+}
+
+impl Job<'_> {
+    /// Runs a streamed input (stdin, a socket, a generator, a file not
+    /// mapped) to its end (`true`) or until the job is stopped (`false`).
+    fn run_stream(&mut self, input: &Input, hooks: &mut dyn JobHooks) -> Result<bool> {
+        let (tx, rx) = source::queue();
+        // The readers stop with the job (and so with `stop`): a flag of
+        // their own, so that ending them does not interrupt the windows
+        // still to be written.
+        let sources_stop = Arc::new(AtomicBool::new(false));
+        let readers = || Arc::clone(&sources_stop);
+        let max = self.config.max_line_bytes;
+        let reader: Box<dyn Source> = match input {
+            Input::Stdin => Box::new(StdinSource::new(max)),
+            // A file not to be mapped, a pipe or a device: read it as a
+            // stream.
+            Input::File(path) => Box::new(FileSource::new(path, max)),
+            Input::Connect(addr) => Box::new(ConnectSource::new(addr, max, &self.config.socket)?),
+            Input::Listen(addr) => {
+                let listener = ListenSource::bind(addr, max, &self.config.socket)?;
+                hooks.notice(&Notice::Listening(listener.local_addr()));
+                Box::new(listener)
+            }
+            Input::Generate(generator) => Box::new(generator.source()),
+            Input::Kafka(_) => unreachable!("Kafka is read by run_kafka"),
+        };
+        source::spawn(reader, tx, readers())?;
+        let outcome = self.run_queue(&rx, hooks);
+        let outcome = self.settle(outcome);
+        // Readers blocked on a full queue see it closed and end.
+        sources_stop.store(true, Ordering::Relaxed);
+        drop(rx);
+        // A source that ended while the job was being stopped does not
+        // make the open windows complete.
+        Ok(outcome? && !self.stop.load(Ordering::Relaxed))
+    }
 }
 
 struct Job<'c> {

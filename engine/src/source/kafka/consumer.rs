@@ -121,69 +121,74 @@ impl ConsumerContext for Context {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                match self.starts(consumer, &partitions) {
-                    Ok((starts, resumed)) => {
-                        for start in &starts {
-                            let _ = tpl.set_partition_offset(
-                                &self.options.topic,
-                                start.partition,
-                                Offset::Offset(start.offset),
-                            );
-                        }
-                        if let Err(e) = consumer.assign(tpl) {
-                            lock(&self.outbox).push(KafkaEvent::Failed(kafka_error(
-                                format!("cannot read the partitions of {}", self.options.topic),
-                                e,
-                            )));
-                            return;
-                        }
-                        let generation = self.shared.generation.load(Ordering::SeqCst);
-                        debug(|| {
-                            format!("assigned {starts:?} resumed {resumed} generation {generation}")
-                        });
-                        lock(&self.outbox).push(KafkaEvent::Assigned {
-                            generation,
-                            partitions: starts,
-                            resumed,
-                        });
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            let partitions: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
+                .collect();
+            match self.starts(consumer, &partitions) {
+                Ok((starts, resumed)) => {
+                    for start in &starts {
+                        let _ = tpl.set_partition_offset(
+                            &self.options.topic,
+                            start.partition,
+                            Offset::Offset(start.offset),
+                        );
                     }
-                    Err(e) => lock(&self.outbox).push(KafkaEvent::Failed(e)),
+                    if let Err(e) = consumer.assign(tpl) {
+                        lock(&self.outbox).push(KafkaEvent::Failed(kafka_error(
+                            format!("cannot read the partitions of {}", self.options.topic),
+                            e,
+                        )));
+                        return;
+                    }
+                    let generation = self.shared.generation.load(Ordering::SeqCst);
+                    debug(|| {
+                        format!("assigned {starts:?} resumed {resumed} generation {generation}")
+                    });
+                    lock(&self.outbox).push(KafkaEvent::Assigned {
+                        generation,
+                        partitions: starts,
+                        resumed,
+                    });
                 }
+                Err(e) => lock(&self.outbox).push(KafkaEvent::Failed(e)),
             }
-            _ => {
-                // Partitions taken away (or a rebalance error): commit the
-                // handover point of each, after the chunk in progress, and
-                // make every chunk read so far stale.
-                debug(|| {
-                    format!(
-                        "revoked {:?}",
-                        tpl.elements()
-                            .iter()
-                            .map(|e| e.partition())
-                            .collect::<Vec<_>>()
-                    )
-                });
-                let _processing = lock(&self.shared.processing);
-                self.shared.generation.fetch_add(1, Ordering::SeqCst);
-                let handover = lock(&self.shared.handover).clone();
-                let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                let commits: Vec<(i32, i64, String)> = handover
-                    .into_iter()
-                    .filter(|(p, _)| revoked.contains(p))
-                    .map(|(p, (offset, meta))| (p, offset, meta))
-                    .collect();
-                debug(|| format!("handover commits {commits:?}"));
-                if let Err(e) = self.commit(consumer, &commits) {
-                    lock(&self.outbox).push(KafkaEvent::Notice(format!(
-                        "Kafka: the handover offsets of {} could not be committed: {e}",
-                        self.options.topic
-                    )));
-                }
-                let _ = consumer.unassign();
+        } else {
+            // Partitions taken away (or a rebalance error): commit the
+            // handover point of each, after the chunk in progress, and
+            // make every chunk read so far stale.
+            debug(|| {
+                format!(
+                    "revoked {:?}",
+                    tpl.elements()
+                        .iter()
+                        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
+                        .collect::<Vec<_>>()
+                )
+            });
+            let _processing = lock(&self.shared.processing);
+            self.shared.generation.fetch_add(1, Ordering::SeqCst);
+            let handover = lock(&self.shared.handover).clone();
+            let revoked: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
+                .collect();
+            let commits: Vec<(i32, i64, String)> = handover
+                .into_iter()
+                .filter(|(p, _)| revoked.contains(p))
+                .map(|(p, (offset, meta))| (p, offset, meta))
+                .collect();
+            debug(|| format!("handover commits {commits:?}"));
+            if let Err(e) = self.commit(consumer, &commits) {
+                lock(&self.outbox).push(KafkaEvent::Notice(format!(
+                    "Kafka: the handover offsets of {} could not be committed: {e}",
+                    self.options.topic
+                )));
             }
+            let _ = consumer.unassign();
         }
     }
 }
@@ -265,18 +270,17 @@ impl Context {
         }
         let mut starts = Vec::with_capacity(partitions.len());
         for &p in partitions {
-            let (offset, emitted_through) = match committed.get(&p) {
-                Some(&(n, through)) => (n, through),
-                None => {
-                    let (low, high) = consumer
-                        .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                        .map_err(|e| {
-                            kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e)
-                        })?;
-                    match self.options.start {
-                        KafkaStart::Latest => (high, None),
-                        KafkaStart::Earliest | KafkaStart::Committed => (low, None),
-                    }
+            let (offset, emitted_through) = if let Some(&(n, through)) = committed.get(&p) {
+                (n, through)
+            } else {
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                    .map_err(|e| {
+                        kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e)
+                    })?;
+                match self.options.start {
+                    KafkaStart::Latest => (high, None),
+                    KafkaStart::Earliest | KafkaStart::Committed => (low, None),
                 }
             };
             starts.push(PartitionStart {
@@ -551,7 +555,11 @@ impl Reader {
                     let t = metadata.topics().iter().find(|t| t.name() == topic);
                     match t {
                         Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                            return Ok(t.partitions().iter().map(|p| p.id()).collect());
+                            return Ok(t
+                                .partitions()
+                                .iter()
+                                .map(rdkafka::metadata::MetadataPartition::id)
+                                .collect());
                         }
                         _ => {
                             return Err(Error::Kafka {
