@@ -4,154 +4,30 @@
 //! the window end), in the same order within each key; with checkpoints
 //! too; a missing topic is refused before any input is read.
 //!
-//! The broker is `tansu` (`$TANSU`, or `~/.cache/tansu/install/bin/tansu`);
-//! without it the tests say so and pass, unless `ENGINE_KAFKA_TESTS=require`
-//! (CI), where a missing broker fails them.
+//! The broker is started by `kafka_util::Broker`; without one the tests say
+//! so and pass, unless `ENGINE_REQUIRE_KAFKA=1` (CI).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::cli_usability::repo_root;
+use crate::kafka_util::{create_topic, Broker};
 use crate::util::{p, stderr, stdout, TempDir, TestCommand};
 
-/// A tansu broker with in-memory storage on a free port, killed when
-/// dropped. (The shared `tests/kafka_util.rs` helper replaces this once it
-/// lands.)
-struct Broker {
-    child: Child,
-    tansu: PathBuf,
-    port: u16,
-}
-
-impl Broker {
-    /// A broker, or `None` (said on stderr) when tansu is not installed.
-    fn start() -> Option<Self> {
-        let tansu = std::env::var_os("TANSU").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                    .join(".cache/tansu/install/bin/tansu")
-            },
-            PathBuf::from,
-        );
-        if !tansu.is_file() {
-            assert!(
-                std::env::var("ENGINE_KAFKA_TESTS").as_deref() != Ok("require"),
-                "no tansu broker at {}",
-                tansu.display()
-            );
-            eprintln!(
-                "skipped: no tansu broker at {} (set TANSU)",
-                tansu.display()
-            );
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let mut child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        let out = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(out).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("ready") => break,
-                Some(Ok(_)) => {}
-                _ => panic!("tansu exited before it was ready"),
-            }
-        }
-        // The rest of its output, drained so that it never blocks.
-        std::thread::spawn(move || lines.for_each(drop));
-        Some(Self { child, tansu, port })
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn create_topic(&self, name: &str, partitions: u32) {
-        let out = Command::new(&self.tansu)
-            .args([
-                "topic",
-                "create",
-                name,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .output()
-            .expect("tansu topic create runs");
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-
-    /// Every record of `topic`'s `partitions`: (partition, key, value,
-    /// timestamp), each partition's in offset order; waits until `count`
-    /// have come (or 60 s).
-    fn consume_all(&self, topic: &str, partitions: i32, count: usize) -> Vec<Record> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.brokers())
-            .set("group.id", "engine-test")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("a consumer");
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        let mut records = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while records.len() < count && Instant::now() < deadline {
-            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-                continue;
-            };
-            let message = message.expect("a record");
-            let text =
-                |b: Option<&[u8]>| String::from_utf8(b.unwrap_or_default().to_vec()).unwrap();
-            records.push(Record {
-                partition: message.partition(),
-                key: text(message.key()),
-                value: text(message.payload()),
-                timestamp: message.timestamp().to_millis().unwrap_or(-1),
-            });
-        }
-        // Nothing more than expected comes.
-        if let Some(Ok(extra)) = consumer.poll(Duration::from_secs(1)) {
-            panic!(
-                "a record beyond the {count} expected: {:?}",
-                extra.payload()
-            );
-        }
-        records
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Every record of `topic`: (partition, key, value, timestamp), each
+/// partition's in offset order; exactly `count` of them.
+fn consume_all(broker: &Broker, topic: &str, count: usize) -> Vec<Record> {
+    let text = |b: Option<Vec<u8>>| String::from_utf8(b.unwrap_or_default()).unwrap();
+    let records: Vec<Record> = crate::kafka_util::consume_all(broker, topic)
+        .into_iter()
+        .map(|c| Record {
+            partition: c.partition,
+            key: text(c.key),
+            value: text(c.value),
+            timestamp: c.timestamp.unwrap_or(-1),
+        })
+        .collect();
+    assert_eq!(records.len(), count, "records in {topic}");
+    records
 }
 
 #[derive(Debug)]
@@ -229,19 +105,19 @@ fn kafka_records_are_the_ndjson_rows_of_the_same_job() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    broker.create_topic("out", 4);
+    create_topic(&broker, "out", 4);
     let input = ["--generate", "events", "--records", "50000"];
     let ndjson = run_ok(&input, &["--output", "ndjson"]);
     let rows = ndjson.lines().count();
     assert!(rows > 1_000, "{rows} rows");
-    let brokers = broker.brokers();
+    let brokers = broker.addr();
     let to_kafka = ["--output", "kafka", "--kafka-brokers", &brokers];
     let quiet = run_ok(
         &input,
         &[&to_kafka[..], &["--kafka-output-topic", "out"]].concat(),
     );
     assert_eq!(quiet, "", "nothing on stdout");
-    let records = broker.consume_all("out", 4, rows);
+    let records = consume_all(&broker, "out", rows);
     assert_records_are_rows(&records, &ndjson);
     let partitions: std::collections::BTreeSet<i32> = records.iter().map(|r| r.partition).collect();
     assert!(
@@ -255,12 +131,12 @@ fn a_checkpointed_job_writes_every_row_once_when_it_is_not_interrupted() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    broker.create_topic("rows", 2);
+    create_topic(&broker, "rows", 2);
     let events = repo_root().join("datasets/samples/events.csv");
     let input = ["--input", p(&events)];
     let ndjson = run_ok(&input, &["--output", "ndjson"]);
     let dir = TempDir::new("kafka-sink-checkpoint");
-    let brokers = broker.brokers();
+    let brokers = broker.addr();
     let output = [
         "--output",
         "kafka",
@@ -274,11 +150,11 @@ fn a_checkpointed_job_writes_every_row_once_when_it_is_not_interrupted() {
         "0s",
     ];
     run_ok(&input, &output);
-    let records = broker.consume_all("rows", 2, ndjson.lines().count());
+    let records = consume_all(&broker, "rows", ndjson.lines().count());
     assert_records_are_rows(&records, &ndjson);
     // Run again: the job had finished, nothing more is written.
     run_ok(&input, &output);
-    let again = broker.consume_all("rows", 2, ndjson.lines().count());
+    let again = consume_all(&broker, "rows", ndjson.lines().count());
     assert_eq!(again.len(), records.len());
 }
 
@@ -287,7 +163,7 @@ fn a_missing_topic_is_refused_before_any_input_is_read() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let brokers = broker.brokers();
+    let brokers = broker.addr();
     let args = [
         &["--generate", "events", "--records", "10"][..],
         &JOB,

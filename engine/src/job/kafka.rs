@@ -36,6 +36,9 @@ use crate::window::TimePolicy;
 /// ahead are paused.
 const BUFFERED_EVENTS: usize = 4 << 20;
 
+/// How long a closing job waits for its final commit and leaving the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How often a group job commits its handover points (without checkpoints).
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -56,6 +59,9 @@ pub(super) struct Part {
     done: bool,
     /// Since when it has had nothing to read.
     caught_up: Option<Instant>,
+    /// Whether it has been read to its end once: the producers of its
+    /// records up to then are all known.
+    caught_up_once: bool,
     /// Lines read since it was assigned (line numbers in messages).
     lines: u64,
     /// Group jobs: the first offset of each pane still in a window.
@@ -74,6 +80,7 @@ impl Part {
             waiting_events: 0,
             done: false,
             caught_up: None,
+            caught_up_once: false,
             lines: 0,
             pane_offsets: BTreeMap::new(),
             emitted_through: start.emitted_through,
@@ -88,10 +95,21 @@ impl Part {
     /// The least pane the partition may still send: its slowest producer's
     /// (one quiet for `idle_after` does not count).
     fn progress(&self, idle_after: Option<Duration>) -> i64 {
-        let live = self
-            .streams
-            .values()
-            .filter(|s| idle_after.is_none_or(|d| s.seen.elapsed() < d) || self.streams.len() == 1);
+        // Records that name their producers (a two-stage job's partials)
+        // come from producers that are each in time order, not together: a
+        // producer not seen yet may still send early panes, so nothing is
+        // released before the partition was read to its end once.
+        if !self.caught_up_once && self.streams.keys().any(Option::is_some) {
+            return i64::MIN;
+        }
+        // A producer is quiet only while the partition has nothing more to
+        // read: records still to be read may be its own.
+        let caught_up = self.caught_up.is_some();
+        let live = self.streams.values().filter(|s| {
+            !caught_up
+                || idle_after.is_none_or(|d| s.seen.elapsed() < d)
+                || self.streams.len() == 1
+        });
         live.map(|s| s.max_pane).min().unwrap_or(i64::MIN)
     }
 }
@@ -197,17 +215,34 @@ impl Job<'_> {
         let options = self.kafka().options.clone();
         let consumer = crate::source::kafka::spawn(&options, resume, Arc::clone(&self.stop))?;
         self.kafka_mut().consumer = Some(consumer);
-        let outcome = self.kafka_loop(hooks);
-        // The final commit: a finished job has written every window.
-        let finished = matches!(outcome, Ok(true));
-        let commits = self.handovers(finished);
-        let kafka = self.kafka_mut();
-        if kafka.group() {
-            kafka.send(KafkaCommand::Close(commits));
+        self.kafka_loop(hooks)
+    }
+
+    /// The job is over: the final commit (once every window is written and
+    /// the last checkpoint is durable; `finished`: every record's windows
+    /// are out), then the consumer leaves the group and its thread ends.
+    pub(super) fn close_kafka(&mut self, finished: bool) {
+        let Some(kafka) = &self.kafka else {
+            return;
+        };
+        let commits = if kafka.group() {
+            self.handovers(finished)
         } else {
-            kafka.send(KafkaCommand::Close(Vec::new()));
+            Vec::new()
+        };
+        let kafka = self.kafka_mut();
+        kafka.send(KafkaCommand::Close(kafka.generation, commits));
+        if let Some(thread) = kafka.consumer.as_mut().and_then(|c| c.thread.take()) {
+            // Leaving the group hands the partitions over at once; a broker
+            // that is gone is not waited for long.
+            let deadline = Instant::now() + CLOSE_TIMEOUT;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
         }
-        outcome
     }
 
     fn kafka(&self) -> &KafkaState {
@@ -224,9 +259,29 @@ impl Job<'_> {
             if self.stopped() {
                 return Ok(false);
             }
-            let event = {
+            let (event, shared) = {
                 let consumer = self.kafka().consumer.as_ref().expect("spawned");
-                consumer.events.recv_timeout(Duration::from_millis(100))
+                (
+                    consumer.events.recv_timeout(Duration::from_millis(100)),
+                    Arc::clone(&consumer.shared),
+                )
+            };
+            // A rebalance waits for this step; once it has taken
+            // partitions away, nothing is written until the new assignment
+            // (the partitions' new owners write their windows).
+            let _processing = shared
+                .processing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let stale = shared.generation.load(Ordering::SeqCst) != self.kafka().generation;
+            let event = match event {
+                Ok(KafkaEvent::Data(_) | KafkaEvent::Done { .. } | KafkaEvent::CaughtUp { .. })
+                    if stale =>
+                {
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if stale => continue,
+                other => other,
             };
             match event {
                 Ok(KafkaEvent::Assigned {
@@ -257,6 +312,7 @@ impl Job<'_> {
                     if generation == self.kafka().generation {
                         if let Some(part) = self.kafka_mut().parts.get_mut(&partition) {
                             part.caught_up.get_or_insert_with(Instant::now);
+                            part.caught_up_once = true;
                         }
                     }
                 }
@@ -296,7 +352,7 @@ impl Job<'_> {
                 let commits = self.handovers(false);
                 let kafka = self.kafka_mut();
                 kafka.last_commit = Instant::now();
-                kafka.send(KafkaCommand::Commit(commits));
+                kafka.send(KafkaCommand::Commit(kafka.generation, commits));
             }
         }
     }
@@ -326,13 +382,15 @@ impl Job<'_> {
         kafka.paused.clear();
         let mut parts = BTreeMap::new();
         let mut restored = if resumed { restored } else { None };
+        let owned: BTreeSet<i32> = kafka.parts.keys().copied().collect();
         for start in partitions {
             let mut part = restored
                 .as_mut()
                 .and_then(|r| r.remove(&start.partition))
                 .unwrap_or_else(|| Part::new(&options, start));
-            if fresh && options.group.is_some() {
-                // What this process wrote before the rebalance counts too.
+            if fresh && options.group.is_some() && owned.contains(&start.partition) {
+                // What this process wrote of a partition it keeps counts
+                // too (its handover may not have been committed).
                 part.emitted_through = part.emitted_through.max(emitted);
             }
             parts.insert(start.partition, part);
@@ -348,14 +406,9 @@ impl Job<'_> {
     /// stale (read before a rebalance).
     fn kafka_chunk(&mut self, chunk: KafkaChunk, hooks: &mut dyn JobHooks) -> Result<bool> {
         let shared = Arc::clone(&self.kafka().consumer.as_ref().expect("spawned").shared);
-        // A rebalance waits for this chunk; a chunk read before one is
-        // dropped (the partition's new owner reads it again).
-        let _processing = shared
-            .processing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let generation = shared.generation.load(Ordering::SeqCst);
-        if chunk.generation != self.kafka().generation || chunk.generation != generation {
+        // A chunk read before a rebalance is dropped (the partition's new
+        // owner reads it again). The caller holds `shared.processing`.
+        if chunk.generation != self.kafka().generation {
             return Ok(false);
         }
         let Some(part) = self.kafka_mut().parts.get_mut(&chunk.partition) else {
@@ -394,7 +447,9 @@ impl Job<'_> {
             part.next_offset = chunk.next_offset;
         }
         self.release(hooks)?;
-        if self.kafka().group() {
+        if self.kafka().group() && self.checkpoints.is_none() {
+            // With checkpoints, only a durable checkpoint's points are
+            // handed over (`kafka_cut`).
             let handovers = self.handovers(false);
             *shared
                 .handover
@@ -551,7 +606,8 @@ impl Job<'_> {
     fn pace(&mut self, watermark: i64) {
         let kafka = self.kafka_mut();
         let waiting: usize = kafka.parts.values().map(|p| p.waiting_events).sum();
-        if waiting >= BUFFERED_EVENTS {
+        // Nothing is paused while a partition must be read to its end first.
+        if waiting >= BUFFERED_EVENTS && watermark > i64::MIN {
             let ahead: Vec<i32> = kafka
                 .parts
                 .iter()
@@ -586,7 +642,10 @@ impl Job<'_> {
             .iter()
             .map(|(&p, part)| {
                 if finished {
-                    return (p, part.next_offset, handover_metadata(i64::MAX));
+                    // Every window of the records read is out, through the
+                    // last one written.
+                    let through = part.emitted_through.max(emitted).unwrap_or(i64::MIN);
+                    return (p, part.next_offset, handover_metadata(through));
                 }
                 let through = part.emitted_through.max(emitted);
                 let offset = match through {
@@ -622,7 +681,18 @@ impl Job<'_> {
             let commits = self.handovers(false);
             let kafka = self.kafka_mut();
             if let Some(durable) = kafka.pending_commit.replace(commits) {
-                kafka.send(KafkaCommand::Commit(durable));
+                // The previous checkpoint is durable now: its handover
+                // points are what a rebalance may hand over.
+                if let Some(c) = &kafka.consumer {
+                    *c.shared
+                        .handover
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = durable
+                        .iter()
+                        .map(|(p, offset, meta)| (*p, (*offset, meta.clone())))
+                        .collect();
+                }
+                kafka.send(KafkaCommand::Commit(kafka.generation, durable));
             }
         }
         self.prune_pane_offsets();

@@ -159,6 +159,7 @@ pub fn run_from(
         job.checkpoint(None, true, hooks)?;
         job.report.checkpoint_finished = job.checkpoints.is_some();
     }
+    job.close_kafka(completed && source_ended && !job.stop.load(Ordering::Relaxed));
     job.report.interrupted = (!source_ended || !completed) && job.stop.load(Ordering::Relaxed);
     Ok(job.report)
 }

@@ -244,7 +244,9 @@ fn send(
         }
         None => timestamp,
     };
-    if timestamp > 0 {
+    // Kafka takes any timestamp from 0 on; before the epoch, the
+    // producer's clock.
+    if timestamp >= 0 {
         record = record.timestamp(timestamp);
     }
     loop {

@@ -36,6 +36,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// job says it is waiting for the broker (and tries again).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long an empty assignment lasts before a `until_end` job believes it.
+const EMPTY_ASSIGNMENT: Duration = Duration::from_secs(10);
+
 /// How often the consumer lag is measured, and how long a measure may take.
 const LAG_EVERY: Duration = Duration::from_secs(5);
 const LAG_TIMEOUT: Duration = Duration::from_millis(500);
@@ -136,7 +139,11 @@ impl ConsumerContext for Context {
                             Offset::Offset(start.offset),
                         );
                     }
-                    if let Err(e) = consumer.assign(tpl) {
+                    // A partition paused under an earlier assignment (done,
+                    // or ahead of the others) stays paused through a
+                    // rebalance otherwise.
+                    let assigned = consumer.assign(tpl).and_then(|()| consumer.resume(tpl));
+                    if let Err(e) = assigned {
                         lock(&self.outbox).push(KafkaEvent::Failed(kafka_error(
                             format!("cannot read the partitions of {}", self.options.topic),
                             e,
@@ -233,20 +240,30 @@ impl Context {
                 .then(|| ends.get(&p).copied())
                 .flatten()
         };
-        if let Some(resume) = lock(&self.resume).take() {
-            let same: BTreeSet<i32> = partitions.iter().copied().collect();
-            if resume.keys().copied().collect::<BTreeSet<i32>>() == same {
-                let starts = partitions
-                    .iter()
-                    .map(|&p| PartitionStart {
-                        partition: p,
-                        offset: resume[&p],
-                        emitted_through: None,
-                        end: end(p),
-                    })
-                    .collect();
-                return Ok((starts, true));
+        // A checkpoint's offsets: each partition it has (without a group,
+        // a partition added since starts by the policy); a group job only
+        // when it owns exactly the checkpoint's partitions, whose state the
+        // checkpoint holds and no other process.
+        let resume = lock(&self.resume).take().filter(|resume| {
+            self.options.group.is_none()
+                || resume.keys().copied().collect::<BTreeSet<i32>>()
+                    == partitions.iter().copied().collect()
+        });
+        if let Some(resume) = &resume {
+            let mut starts = Vec::with_capacity(partitions.len());
+            for &p in partitions {
+                let offset = match resume.get(&p) {
+                    Some(&offset) => offset,
+                    None => self.policy_start(consumer, p)?,
+                };
+                starts.push(PartitionStart {
+                    partition: p,
+                    offset,
+                    emitted_through: None,
+                    end: end(p),
+                });
             }
+            return Ok((starts, true));
         }
         let mut committed = BTreeMap::new();
         if let Some(handover) = &self.handover {
@@ -270,18 +287,9 @@ impl Context {
         }
         let mut starts = Vec::with_capacity(partitions.len());
         for &p in partitions {
-            let (offset, emitted_through) = if let Some(&(n, through)) = committed.get(&p) {
-                (n, through)
-            } else {
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                    .map_err(|e| {
-                        kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e)
-                    })?;
-                match self.options.start {
-                    KafkaStart::Latest => (high, None),
-                    KafkaStart::Earliest | KafkaStart::Committed => (low, None),
-                }
+            let (offset, emitted_through) = match committed.get(&p) {
+                Some(&(n, through)) => (n, through),
+                None => (self.policy_start(consumer, p)?, None),
             };
             starts.push(PartitionStart {
                 partition: p,
@@ -291,6 +299,18 @@ impl Context {
             });
         }
         Ok((starts, false))
+    }
+
+    /// Where partition `p` starts by the start policy.
+    fn policy_start(&self, consumer: &BaseConsumer<Self>, p: i32) -> Result<i64> {
+        let topic = &self.options.topic;
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+            .map_err(|e| kafka_error(format!("cannot read the offsets of {topic}[{p}]"), e))?;
+        Ok(match self.options.start {
+            KafkaStart::Latest => high,
+            KafkaStart::Earliest | KafkaStart::Committed => low,
+        })
     }
 }
 
@@ -310,9 +330,7 @@ pub(super) fn spawn(
         handover: options
             .group
             .as_deref()
-            .map(|group| {
-                super::handover::HandoverTopic::open(&options.brokers, &options.topic, group)
-            })
+            .map(|group| super::handover::HandoverTopic::open(options, group))
             .transpose()?,
     };
     let mut config = ClientConfig::new();
@@ -397,6 +415,8 @@ struct Reader {
     assigned: bool,
     /// The final commit the job asked for.
     closing: Option<Vec<(i32, i64, String)>>,
+    /// Since when the assignment has been empty.
+    empty_since: Option<Instant>,
     lag_at: Instant,
 }
 
@@ -417,6 +437,7 @@ impl Reader {
             generation: 0,
             assigned: false,
             closing: None,
+            empty_since: None,
             lag_at: Instant::now(),
         }
     }
@@ -492,6 +513,13 @@ impl Reader {
                     // -e). Not at that offset itself: some brokers (tansu
                     // 0.6) answer the end-offset request with the start of
                     // the last batch, and a replay must not miss its records.
+                    // The consumer's position is past control records
+                    // (transaction markers), which no message shows.
+                    if let Some(at) = self.consumer_position(p) {
+                        if self.position.contains_key(&p) {
+                            self.position.insert(p, at);
+                        }
+                    }
                     debug(|| {
                         format!(
                             "end of {p} at {:?}, until {}",
@@ -517,11 +545,20 @@ impl Reader {
                 self.flush_lingering()?;
                 self.update_lag();
             }
-            if self.options().until_end && self.assigned && self.unfinished.is_empty() {
+            if self.options().until_end && self.assigned && self.unfinished.is_empty() && self.settled() {
                 self.flush_all()?;
                 return Ok(());
             }
         }
+    }
+
+    /// Whether an empty assignment has lasted long enough to be believed
+    /// (a group with more processes than partitions), or the assignment is
+    /// not empty: during a rebalance a process briefly owns nothing.
+    fn settled(&self) -> bool {
+        !self.position.is_empty()
+            || self.options().group.is_none()
+            || self.empty_since.is_some_and(|t| t.elapsed() >= EMPTY_ASSIGNMENT)
     }
 
     /// `until_end`: every partition's end offset, before reading anything.
@@ -560,6 +597,15 @@ impl Reader {
                                 .iter()
                                 .map(rdkafka::metadata::MetadataPartition::id)
                                 .collect());
+                        }
+                        Some(t) if t.error().is_some() => {
+                            return Err(Error::Kafka {
+                                what: format!(
+                                    "topic {topic} on {} cannot be read",
+                                    self.options().brokers
+                                ),
+                                source: format!("{:?}", t.error()).into(),
+                            })
                         }
                         _ => {
                             return Err(Error::Kafka {
@@ -629,6 +675,14 @@ impl Reader {
                     self.pending.clear();
                     self.position = partitions.iter().map(|s| (s.partition, s.offset)).collect();
                     self.unfinished = partitions.iter().map(|s| s.partition).collect();
+                    self.empty_since = partitions.is_empty().then(Instant::now);
+                    if partitions.is_empty() {
+                        self.send(KafkaEvent::Notice(format!(
+                            "Kafka: no partition of {} is assigned to this process (the group has \
+                             as many processes as partitions, or a rebalance is under way)",
+                            self.options().topic
+                        )))?;
+                    }
                     self.send(event)?;
                 }
                 KafkaEvent::Failed(e) => return Err(e),
@@ -642,7 +696,16 @@ impl Reader {
     fn obey(&mut self) -> Result<bool> {
         loop {
             match self.commands.try_recv() {
-                Ok(KafkaCommand::Commit(commits)) => {
+                Ok(KafkaCommand::Commit(generation, commits)) => {
+                    if generation != self.generation {
+                        // Made before a rebalance: the partitions' new
+                        // owners commit theirs.
+                        continue;
+                    }
+                    let commits: Vec<_> = commits
+                        .into_iter()
+                        .filter(|(p, ..)| self.position.contains_key(p))
+                        .collect();
                     let topic = self.options().topic.clone();
                     if let Err(e) = self.consumer.context().commit(&self.consumer, &commits) {
                         self.send(KafkaEvent::Notice(format!(
@@ -658,8 +721,8 @@ impl Reader {
                     let tpl = self.list(&partitions);
                     let _ = self.consumer.resume(&tpl);
                 }
-                Ok(KafkaCommand::Close(commits)) => {
-                    self.closing = Some(commits);
+                Ok(KafkaCommand::Close(generation, commits)) => {
+                    self.closing = (generation == self.generation).then_some(commits);
                     return Ok(true);
                 }
                 Err(TryRecvError::Empty) => return Ok(false),
@@ -676,7 +739,8 @@ impl Reader {
         tpl
     }
 
-    /// `until_end`: the end offset of partition `p` (else no end).
+    /// `until_end`: the end offset of partition `p` (else no end); a
+    /// partition created after the start ends at its first end.
     fn end_of(&self, p: i32) -> i64 {
         if !self.options().until_end {
             return i64::MAX;
@@ -684,7 +748,17 @@ impl Reader {
         lock(&self.consumer.context().ends)
             .get(&p)
             .copied()
-            .unwrap_or(i64::MAX)
+            .unwrap_or(0)
+    }
+
+    /// Where the consumer is in partition `p` (past control records too).
+    fn consumer_position(&self, p: i32) -> Option<i64> {
+        let positions = self.consumer.position().ok()?;
+        let at = positions.find_partition(&self.options().topic, p)?.offset();
+        match at {
+            Offset::Offset(n) => Some(n),
+            _ => None,
+        }
     }
 
     fn finish_partition(&mut self, p: i32) -> Result<()> {
@@ -715,6 +789,7 @@ impl Reader {
             if pending.offsets.is_empty() {
                 continue;
             }
+            debug(|| format!("chunk of {p} from {:?}: {} lines", key.1, pending.offsets.len()));
             self.send(KafkaEvent::Data(KafkaChunk {
                 generation: self.generation,
                 partition: p,
@@ -773,9 +848,8 @@ impl Reader {
             // The job ends: wait a little for its final commit.
             loop {
                 match self.commands.recv_timeout(REQUEST_TIMEOUT) {
-                    Ok(KafkaCommand::Close(commits)) => break Some(commits),
-                    Ok(KafkaCommand::Commit(commits)) => {
-                        let _ = self.consumer.context().commit(&self.consumer, &commits);
+                    Ok(KafkaCommand::Close(generation, commits)) => {
+                        break (generation == self.generation).then_some(commits)
                     }
                     Ok(_) => {}
                     Err(_) => break None,
@@ -805,6 +879,12 @@ fn append(pending: &mut Pending, offset: i64, time: i64, payload: &[u8]) {
     pending.since.get_or_insert_with(Instant::now);
     let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
     for line in payload.split(|&b| b == b'\n') {
+        // Blank lines are no records (the parsers skip them): the lines
+        // sent are the records, so that a record's index finds its time
+        // and offset.
+        if line.is_empty() || line == b"\r" {
+            continue;
+        }
         pending.data.extend_from_slice(line);
         pending.data.push(b'\n');
         pending.offsets.push(offset);

@@ -40,21 +40,31 @@ pub(super) type Handover = (i64, Option<i64>);
 /// The handover topic of a group.
 pub(super) struct HandoverTopic {
     name: String,
-    brokers: String,
+    /// The clients' settings (`--kafka-option`s included).
+    config: ClientConfig,
     producer: BaseProducer,
+    /// What was written last (a commit that changes nothing is not
+    /// written again).
+    last: std::sync::Mutex<Vec<(i32, i64, String)>>,
 }
 
 impl HandoverTopic {
     /// Opens (creating it when missing) the handover topic of `group` on
     /// `topic`.
-    pub fn open(brokers: &str, topic: &str, group: &str) -> Result<Self> {
-        let name = format!("{topic}.{group}.handover");
+    pub fn open(options: &super::KafkaOptions, group: &str) -> Result<Self> {
+        let brokers = &options.brokers;
+        let name = format!("{}.{group}.handover", options.topic);
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", brokers);
+        for (key, value) in &options.properties {
+            config.set(key, value);
+        }
         let admin: AdminClient<DefaultClientContext> = config
             .create()
             .map_err(|e| kafka_error(format!("cannot reach {brokers}"), e))?;
-        let new = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
+        // Compacted: the latest point of each partition is all it keeps.
+        let new = NewTopic::new(&name, 1, TopicReplication::Fixed(1))
+            .set("cleanup.policy", "compact");
         let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         let created = block_on(admin.create_topics([&new], &options), TIMEOUT)
             .ok_or_else(|| Error::Kafka {
@@ -73,8 +83,8 @@ impl HandoverTopic {
                 }
             }
         }
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+        let producer: BaseProducer = config
+            .clone()
             .set("acks", "all")
             // One record per batch: a broker that cannot read from the
             // middle of a batch (tansu 0.6) still reads every record.
@@ -83,14 +93,22 @@ impl HandoverTopic {
             .map_err(|e| kafka_error(format!("cannot write to {brokers}"), e))?;
         Ok(Self {
             name,
-            brokers: brokers.to_owned(),
+            config,
             producer,
+            last: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Writes the handover points `(partition, offset, metadata)` and waits
     /// until the broker has them.
     pub fn write(&self, points: &[(i32, i64, String)]) -> Result<()> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.as_slice() == points {
+            return Ok(());
+        }
         for (partition, offset, meta) in points {
             let key = partition.to_string();
             let value = format!("{offset};{meta}");
@@ -110,13 +128,16 @@ impl HandoverTopic {
         }
         self.producer
             .flush(TIMEOUT)
-            .map_err(|e| kafka_error(format!("cannot write to {}", self.name), e))
+            .map_err(|e| kafka_error(format!("cannot write to {}", self.name), e))?;
+        *last = points.to_vec();
+        Ok(())
     }
 
     /// Every partition's latest handover point.
     pub fn read(&self) -> Result<BTreeMap<i32, Handover>> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
+        let consumer: BaseConsumer = self
+            .config
+            .clone()
             .set(
                 "group.id",
                 format!("{}-reader-{}", self.name, std::process::id()),

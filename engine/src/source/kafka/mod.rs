@@ -178,14 +178,16 @@ pub enum KafkaEvent {
 /// What the job tells the consumer.
 #[derive(Debug)]
 pub enum KafkaCommand {
-    /// Commit these `(partition, offset, metadata)` to the group.
-    Commit(Vec<(i32, i64, String)>),
+    /// Commit these `(partition, offset, metadata)` to the group, if the
+    /// assignment (its generation) is still the same.
+    Commit(u64, Vec<(i32, i64, String)>),
     /// Stop fetching these partitions (their records wait for the others).
     Pause(Vec<i32>),
     /// Fetch them again.
     Resume(Vec<i32>),
-    /// Commit these and leave the group: the job is over.
-    Close(Vec<(i32, i64, String)>),
+    /// Commit these (if the assignment is still the same) and leave the
+    /// group: the job is over.
+    Close(u64, Vec<(i32, i64, String)>),
 }
 
 /// What the job and the consumer share: the handover point of every
