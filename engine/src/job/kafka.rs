@@ -524,9 +524,14 @@ impl Job<'_> {
         );
         if group {
             for (&t, &r) in batch.times().iter().zip(batch.records()) {
+                // The least offset of the pane's records: producers'
+                // records interleave, and a chunk of one may come after a
+                // chunk of another with earlier offsets.
+                let offset = offsets[base + r as usize];
                 part.pane_offsets
                     .entry(t.div_euclid(pane))
-                    .or_insert(offsets[base + r as usize]);
+                    .and_modify(|o| *o = (*o).min(offset))
+                    .or_insert(offset);
             }
         }
         // The events are in pane order (lateness dropped the others): one

@@ -774,7 +774,10 @@ impl Reader {
         Ok(())
     }
 
-    /// Sends partition `p`'s pending records (of every producer).
+    /// Sends partition `p`'s pending records (of every producer). The
+    /// producers' records interleave: a chunk's `next_offset` (where the
+    /// partition resumes once it is processed) is the first offset of the
+    /// chunks sent after it, and the last one's the offset after them all.
     fn flush(&mut self, p: i32) -> Result<()> {
         let keys: Vec<(i32, Option<Arc<str>>)> = self
             .pending
@@ -782,22 +785,31 @@ impl Reader {
             .take_while(|((q, _), _)| *q == p)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in keys {
-            let Some(pending) = self.pending.remove(&key) else {
-                continue;
-            };
-            if pending.offsets.is_empty() {
-                continue;
-            }
-            debug(|| format!("chunk of {p} from {:?}: {} lines", key.1, pending.offsets.len()));
+        let chunks: Vec<(Option<Arc<str>>, Pending)> = keys
+            .into_iter()
+            .filter_map(|key| self.pending.remove(&key).map(|pending| (key.1, pending)))
+            .filter(|(_, pending)| !pending.offsets.is_empty())
+            .collect();
+        let after_all = chunks.iter().map(|(_, c)| c.next_offset).max().unwrap_or(0);
+        let mut resumes: Vec<i64> = chunks
+            .iter()
+            .skip(1)
+            .map(|(_, c)| c.offsets[0])
+            .collect();
+        for i in (0..resumes.len().saturating_sub(1)).rev() {
+            resumes[i] = resumes[i].min(resumes[i + 1]);
+        }
+        resumes.push(after_all);
+        for ((producer, pending), next_offset) in chunks.into_iter().zip(resumes) {
+            debug(|| format!("chunk of {p} from {producer:?}: {} lines", pending.offsets.len()));
             self.send(KafkaEvent::Data(KafkaChunk {
                 generation: self.generation,
                 partition: p,
-                producer: key.1,
+                producer,
                 data: pending.data,
                 offsets: pending.offsets,
                 times: pending.times,
-                next_offset: pending.next_offset,
+                next_offset,
                 arrival_ms: crate::source::now_ms(),
             }))?;
         }
