@@ -42,6 +42,111 @@ fn a_build_without_the_feature_answers_kafka_flags_with_one_line_naming_it() {
     }
 }
 
+#[cfg(not(feature = "kafka"))]
+#[test]
+fn a_build_without_the_feature_answers_kafka_input_flags_with_one_line_naming_it() {
+    for flags in [
+        &["--kafka-topic", "t", "--kafka-brokers", "127.0.0.1:9092"][..],
+        &[
+            "--kafka-topic",
+            "t",
+            "--kafka-group",
+            "g",
+            "--kafka-brokers",
+            "b:1",
+        ],
+    ] {
+        let out = TestCommand::run(flags).output();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
+        assert!(
+            err.contains("--kafka-topic needs a build with the `kafka` feature"),
+            "{flags:?}: {err}"
+        );
+    }
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_input_flags_that_cannot_work_are_refused() {
+    for (flags, says) in [
+        (
+            &[
+                "--kafka-topic",
+                "t",
+                "--kafka-brokers",
+                "b:1",
+                "--kafka-start",
+                "latest",
+                "--kafka-until-end",
+            ][..],
+            "reads nothing",
+        ),
+        (&["--kafka-topic", "t"], "needs --kafka-brokers"),
+        (
+            &["--input", "-", "--kafka-group", "g"],
+            "go with --kafka-topic",
+        ),
+        (
+            &[
+                "--kafka-topic",
+                "t",
+                "--kafka-brokers",
+                "b:1",
+                "--format",
+                "csv",
+            ],
+            "--header",
+        ),
+        (
+            &[
+                "--kafka-topic",
+                "t",
+                "--kafka-brokers",
+                "b:1",
+                "--kafka-option",
+                "novalue",
+            ],
+            "KEY=VALUE",
+        ),
+        (
+            &[
+                "--input",
+                "-",
+                "--stage",
+                "partial",
+                "--time-col",
+                "ts",
+                "--key-col",
+                "k",
+                "--format",
+                "csv",
+            ],
+            "goes with --output kafka",
+        ),
+        (&["--input", "-", "--stage", "final"], "--kafka-topic"),
+        (
+            &[
+                "--input",
+                "-",
+                "--time-col",
+                "@timestamp",
+                "--key-col",
+                "k",
+                "--format",
+                "csv",
+            ],
+            "Kafka record timestamp",
+        ),
+    ] {
+        let out = TestCommand::run(flags).output();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}
+
 #[cfg(feature = "kafka")]
 #[test]
 fn kafka_output_flags_go_together() {

@@ -132,10 +132,20 @@ impl KafkaArgs {
             return Ok(None);
         }
         if !cfg!(feature = "kafka") {
-            bail!(usage(
-                "--kafka-* flags need an engine built with the `kafka` feature \
-                 (cargo build --release --features kafka)"
-            ));
+            let flag = [
+                ("--kafka-topic", self.kafka_topic.is_some()),
+                ("--kafka-group", self.kafka_group.is_some()),
+                ("--kafka-start", self.kafka_start.is_some()),
+                ("--kafka-until-end", self.kafka_until_end),
+                ("--kafka-idle", self.kafka_idle.is_some()),
+                ("--kafka-option", !self.kafka_option.is_empty()),
+            ]
+            .into_iter()
+            .find_map(|(flag, given)| given.then_some(flag))
+            .unwrap_or("--kafka-topic");
+            bail!(usage(format!(
+                "{flag} needs a build with the `kafka` feature (cargo build --release --features kafka)"
+            )));
         }
         let Some(topic) = self.kafka_topic.clone() else {
             bail!(usage(
@@ -178,6 +188,11 @@ impl KafkaArgs {
             (Some(KafkaStartArg::Committed) | None, true) => KafkaStart::Committed,
             (Some(KafkaStartArg::Earliest), _) | (None, false) => KafkaStart::Earliest,
         };
+        if start == KafkaStart::Latest && self.kafka_until_end {
+            bail!(usage(
+                "--kafka-start latest with --kafka-until-end reads nothing: the end is where it starts"
+            ));
+        }
         let idle_after = match self.kafka_idle.as_deref() {
             None => Some(DEFAULT_IDLE),
             Some(text) => match parse_duration_or_zero(text, "--kafka-idle")? {

@@ -61,6 +61,11 @@ pub fn apply(stage: StageArg, config: &mut JobConfig, output: &mut OutputOptions
                      the next stage merges panes by their time"
                 ));
             }
+            if output.kafka.is_none() {
+                bail!(usage(
+                    "--stage partial writes partials for a final stage: it goes with --output kafka"
+                ));
+            }
             let (batch, pane) = (config.spec.batch(), config.spec.pane());
             config.spec = WindowSpec::from_millis(batch, pane, pane)?;
             if let Some(kafka) = &mut output.kafka {

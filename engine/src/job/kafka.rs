@@ -106,9 +106,7 @@ impl Part {
         // read: records still to be read may be its own.
         let caught_up = self.caught_up.is_some();
         let live = self.streams.values().filter(|s| {
-            !caught_up
-                || idle_after.is_none_or(|d| s.seen.elapsed() < d)
-                || self.streams.len() == 1
+            !caught_up || idle_after.is_none_or(|d| s.seen.elapsed() < d) || self.streams.len() == 1
         });
         live.map(|s| s.max_pane).min().unwrap_or(i64::MIN)
     }

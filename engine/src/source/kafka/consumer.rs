@@ -545,7 +545,11 @@ impl Reader {
                 self.flush_lingering()?;
                 self.update_lag();
             }
-            if self.options().until_end && self.assigned && self.unfinished.is_empty() && self.settled() {
+            if self.options().until_end
+                && self.assigned
+                && self.unfinished.is_empty()
+                && self.settled()
+            {
                 self.flush_all()?;
                 return Ok(());
             }
@@ -558,7 +562,9 @@ impl Reader {
     fn settled(&self) -> bool {
         !self.position.is_empty()
             || self.options().group.is_none()
-            || self.empty_since.is_some_and(|t| t.elapsed() >= EMPTY_ASSIGNMENT)
+            || self
+                .empty_since
+                .is_some_and(|t| t.elapsed() >= EMPTY_ASSIGNMENT)
     }
 
     /// `until_end`: every partition's end offset, before reading anything.
@@ -791,17 +797,18 @@ impl Reader {
             .filter(|(_, pending)| !pending.offsets.is_empty())
             .collect();
         let after_all = chunks.iter().map(|(_, c)| c.next_offset).max().unwrap_or(0);
-        let mut resumes: Vec<i64> = chunks
-            .iter()
-            .skip(1)
-            .map(|(_, c)| c.offsets[0])
-            .collect();
+        let mut resumes: Vec<i64> = chunks.iter().skip(1).map(|(_, c)| c.offsets[0]).collect();
         for i in (0..resumes.len().saturating_sub(1)).rev() {
             resumes[i] = resumes[i].min(resumes[i + 1]);
         }
         resumes.push(after_all);
         for ((producer, pending), next_offset) in chunks.into_iter().zip(resumes) {
-            debug(|| format!("chunk of {p} from {producer:?}: {} lines", pending.offsets.len()));
+            debug(|| {
+                format!(
+                    "chunk of {p} from {producer:?}: {} lines",
+                    pending.offsets.len()
+                )
+            });
             self.send(KafkaEvent::Data(KafkaChunk {
                 generation: self.generation,
                 partition: p,

@@ -63,8 +63,8 @@ impl HandoverTopic {
             .create()
             .map_err(|e| kafka_error(format!("cannot reach {brokers}"), e))?;
         // Compacted: the latest point of each partition is all it keeps.
-        let new = NewTopic::new(&name, 1, TopicReplication::Fixed(1))
-            .set("cleanup.policy", "compact");
+        let new =
+            NewTopic::new(&name, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
         let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         let created = block_on(admin.create_topics([&new], &options), TIMEOUT)
             .ok_or_else(|| Error::Kafka {
