@@ -9,6 +9,10 @@
 //!   `~/.cache/tansu/*/bin/tansu`), read to the end offsets they had at the
 //!   start (`until_end`), with the per-partition watermark alignment.
 //!
+//! - `kafka_source/consume_only`: a bare librdkafka consumer reading the
+//!   topic to its end, nothing parsed: the broker's ceiling on this
+//!   machine, which the engine's Kafka case is to be compared with.
+//!
 //! Both outputs are checked equal before anything is timed. Throughput is
 //! in records. Run with `cargo bench -p bench --features kafka --bench
 //! kafka`; without a broker the bench says so and measures nothing.
@@ -16,6 +20,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::future::Future as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -192,6 +197,33 @@ fn fill(addr: &str, events: &[(i64, String, i64)]) {
         .expect("every record acknowledged");
 }
 
+/// Reads every record of the topic with a bare consumer; their count.
+fn consume_only(addr: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "bench-consume-only")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("a consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition_offset(TOPIC, p, rdkafka::Offset::Beginning)
+            .expect("a partition");
+    }
+    consumer.assign(&tpl).expect("assigned");
+    let (mut records, mut ends) = (0, 0);
+    while ends < 4 {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(_)) => records += 1,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ends += 1,
+            _ => {}
+        }
+    }
+    records
+}
+
 fn bench(c: &mut Criterion) {
     let Some(broker) = start_broker() else {
         eprintln!("kafka_source: no tansu broker (set TANSU_BIN): nothing measured");
@@ -233,9 +265,14 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("file", |b| b.iter(|| run(&from_file)));
     group.bench_function("kafka", |b| b.iter(|| run(&from_kafka)));
+    assert_eq!(consume_only(&broker.1), EVENTS);
+    group.bench_function("consume_only", |b| b.iter(|| consume_only(&broker.1)));
     group.finish();
     let _ = std::fs::remove_dir_all(dir);
 }
 
-criterion::criterion_group!(benches, bench);
-criterion::criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}

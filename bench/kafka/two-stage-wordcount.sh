@@ -5,9 +5,8 @@
 #   bench/kafka/two-stage-wordcount.sh [LINES]
 #
 # Needs: a Kafka broker at $BROKERS, or tansu (the project's test broker:
-# $TANSU_BIN, or ~/.cache/tansu/*/bin/tansu, started here on $PORT), and kcat
-# (Debian: apt-get install kafkacat) to produce the lines. Builds the engine
-# with the `kafka` feature.
+# $TANSU_BIN, or ~/.cache/tansu/*/bin/tansu, started here on $PORT). Builds
+# the engine and bench's kafka-produce with the `kafka` feature.
 #
 # On N machines the commands are the same: run the `partial` command on as
 # many machines as you like (one consumer group, `partial`, shares the
@@ -27,9 +26,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-command -v kcat >/dev/null || { echo "kcat is needed (apt-get install kafkacat)" >&2; exit 2; }
 cargo build --release -p engine --features kafka --quiet
+cargo build --release -p bench --features kafka --bin kafka-produce --quiet
 engine="${CARGO_TARGET_DIR:-target}/release/engine"
+produce="${CARGO_TARGET_DIR:-target}/release/kafka-produce"
 
 if [ -z "${BROKERS:-}" ]; then
     tansu="${TANSU_BIN:-$(ls "$HOME"/.cache/tansu/*/bin/tansu 2>/dev/null | head -1)}"
@@ -51,7 +51,7 @@ echo "broker: $BROKERS"
 # middle of a batch).
 cargo run --release -q -p datasets -- words --out "$work/lines.txt" --records "$LINES" \
     --seed 7 --vocabulary 2000
-kcat -P -b "$BROKERS" -t lines -X batch.num.messages=1 -l "$work/lines.txt"
+"$produce" --brokers "$BROKERS" --topic lines --file "$work/lines.txt" --one-per-batch
 echo "produced $LINES lines"
 
 job=(--job wordcount --time-col @timestamp --window 4s --slide 1s --kafka-until-end
