@@ -773,6 +773,13 @@ impl Job<'_> {
             );
             save_batch(&waiting, &mut e);
         }
+        // Group jobs: the partition of every key id, so that a resumed job
+        // knows whose rows a previous owner wrote for the keys it holds.
+        self.delivered
+            .filter
+            .as_ref()
+            .map(|f| f.key_partition.clone())
+            .save(&mut e);
         e.into_bytes()
     }
 
@@ -821,8 +828,15 @@ impl Job<'_> {
             }
             parts.insert(p, part);
         }
+        let key_partition = Option::<Vec<i32>>::load(&mut d)?;
         if !d.is_done() {
             return Err(CodecError::Invalid("bytes after the Kafka state".into()));
+        }
+        if let Some(key_partition) = key_partition {
+            self.delivered.filter = Some(super::deliver::RowFilter {
+                through: BTreeMap::new(),
+                key_partition,
+            });
         }
         self.kafka_mut().restored = Some(parts);
         Ok(())

@@ -83,9 +83,10 @@ struct Context {
 }
 
 impl ClientContext for Context {
-    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _message: &str) {
-        // librdkafka's own chatter: the errors that matter come through
-        // `error` and are told once per outage.
+    fn log(&self, _level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // librdkafka's own chatter, for ENGINE_KAFKA_DEBUG only: the errors
+        // that matter come through `error` and are told once per outage.
+        debug(|| format!("librdkafka {fac}: {message}"));
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -417,6 +418,11 @@ struct Reader {
     closing: Option<Vec<(i32, i64, String)>>,
     /// Since when the assignment has been empty.
     empty_since: Option<Instant>,
+    /// Records read before their assignment was forwarded.
+    held: Vec<rdkafka::message::OwnedMessage>,
+    /// The last consumption error told, and when (a storm is one line a
+    /// minute).
+    last_error: Option<(String, Instant)>,
     lag_at: Instant,
 }
 
@@ -438,6 +444,8 @@ impl Reader {
             assigned: false,
             closing: None,
             empty_since: None,
+            held: Vec::new(),
+            last_error: None,
             lag_at: Instant::now(),
         }
     }
@@ -477,68 +485,43 @@ impl Reader {
                     self.flush_all()?;
                 }
                 Some(Ok(message)) => {
-                    let p = message.partition();
-                    let offset = message.offset();
-                    let mut full = None;
-                    if self.position.contains_key(&p) {
-                        let time = message.timestamp().to_millis().unwrap_or(-1);
-                        let payload = message.payload().unwrap_or_default();
-                        let producer = producer_of(&message, &mut self.producers);
-                        let pending = self.pending.entry((p, producer)).or_default();
-                        append(pending, offset, time, payload);
-                        if pending.data.len() >= CHUNK_BYTES {
-                            full = Some(p);
-                        }
-                        self.position.insert(p, offset + 1);
-                    }
-                    drop(message);
+                    // A record of a partition assigned inside this very
+                    // poll (its rebalance not forwarded yet) is kept aside
+                    // until the assignment is, not dropped.
+                    let early = !self.position.contains_key(&message.partition())
+                        && !lock(&self.consumer.context().outbox).is_empty();
+                    let full = if early {
+                        self.held.push(message.detach());
+                        None
+                    } else {
+                        take(
+                            &message,
+                            &mut self.pending,
+                            &mut self.position,
+                            &mut self.producers,
+                        )
+                    };
                     self.consumer
                         .context()
                         .broker_down
                         .store(false, Ordering::Relaxed);
                     self.forward_callbacks()?;
+                    for held in std::mem::take(&mut self.held) {
+                        if let Some(p) = take(
+                            &held,
+                            &mut self.pending,
+                            &mut self.position,
+                            &mut self.producers,
+                        ) {
+                            self.flush(p)?;
+                        }
+                    }
                     if let Some(p) = full {
                         self.flush(p)?;
                     }
                 }
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    self.forward_callbacks()?;
-                    self.flush(p)?;
-                    self.send(KafkaEvent::CaughtUp {
-                        generation: self.generation,
-                        partition: p,
-                    })?;
-                    // `until_end`: done at the first end of the partition at
-                    // or after the end offset it had at the start (kcat's
-                    // -e). Not at that offset itself: some brokers (tansu
-                    // 0.6) answer the end-offset request with the start of
-                    // the last batch, and a replay must not miss its records.
-                    // The consumer's position is past control records
-                    // (transaction markers), which no message shows.
-                    if let Some(at) = self.consumer_position(p) {
-                        if self.position.contains_key(&p) {
-                            self.position.insert(p, at);
-                        }
-                    }
-                    debug(|| {
-                        format!(
-                            "end of {p} at {:?}, until {}",
-                            self.position.get(&p),
-                            self.end_of(p)
-                        )
-                    });
-                    if self
-                        .position
-                        .get(&p)
-                        .is_some_and(|&at| at >= self.end_of(p))
-                    {
-                        self.finish_partition(p)?;
-                    }
-                }
-                Some(Err(e)) => {
-                    self.forward_callbacks()?;
-                    self.send(KafkaEvent::Notice(format!("Kafka: {e}")))?;
-                }
+                Some(Err(KafkaError::PartitionEOF(p))) => self.at_end(p)?,
+                Some(Err(e)) => self.consumption_error(&e)?,
             }
             if tick.elapsed() >= LINGER {
                 tick = Instant::now();
@@ -554,6 +537,58 @@ impl Reader {
                 return Ok(());
             }
         }
+    }
+
+    /// Partition `p` has nothing more to read for now.
+    fn at_end(&mut self, p: i32) -> Result<()> {
+        self.forward_callbacks()?;
+        self.flush(p)?;
+        self.send(KafkaEvent::CaughtUp {
+            generation: self.generation,
+            partition: p,
+        })?;
+        // `until_end`: done at the first end of the partition at
+        // or after the end offset it had at the start (kcat's
+        // -e). Not at that offset itself: some brokers (tansu
+        // 0.6) answer the end-offset request with the start of
+        // the last batch, and a replay must not miss its records.
+        // The consumer's position is past control records
+        // (transaction markers), which no message shows.
+        if let Some(at) = self.consumer_position(p) {
+            if self.position.contains_key(&p) {
+                self.position.insert(p, at);
+            }
+        }
+        debug(|| {
+            format!(
+                "end of {p} at {:?}, until {}",
+                self.position.get(&p),
+                self.end_of(p)
+            )
+        });
+        if self
+            .position
+            .get(&p)
+            .is_some_and(|&at| at >= self.end_of(p))
+        {
+            self.finish_partition(p)?;
+        }
+        Ok(())
+    }
+
+    /// An error of the consumer (told once a minute when it repeats).
+    fn consumption_error(&mut self, e: &KafkaError) -> Result<()> {
+        self.forward_callbacks()?;
+        let text = format!("Kafka: {e}");
+        let repeated = self
+            .last_error
+            .as_ref()
+            .is_some_and(|(last, at)| *last == text && at.elapsed() < Duration::from_secs(60));
+        if !repeated {
+            self.send(KafkaEvent::Notice(text.clone()))?;
+            self.last_error = Some((text, Instant::now()));
+        }
+        Ok(())
     }
 
     /// Whether an empty assignment has lasted long enough to be believed
@@ -914,7 +949,7 @@ fn append(pending: &mut Pending, offset: i64, time: i64, payload: &[u8]) {
 
 /// The producer a record names ([`super::PRODUCER_HEADER`]), interned.
 fn producer_of(
-    message: &rdkafka::message::BorrowedMessage<'_>,
+    message: &impl Message,
     names: &mut std::collections::HashSet<Arc<str>>,
 ) -> Option<Arc<str>> {
     use rdkafka::message::Headers;
@@ -930,4 +965,26 @@ fn producer_of(
     let name: Arc<str> = name.into();
     names.insert(Arc::clone(&name));
     Some(name)
+}
+
+/// Appends a record of an assigned partition to its pending chunk; the
+/// partition, when its chunk is full.
+fn take(
+    message: &impl Message,
+    pending: &mut BTreeMap<(i32, Option<Arc<str>>), Pending>,
+    position: &mut BTreeMap<i32, i64>,
+    producers: &mut std::collections::HashSet<Arc<str>>,
+) -> Option<i32> {
+    let p = message.partition();
+    if !position.contains_key(&p) {
+        return None;
+    }
+    let offset = message.offset();
+    let time = message.timestamp().to_millis().unwrap_or(-1);
+    let payload = message.payload().unwrap_or_default();
+    let producer = producer_of(message, producers);
+    let chunk = pending.entry((p, producer)).or_default();
+    append(chunk, offset, time, payload);
+    position.insert(p, offset + 1);
+    (chunk.data.len() >= CHUNK_BYTES).then_some(p)
 }
