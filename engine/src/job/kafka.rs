@@ -88,6 +88,22 @@ impl Part {
         }
     }
 
+    /// Keeps `batch`'s events (in pane order) waiting, one slice per pane.
+    fn wait(&mut self, batch: &Batch, pane: i64) {
+        let times = batch.times();
+        let mut start = 0;
+        while start < batch.len() {
+            let p = times[start].div_euclid(pane);
+            let end = start + times[start..].partition_point(|t| t.div_euclid(pane) == p);
+            self.waiting
+                .entry(p)
+                .or_default()
+                .push(batch.slice(start..end));
+            self.waiting_events += end - start;
+            start = end;
+        }
+    }
+
     /// The first pane of its waiting events.
     fn first_waiting_pane(&self) -> Option<i64> {
         self.waiting.keys().next().copied()
@@ -533,20 +549,8 @@ impl Job<'_> {
                     .or_insert(offset);
             }
         }
-        // The events are in pane order (lateness dropped the others): one
-        // slice per pane.
-        let times = batch.times();
-        let mut start = 0;
-        while start < batch.len() {
-            let p = times[start].div_euclid(pane);
-            let end = start + times[start..].partition_point(|t| t.div_euclid(pane) == p);
-            part.waiting
-                .entry(p)
-                .or_default()
-                .push(batch.slice(start..end));
-            part.waiting_events += end - start;
-            start = end;
-        }
+        // In pane order: lateness dropped the others.
+        part.wait(batch, pane);
         Ok(())
     }
 

@@ -86,19 +86,7 @@ impl Job<'_> {
             let mut part = Part::new(&options, &start);
             part.streams = streams;
             part.lines = lines;
-            let pane = self.config.spec.pane();
-            let times = waiting.times();
-            let mut at = 0;
-            while at < waiting.len() {
-                let q = times[at].div_euclid(pane);
-                let end = at + times[at..].partition_point(|t| t.div_euclid(pane) == q);
-                part.waiting
-                    .entry(q)
-                    .or_default()
-                    .push(waiting.slice(at..end));
-                part.waiting_events += end - at;
-                at = end;
-            }
+            part.wait(&waiting, self.config.spec.pane());
             parts.insert(p, part);
         }
         let key_partition = Option::<Vec<i32>>::load(&mut d)?;
